@@ -1,0 +1,17 @@
+//! Tally's core: the domain and the flows, over ports with in-memory adapters.
+//! Nothing here talks to AWS; `tally-aws` provides those adapters.
+
+pub mod batch;
+pub mod clock;
+pub mod error;
+pub mod flows;
+pub mod idempotency;
+pub mod memory;
+pub mod message;
+pub mod money;
+pub mod ports;
+pub mod receiver;
+pub mod routing;
+pub mod secret;
+pub mod secrets;
+pub mod stripe;

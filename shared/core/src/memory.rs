@@ -1,0 +1,230 @@
+//! In-memory adapters of every port, for unit tests, benchmarks and local tools.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::error::{QueueError, StoreError};
+use crate::message::OutboundMessage;
+use crate::ports::{
+    Claim, ClaimToken, EventJournal, IdempotencyStore, Queue, RecordOutcome, RecordedEvent,
+};
+use crate::secrets::{SecretError, SecretFetcher};
+
+#[derive(Default)]
+pub struct MemoryQueue {
+    name: String,
+    messages: Mutex<Vec<OutboundMessage>>,
+    failing: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(MemoryQueue {
+            name: name.to_string(),
+            ..Default::default()
+        })
+    }
+
+    pub fn messages(&self) -> Vec<OutboundMessage> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<(), QueueError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(QueueError {
+                queue: self.name.clone(),
+                message: "simulated outage".into(),
+            });
+        }
+        self.messages.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    InProgress { token: String, lease_expires_at: i64 },
+    Completed { result: String },
+}
+
+#[derive(Default)]
+pub struct MemoryIdempotencyStore {
+    entries: Mutex<HashMap<String, Entry>>,
+    next_token: AtomicUsize,
+}
+
+impl MemoryIdempotencyStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn completed_result(&self, key: &str) -> Option<String> {
+        match self.entries.lock().unwrap().get(key) {
+            Some(Entry::Completed { result }) => Some(result.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn claim(&self, key: &str, now: i64, lease_secs: i64) -> Result<Claim, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get(key) {
+            Some(Entry::Completed { result }) => {
+                return Ok(Claim::Completed {
+                    result: result.clone(),
+                })
+            }
+            Some(Entry::InProgress {
+                lease_expires_at, ..
+            }) if *lease_expires_at >= now => {
+                return Ok(Claim::InProgress {
+                    lease_expires_at: *lease_expires_at,
+                })
+            }
+            _ => {}
+        }
+        let token = format!("mem-{}", self.next_token.fetch_add(1, Ordering::SeqCst));
+        entries.insert(
+            key.to_string(),
+            Entry::InProgress {
+                token: token.clone(),
+                lease_expires_at: now + lease_secs,
+            },
+        );
+        Ok(Claim::Acquired(ClaimToken(token)))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        result: &str,
+        _now: i64,
+    ) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        match entries.get(key) {
+            Some(Entry::InProgress { token: held, .. }) if *held == token.0 => {
+                entries.insert(
+                    key.to_string(),
+                    Entry::Completed {
+                        result: result.to_string(),
+                    },
+                );
+                Ok(())
+            }
+            _ => Err(StoreError::LostClaim {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        if matches!(entries.get(key), Some(Entry::InProgress { token: held, .. }) if *held == token.0)
+        {
+            entries.remove(key);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryEventJournal {
+    events: Mutex<HashMap<String, RecordedEvent>>,
+    failing: AtomicBool,
+}
+
+impl MemoryEventJournal {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        self.events.lock().unwrap().values().cloned().collect()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl EventJournal for MemoryEventJournal {
+    async fn record(&self, event: &RecordedEvent) -> Result<RecordOutcome, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("simulated outage".into()));
+        }
+        let mut events = self.events.lock().unwrap();
+        if events.contains_key(&event.event_id) {
+            return Ok(RecordOutcome::AlreadyPresent);
+        }
+        events.insert(event.event_id.clone(), event.clone());
+        Ok(RecordOutcome::Inserted)
+    }
+}
+
+/// A secret held in memory; clones share the value, so a test can rotate it.
+#[derive(Clone)]
+pub struct MemorySecret {
+    id: String,
+    value: Arc<Mutex<String>>,
+    fetches: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl MemorySecret {
+    pub fn new(id: &str, json: &str) -> Self {
+        MemorySecret {
+            id: id.to_string(),
+            value: Arc::new(Mutex::new(json.to_string())),
+            fetches: Arc::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    pub fn set(&self, json: &str) {
+        *self.value.lock().unwrap() = json.to_string();
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl SecretFetcher for MemorySecret {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn fetch(&self) -> Result<String, SecretError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SecretError::Unavailable {
+                id: self.id.clone(),
+                message: "simulated outage".into(),
+            });
+        }
+        Ok(self.value.lock().unwrap().clone())
+    }
+}

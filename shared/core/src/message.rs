@@ -1,0 +1,98 @@
+//! The versioned message every webhook receiver puts on a flow's queue.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::stripe::EventEnvelope;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What sits in the SQS body. The event is kept verbatim (as received and
+/// verified), so a handler or a replay sees exactly what Stripe sent.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct QueueEnvelope {
+    pub schema_version: u32,
+    pub source: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// Unix milliseconds when the receiver accepted the event.
+    pub received_at_ms: i64,
+    pub event: Box<RawValue>,
+}
+
+/// A message ready to be sent: body plus string attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl OutboundMessage {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub const ATTR_SOURCE: &str = "source";
+pub const ATTR_EVENT_ID: &str = "event_id";
+pub const ATTR_EVENT_TYPE: &str = "event_type";
+pub const ATTR_SCHEMA_VERSION: &str = "schema_version";
+pub const ATTR_FAILURE_REASON: &str = "failure_reason";
+pub const ATTR_FAILED_AT_MS: &str = "failed_at_ms";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("message body is not a valid queue envelope: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("queue envelope has schema version {0}, this handler reads {SCHEMA_VERSION}")]
+    UnsupportedVersion(u32),
+}
+
+impl QueueEnvelope {
+    /// Builds the message for a verified Stripe event. `raw_event` must be the
+    /// verified body; it is embedded without re-serializing.
+    pub fn stripe_message(
+        envelope: &EventEnvelope,
+        raw_event: &[u8],
+        received_at_ms: i64,
+    ) -> Result<OutboundMessage, serde_json::Error> {
+        let raw: &RawValue = serde_json::from_slice(raw_event)?;
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            schema_version: u32,
+            source: &'a str,
+            event_id: &'a str,
+            event_type: &'a str,
+            received_at_ms: i64,
+            event: &'a RawValue,
+        }
+        let body = serde_json::to_string(&Borrowed {
+            schema_version: SCHEMA_VERSION,
+            source: "stripe",
+            event_id: &envelope.id,
+            event_type: &envelope.event_type,
+            received_at_ms,
+            event: raw,
+        })?;
+        Ok(OutboundMessage {
+            body,
+            attributes: vec![
+                (ATTR_SOURCE.into(), "stripe".into()),
+                (ATTR_EVENT_ID.into(), envelope.id.clone()),
+                (ATTR_EVENT_TYPE.into(), envelope.event_type.clone()),
+                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+            ],
+        })
+    }
+
+    pub fn parse(body: &str) -> Result<Self, MessageError> {
+        let envelope: QueueEnvelope = serde_json::from_str(body)?;
+        if envelope.schema_version != SCHEMA_VERSION {
+            return Err(MessageError::UnsupportedVersion(envelope.schema_version));
+        }
+        Ok(envelope)
+    }
+}

@@ -1,0 +1,72 @@
+//! The ports flows depend on. Each has an AWS adapter (`tally-aws`) and an
+//! in-memory one (`crate::memory`).
+
+use async_trait::async_trait;
+
+use crate::error::{QueueError, StoreError};
+use crate::message::OutboundMessage;
+
+/// One queue (an SQS queue in production).
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// A name for logs and errors (never a full URL with an account id).
+    fn name(&self) -> &str;
+    async fn send(&self, message: &OutboundMessage) -> Result<(), QueueError>;
+}
+
+/// Proof of a claim, needed to complete or release it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimToken(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This worker owns the key until the lease expires.
+    Acquired(ClaimToken),
+    /// The work was done before; here is its recorded result.
+    Completed { result: String },
+    /// Another worker holds an unexpired lease.
+    InProgress { lease_expires_at: i64 },
+}
+
+/// Exactly-once bookkeeping: claim a key, do the work, record completion.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` if it is new or its previous claim's lease expired before `now` (unix seconds).
+    async fn claim(&self, key: &str, now: i64, lease_secs: i64) -> Result<Claim, StoreError>;
+    /// Marks the claimed key done with a small result; fails with `LostClaim`
+    /// if the lease was taken over meanwhile.
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        result: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives up a claim after a failure so a retry need not wait for the lease.
+    async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
+}
+
+/// A Stripe event as recorded in the events table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub object_id: Option<String>,
+    pub object_type: String,
+    pub created: i64,
+    pub livemode: bool,
+    pub flow: String,
+    pub recorded_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Inserted,
+    AlreadyPresent,
+}
+
+#[async_trait]
+pub trait EventJournal: Send + Sync {
+    /// Inserts the event unless its id is already present (never overwrites).
+    async fn record(&self, event: &RecordedEvent) -> Result<RecordOutcome, StoreError>;
+}

@@ -1,0 +1,107 @@
+//! Which flow handles which Stripe event type. One table, so adding a flow
+//! is one line here and one queue in the template.
+
+use std::fmt;
+
+/// A flow with its own SQS queue and handler Lambda.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flow {
+    Payments,
+    Refunds,
+    Customers,
+    Payouts,
+}
+
+impl Flow {
+    pub const ALL: [Flow; 4] = [Flow::Payments, Flow::Refunds, Flow::Customers, Flow::Payouts];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Flow::Payments => "payments",
+            Flow::Refunds => "refunds",
+            Flow::Customers => "customers",
+            Flow::Payouts => "payouts",
+        }
+    }
+
+    /// Environment variable holding this flow's queue URL in the webhook Lambdas.
+    pub const fn queue_url_env(self) -> &'static str {
+        match self {
+            Flow::Payments => "PAYMENTS_QUEUE_URL",
+            Flow::Refunds => "REFUNDS_QUEUE_URL",
+            Flow::Customers => "CUSTOMERS_QUEUE_URL",
+            Flow::Payouts => "PAYOUTS_QUEUE_URL",
+        }
+    }
+}
+
+impl fmt::Display for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+const STRIPE_ROUTES: &[(&str, Flow)] = &[
+    ("payment_intent.created", Flow::Payments),
+    ("payment_intent.succeeded", Flow::Payments),
+    ("payment_intent.payment_failed", Flow::Payments),
+    ("payment_intent.canceled", Flow::Payments),
+    ("payment_intent.processing", Flow::Payments),
+    ("payment_intent.requires_action", Flow::Payments),
+    ("payment_intent.amount_capturable_updated", Flow::Payments),
+    ("charge.succeeded", Flow::Payments),
+    ("charge.failed", Flow::Payments),
+    ("charge.captured", Flow::Payments),
+    ("charge.refunded", Flow::Refunds),
+    ("charge.refund.updated", Flow::Refunds),
+    ("refund.created", Flow::Refunds),
+    ("refund.updated", Flow::Refunds),
+    ("refund.failed", Flow::Refunds),
+    ("customer.created", Flow::Customers),
+    ("customer.updated", Flow::Customers),
+    ("customer.deleted", Flow::Customers),
+    ("payout.paid", Flow::Payouts),
+    ("payout.failed", Flow::Payouts),
+    ("payout.canceled", Flow::Payouts),
+    ("payout.reconciliation_completed", Flow::Payouts),
+];
+
+/// The flow for a Stripe event type, or `None` when no flow handles it.
+pub fn route_stripe_event(event_type: &str) -> Option<Flow> {
+    STRIPE_ROUTES
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, flow)| *flow)
+}
+
+/// Every routed event type, for documentation and for Stripe's endpoint set-up.
+pub fn routed_stripe_event_types() -> impl Iterator<Item = (&'static str, Flow)> {
+    STRIPE_ROUTES.iter().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_the_main_events() {
+        assert_eq!(route_stripe_event("payment_intent.succeeded"), Some(Flow::Payments));
+        assert_eq!(route_stripe_event("charge.succeeded"), Some(Flow::Payments));
+        assert_eq!(route_stripe_event("charge.refunded"), Some(Flow::Refunds));
+        assert_eq!(route_stripe_event("customer.updated"), Some(Flow::Customers));
+        assert_eq!(route_stripe_event("payout.paid"), Some(Flow::Payouts));
+        assert_eq!(route_stripe_event("plan.created"), None);
+        assert_eq!(route_stripe_event("PAYMENT_INTENT.SUCCEEDED"), None);
+    }
+
+    #[test]
+    fn table_has_no_duplicates_and_covers_every_flow() {
+        let mut seen = std::collections::HashSet::new();
+        for (t, _) in routed_stripe_event_types() {
+            assert!(seen.insert(t), "{t} routed twice");
+        }
+        for flow in Flow::ALL {
+            assert!(routed_stripe_event_types().any(|(_, f)| f == flow), "{flow} has no events");
+        }
+    }
+}

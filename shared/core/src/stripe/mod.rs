@@ -1,0 +1,8 @@
+//! Stripe: webhook signatures, the event envelope, and typed objects.
+
+pub mod event;
+pub mod objects;
+pub mod signature;
+
+pub use event::{EnvelopeError, EventEnvelope};
+pub use signature::{SignatureError, SignatureVerifier, VerifiedPayload};
