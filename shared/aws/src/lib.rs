@@ -1,1 +1,10 @@
+//! AWS adapters for Tally's ports and the Lambda glue every function shares.
+//! Clients are built once per container by `config::load` and passed in.
 
+pub mod config;
+pub mod dynamodb;
+pub mod http;
+pub mod logging;
+pub mod secrets_manager;
+pub mod sqs;
+pub mod sqs_batch;

@@ -79,7 +79,7 @@ impl PaymentsHandler {
         .await?;
         Ok(match outcome {
             Once::Ran(_) => {
-                tracing::info!(event_type = %event.event_type, object_id = ?event.object_id(), "payment event recorded");
+                tracing::info!(event_type = %event.event_type, object_id = event.object_id().unwrap_or("-"), "payment event recorded");
                 PaymentOutcome::Recorded
             }
             Once::AlreadyDone(_) => {

@@ -1,0 +1,53 @@
+//! SQS as a `Queue`.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::Client;
+use tally_core::error::QueueError;
+use tally_core::message::OutboundMessage;
+use tally_core::ports::Queue;
+
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    name: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        // the last path segment is the queue name; logs carry it, not the account id
+        let name = url.rsplit('/').next().unwrap_or("queue").to_string();
+        SqsQueue { client, url, name }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, message: &OutboundMessage) -> Result<(), QueueError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(&message.body);
+        for (key, value) in &message.attributes {
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| QueueError {
+                    queue: self.name.clone(),
+                    message: e.to_string(),
+                })?;
+            request = request.message_attributes(key, attribute);
+        }
+        request.send().await.map_err(|e| QueueError {
+            queue: self.name.clone(),
+            message: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+        })?;
+        Ok(())
+    }
+}
