@@ -33,7 +33,10 @@ async fn main() -> Result<(), Error> {
             required("STRIPE_SECRET_ID")?,
         )),
         Duration::from_secs(parsed_or("SECRET_TTL_SECS", 300)?),
-        DEFAULT_MIN_REFRESH_INTERVAL,
+        Duration::from_secs(parsed_or(
+            "SECRET_MIN_REFRESH_SECS",
+            DEFAULT_MIN_REFRESH_INTERVAL.as_secs(),
+        )?),
     );
     let receiver = StripeReceiver::new(
         secrets,

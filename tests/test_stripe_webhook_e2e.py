@@ -1,0 +1,221 @@
+"""End to end on the stack `make up` deployed into the emulator: a Stripe event,
+signed by Stripe's SDK, posted to the webhook Function URL, verified, enqueued
+on SQS, consumed by the payments handler through its event source mapping and
+recorded once in DynamoDB. Nothing here talks to a mock."""
+
+import json
+import threading
+import time
+import uuid
+
+import pytest
+
+from tally_local import new_event_id, post, sign, stripe_event, wait_until
+
+FLOW_QUEUES = ["PAYMENTS_QUEUE_URL", "REFUNDS_QUEUE_URL", "CUSTOMERS_QUEUE_URL", "PAYOUTS_QUEUE_URL"]
+
+
+def signed(stack, body, secret_key="STRIPE_WEBHOOK_SECRET", timestamp=None):
+    return sign(body, stack[secret_key], timestamp)
+
+
+def find_message(stack, queue_key, event_id, timeout=10.0):
+    """Looks at a queue without consuming it (visibility 0) for a message of `event_id`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = stack.sqs.receive_message(
+            QueueUrl=stack[queue_key],
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        )
+        for message in out.get("Messages", []):
+            attrs = message.get("MessageAttributes", {})
+            if attrs.get("event_id", {}).get("StringValue") == event_id:
+                return message
+        time.sleep(0.3)
+    return None
+
+
+def wait_for_drain(stack, queue_key="PAYMENTS_QUEUE_URL", timeout=30):
+    wait_until(lambda: stack.queue_depth(stack[queue_key]) == 0, timeout, what=f"{queue_key} to drain")
+
+
+def test_signed_event_is_recorded_by_the_handler(stack):
+    body = stripe_event("payment_intent.succeeded")
+    event = json.loads(body)
+    status, answer = post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))
+    assert (status, answer) == (200, {"received": True})
+    item = wait_until(lambda: stack.recorded_event(event["id"]), 30, what="the event in the events table")
+    assert item["event_type"]["S"] == "payment_intent.succeeded"
+    assert item["object_id"]["S"] == event["data"]["object"]["id"]
+    assert item["object_type"]["S"] == "payment_intent"
+    assert int(item["created"]["N"]) == event["created"]
+    assert item["flow"]["S"] == "payments"
+    assert int(item["expires_at"]["N"]) > time.time()
+
+
+def test_same_event_delivered_three_times_is_recorded_once(stack):
+    body = stripe_event("charge.succeeded", obj={"id": "ch_" + uuid.uuid4().hex[:12], "object": "charge"})
+    event_id = json.loads(body)["id"]
+    header = signed(stack, body)
+    statuses = []
+    # two at once (racing claims) and one after
+    threads = [threading.Thread(target=lambda: statuses.append(post(stack["STRIPE_WEBHOOK_URL"], body, header)[0])) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses.append(post(stack["STRIPE_WEBHOOK_URL"], body, header)[0])
+    assert statuses == [200, 200, 200]
+    wait_until(lambda: stack.recorded_event(event_id), 30, what="the event in the events table")
+    wait_for_drain(stack)
+    assert stack.count_events(event_id) == 1
+    claim = stack.dynamodb.get_item(
+        TableName=stack["IDEMPOTENCY_TABLE"], Key={"pk": {"S": f"payments/stripe-event/{event_id}"}}, ConsistentRead=True
+    )["Item"]
+    assert claim["status"]["S"] == "COMPLETED"
+
+
+def test_bad_signature_is_400_and_nothing_is_enqueued(stack):
+    for event_type, queue_key in [("payment_intent.succeeded", "PAYMENTS_QUEUE_URL"), ("customer.created", "CUSTOMERS_QUEUE_URL")]:
+        body = stripe_event(event_type)
+        event_id = json.loads(body)["id"]
+        wrong = sign(body, "whsec_not_the_configured_secret")
+        status, answer = post(stack["STRIPE_WEBHOOK_URL"], body, wrong)
+        assert status == 400
+        assert "signature" in answer["error"]
+        assert "whsec" not in json.dumps(answer)
+        for key in FLOW_QUEUES:
+            assert find_message(stack, key, event_id, timeout=1.5) is None, f"{event_id} found on {key}"
+        assert stack.recorded_event(event_id) is None
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no header", "garbage header", "stale timestamp", "tampered body", "not an event", "oversize", "GET"],
+)
+def test_rejections_have_their_status(stack, case):
+    body = stripe_event("payment_intent.succeeded")
+    url = stack["STRIPE_WEBHOOK_URL"]
+    if case == "no header":
+        assert post(url, body, None)[0] == 400
+    elif case == "garbage header":
+        assert post(url, body, "t=,v1=")[0] == 400
+    elif case == "stale timestamp":
+        assert post(url, body, signed(stack, body, timestamp=int(time.time()) - 400))[0] == 400
+    elif case == "tampered body":
+        assert post(url, body.replace(b"1099", b"9999"), signed(stack, body))[0] == 400
+    elif case == "not an event":
+        other = b'{"id":"pi_1","object":"payment_intent"}'
+        assert post(url, other, signed(stack, other))[0] == 400
+    elif case == "oversize":
+        big = body[:-1] + b',"padding":"' + b"x" * (300 * 1024) + b'"}'
+        assert post(url, big, signed(stack, big))[0] == 413
+    elif case == "GET":
+        assert post(url, b"", None, method="GET")[0] == 405
+    assert stack.recorded_event(json.loads(body)["id"]) is None
+
+
+def test_second_signing_secret_is_accepted(stack):
+    body = stripe_event("payment_intent.payment_failed")
+    status, _ = post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body, "STRIPE_WEBHOOK_SECRET_SECONDARY"))
+    assert status == 200
+    wait_until(lambda: stack.recorded_event(json.loads(body)["id"]), 30, what="the event in the events table")
+
+
+def test_event_is_routed_to_its_flow_queue_as_a_versioned_envelope(stack):
+    body = stripe_event("customer.created", obj={"id": "cus_" + uuid.uuid4().hex[:12], "object": "customer", "email": "a@example.com"})
+    event_id = json.loads(body)["id"]
+    assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
+    message = find_message(stack, "CUSTOMERS_QUEUE_URL", event_id)
+    assert message is not None
+    try:
+        attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+        assert attrs["event_type"] == "customer.created"
+        assert attrs["source"] == "stripe"
+        assert attrs["schema_version"] == "1"
+        envelope = json.loads(message["Body"])
+        assert envelope["schema_version"] == 1
+        assert envelope["source"] == "stripe"
+        assert envelope["event_id"] == event_id
+        assert abs(envelope["received_at_ms"] / 1000 - time.time()) < 120
+        assert json.dumps(envelope["event"], separators=(",", ":")).encode() == body
+        for other in ["PAYMENTS_QUEUE_URL", "REFUNDS_QUEUE_URL", "PAYOUTS_QUEUE_URL"]:
+            assert find_message(stack, other, event_id, timeout=1) is None
+    finally:
+        stack.sqs.delete_message(QueueUrl=stack["CUSTOMERS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_event_types_no_flow_handles_are_acknowledged_not_enqueued(stack):
+    body = stripe_event("plan.created", obj={"id": "plan_1", "object": "plan"})
+    status, answer = post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))
+    assert (status, answer) == (200, {"received": True, "ignored": True})
+    event_id = json.loads(body)["id"]
+    for key in FLOW_QUEUES:
+        assert find_message(stack, key, event_id, timeout=1) is None
+
+
+def test_rotated_secret_is_picked_up_without_redeploy(stack):
+    original = stack.secrets.get_secret_value(SecretId=stack["STRIPE_SECRET_ID"])["SecretString"]
+    rotated = "whsec_rotated_" + uuid.uuid4().hex
+    try:
+        stack.secrets.put_secret_value(
+            SecretId=stack["STRIPE_SECRET_ID"], SecretString=json.dumps({"webhook_signing_secrets": [rotated]})
+        )
+        time.sleep(1.2)  # the local stack allows a forced refresh once a second
+        body = stripe_event("payment_intent.succeeded")
+        assert post(stack["STRIPE_WEBHOOK_URL"], body, sign(body, rotated))[0] == 200
+        wait_until(lambda: stack.recorded_event(json.loads(body)["id"]), 30, what="the event in the events table")
+        time.sleep(1.2)
+        old = stripe_event("payment_intent.succeeded")
+        assert post(stack["STRIPE_WEBHOOK_URL"], old, signed(stack, old))[0] == 400
+    finally:
+        stack.secrets.put_secret_value(SecretId=stack["STRIPE_SECRET_ID"], SecretString=original)
+        time.sleep(1.2)
+        warm = stripe_event("payment_intent.created")
+        assert post(stack["STRIPE_WEBHOOK_URL"], warm, signed(stack, warm))[0] == 200
+
+
+def dlq_message(stack, event_id, timeout):
+    return wait_until(lambda: find_message(stack, "PAYMENTS_DLQ_URL", event_id, timeout=1), timeout, interval=1, what=f"{event_id} in the payments DLQ")
+
+
+def test_retryable_failure_reaches_the_dlq_after_max_receive_count(stack):
+    """A claim held by another worker makes the handler fail retryably every time:
+    SQS redelivers until maxReceiveCount, then its redrive policy moves it to the DLQ."""
+    event_id = new_event_id()
+    stack.dynamodb.put_item(
+        TableName=stack["IDEMPOTENCY_TABLE"],
+        Item={
+            "pk": {"S": f"payments/stripe-event/{event_id}"},
+            "status": {"S": "IN_PROGRESS"},
+            "claim_token": {"S": "held-by-a-stuck-worker"},
+            "lease_expires_at": {"N": str(int(time.time()) + 3600)},
+            "expires_at": {"N": str(int(time.time()) + 7200)},
+        },
+    )
+    body = stripe_event("payment_intent.succeeded", event_id)
+    assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
+    message = dlq_message(stack, event_id, timeout=120)
+    assert json.loads(message["Body"])["event_id"] == event_id
+    assert stack.recorded_event(event_id) is None
+    stack.sqs.delete_message(QueueUrl=stack["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_permanent_failure_is_dead_lettered_at_once_with_its_reason(stack):
+    event_id = new_event_id()
+    stack.sqs.send_message(
+        QueueUrl=stack["PAYMENTS_QUEUE_URL"],
+        MessageBody=json.dumps({"schema_version": 99, "source": "stripe", "event_id": event_id}),
+        MessageAttributes={"event_id": {"DataType": "String", "StringValue": event_id}},
+    )
+    started = time.monotonic()
+    message = dlq_message(stack, event_id, timeout=30)
+    # dead-lettered by the handler on first delivery, not after redrive's retries
+    assert time.monotonic() - started < 25
+    reason = message["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "schema version" in reason or "not a valid queue envelope" in reason, reason
+    assert "failed_at_ms" in message["MessageAttributes"]
+    stack.sqs.delete_message(QueueUrl=stack["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
