@@ -15,9 +15,13 @@ LOCAL_STRIPE_SECRET = {
 }
 
 
-def function_url(endpoint: str, aws_url: str) -> str:
-    """The emulator serves Function URLs path-based: {endpoint}/_aws/lambda-url/{url-id}/."""
-    url_id = urlparse(aws_url).hostname.split(".")[0]
+def function_url(endpoint: str, stack_url: str) -> str:
+    """A Function URL reachable from this machine. LocalStack reports a local
+    http:// URL already; ministack reports the AWS-style https://{id}.lambda-url...on.aws/
+    and serves it path-based at {endpoint}/_aws/lambda-url/{id}/."""
+    if stack_url.startswith("http://"):
+        return stack_url
+    url_id = urlparse(stack_url).hostname.split(".")[0]
     return f"{endpoint.rstrip('/')}/_aws/lambda-url/{url_id}/"
 
 

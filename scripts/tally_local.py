@@ -74,7 +74,10 @@ def new_event_id() -> str:
 
 def stripe_event(event_type: str, event_id: str | None = None, obj: dict | None = None) -> bytes:
     """A Stripe event body as Stripe sends it (compact JSON, newest fields optional)."""
-    obj = obj or {"id": "pi_" + uuid.uuid4().hex[:14], "object": "payment_intent", "amount": 1099, "currency": "usd"}
+    if obj is None:
+        kind = event_type.split(".")[0]
+        prefix = {"payment_intent": "pi", "charge": "ch", "customer": "cus", "payout": "po", "refund": "re"}.get(kind, "obj")
+        obj = {"id": f"{prefix}_{uuid.uuid4().hex[:14]}", "object": kind, "amount": 1099, "currency": "usd"}
     event = {
         "id": event_id or new_event_id(),
         "object": "event",

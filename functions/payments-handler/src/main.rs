@@ -20,7 +20,10 @@ async fn main() -> Result<(), Error> {
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let clock = Arc::new(SystemClock);
     let handler = PaymentsHandler {
-        store: Arc::new(DynamoIdempotencyStore::new(dynamodb.clone(), required("IDEMPOTENCY_TABLE")?)),
+        store: Arc::new(DynamoIdempotencyStore::new(
+            dynamodb.clone(),
+            required("IDEMPOTENCY_TABLE")?,
+        )),
         journal: Arc::new(DynamoEventJournal::new(
             dynamodb,
             required("EVENTS_TABLE")?,
@@ -29,7 +32,10 @@ async fn main() -> Result<(), Error> {
         clock: clock.clone(),
         lease_secs: parsed_or("LEASE_SECS", DEFAULT_LEASE_SECS)?,
     };
-    let dead_letters = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), required("DEAD_LETTER_QUEUE_URL")?);
+    let dead_letters = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        required("DEAD_LETTER_QUEUE_URL")?,
+    );
     let (handler, dead_letters, clock) = (&handler, &dead_letters, clock.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Error>(handle_sqs_event(event.payload, handler, dead_letters, clock).await)

@@ -44,6 +44,9 @@ async fn main() -> Result<(), Error> {
         parsed_or("SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS)?,
         Arc::new(SystemClock),
     );
+    if let Err(err) = receiver.warm().await {
+        tracing::warn!(error = %err, "could not read the Stripe secret at init; will retry per request");
+    }
     let receiver = &receiver;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(tally_aws::http::handle_stripe_webhook(receiver, request).await)

@@ -35,11 +35,13 @@ where
     T::Err: std::fmt::Display,
 {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            value: v,
-            reason: e.to_string(),
-        }),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                value: v,
+                reason: e.to_string(),
+            })
+        }
         _ => Ok(default),
     }
 }

@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tally_core::error::StoreError;
-use tally_core::ports::{Claim, ClaimToken, EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent};
+use tally_core::ports::{
+    Claim, ClaimToken, EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent,
+};
 
 const STATUS_IN_PROGRESS: &str = "IN_PROGRESS";
 const STATUS_COMPLETED: &str = "COMPLETED";
@@ -75,11 +77,15 @@ impl DynamoIdempotencyStore {
 }
 
 fn attr_str<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn attr_i64(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 #[async_trait]
@@ -121,13 +127,23 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 Some(STATUS_IN_PROGRESS) => Ok(Claim::InProgress {
                     lease_expires_at: attr_i64(&item, "lease_expires_at").unwrap_or(now),
                 }),
-                other => Err(StoreError::Corrupt(format!("idempotency item {key} has status {other:?}"))),
+                other => Err(StoreError::Corrupt(format!(
+                    "idempotency item {key} has status {other:?}"
+                ))),
             };
         }
-        Err(StoreError::Unavailable(format!("claim on {key} kept racing with releases")))
+        Err(StoreError::Unavailable(format!(
+            "claim on {key} kept racing with releases"
+        )))
     }
 
-    async fn complete(&self, key: &str, token: &ClaimToken, result: &str, now: i64) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        result: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let update = self
             .client
             .update_item()
@@ -146,7 +162,9 @@ impl IdempotencyStore for DynamoIdempotencyStore {
             .await;
         match update {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::LostClaim { key: key.to_string() }),
+            Err(err) if is_condition_failure(&err) => Err(StoreError::LostClaim {
+                key: key.to_string(),
+            }),
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -203,7 +221,10 @@ impl EventJournal for DynamoEventJournal {
             .item("livemode", AttributeValue::Bool(event.livemode))
             .item("flow", s(&event.flow))
             .item("recorded_at_ms", n(event.recorded_at_ms))
-            .item("expires_at", n(event.recorded_at_ms / 1000 + self.retention_secs))
+            .item(
+                "expires_at",
+                n(event.recorded_at_ms / 1000 + self.retention_secs),
+            )
             .condition_expression("attribute_not_exists(event_id)");
         if let Some(object_id) = &event.object_id {
             put = put.item("object_id", s(object_id));

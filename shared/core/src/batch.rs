@@ -72,7 +72,12 @@ pub async fn process_batch<H: MessageHandler>(
 }
 
 /// Returns true when the message must be redelivered because even the DLQ refused it.
-async fn dead_letter(record: &BatchRecord, reason: &str, dlq: &dyn Queue, clock: &dyn Clock) -> bool {
+async fn dead_letter(
+    record: &BatchRecord,
+    reason: &str,
+    dlq: &dyn Queue,
+    clock: &dyn Clock,
+) -> bool {
     let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
     let mut attributes: Vec<(String, String)> = record
         .attributes
@@ -141,7 +146,12 @@ mod tests {
     async fn only_retryable_failures_are_redelivered_and_permanent_ones_dead_lettered() {
         let dlq = MemoryQueue::new("dlq");
         let clock = ManualClock::at_secs(100);
-        let records = [record("1", "ok"), record("2", "transient"), record("3", "bad"), record("4", "ok")];
+        let records = [
+            record("1", "ok"),
+            record("2", "transient"),
+            record("3", "bad"),
+            record("4", "ok"),
+        ];
         let failed = process_batch(&records, &ByBody, dlq.as_ref(), &clock).await;
         assert_eq!(failed, vec!["2".to_string()]);
         let dead = dlq.messages();
@@ -156,7 +166,13 @@ mod tests {
     async fn a_dlq_outage_keeps_the_message_for_redelivery() {
         let dlq = MemoryQueue::new("dlq");
         dlq.fail(true);
-        let failed = process_batch(&[record("9", "bad")], &ByBody, dlq.as_ref(), &ManualClock::default()).await;
+        let failed = process_batch(
+            &[record("9", "bad")],
+            &ByBody,
+            dlq.as_ref(),
+            &ManualClock::default(),
+        )
+        .await;
         assert_eq!(failed, vec!["9".to_string()]);
     }
 }

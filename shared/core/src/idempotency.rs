@@ -64,7 +64,9 @@ where
     };
     match work().await {
         Ok(result) => {
-            store.complete(key, &token, &result, clock.now_secs()).await?;
+            store
+                .complete(key, &token, &result, clock.now_secs())
+                .await?;
             Ok(Once::Ran(result))
         }
         Err(err) => {
@@ -95,7 +97,10 @@ mod tests {
     async fn second_run_returns_the_recorded_result_without_working() {
         let store = MemoryIdempotencyStore::new();
         let clock = ManualClock::at_secs(1000);
-        let first = run_once(store.as_ref(), &clock, "k", 60, || async { Ok::<_, Boom>("r1".to_string()) }).await;
+        let first = run_once(store.as_ref(), &clock, "k", 60, || async {
+            Ok::<_, Boom>("r1".to_string())
+        })
+        .await;
         assert_eq!(first.unwrap(), Once::Ran("r1".into()));
         let second = run_once(store.as_ref(), &clock, "k", 60, || async {
             panic!("work must not run twice");
@@ -111,11 +116,26 @@ mod tests {
         let store = MemoryIdempotencyStore::new();
         let clock = ManualClock::at_secs(1000);
         // a worker that claimed and then died
-        assert!(matches!(store.claim("k", 1000, 60).await.unwrap(), Claim::Acquired(_)));
-        let busy = run_once(store.as_ref(), &clock, "k", 60, || async { Ok::<_, Boom>("x".into()) }).await;
-        assert!(matches!(busy, Err(OnceError::Busy { lease_expires_at: 1060, .. })));
+        assert!(matches!(
+            store.claim("k", 1000, 60).await.unwrap(),
+            Claim::Acquired(_)
+        ));
+        let busy = run_once(store.as_ref(), &clock, "k", 60, || async {
+            Ok::<_, Boom>("x".into())
+        })
+        .await;
+        assert!(matches!(
+            busy,
+            Err(OnceError::Busy {
+                lease_expires_at: 1060,
+                ..
+            })
+        ));
         clock.advance_secs(61);
-        let taken = run_once(store.as_ref(), &clock, "k", 60, || async { Ok::<_, Boom>("x".into()) }).await;
+        let taken = run_once(store.as_ref(), &clock, "k", 60, || async {
+            Ok::<_, Boom>("x".into())
+        })
+        .await;
         assert_eq!(taken.unwrap(), Once::Ran("x".into()));
     }
 
@@ -123,9 +143,15 @@ mod tests {
     async fn failed_work_releases_the_claim() {
         let store = MemoryIdempotencyStore::new();
         let clock = ManualClock::at_secs(1000);
-        let failed = run_once(store.as_ref(), &clock, "k", 60, || async { Err::<String, _>(Boom) }).await;
+        let failed = run_once(store.as_ref(), &clock, "k", 60, || async {
+            Err::<String, _>(Boom)
+        })
+        .await;
         assert!(matches!(failed, Err(OnceError::Work(Boom))));
-        let retry = run_once(store.as_ref(), &clock, "k", 60, || async { Ok::<_, Boom>("ok".into()) }).await;
+        let retry = run_once(store.as_ref(), &clock, "k", 60, || async {
+            Ok::<_, Boom>("ok".into())
+        })
+        .await;
         assert_eq!(retry.unwrap(), Once::Ran("ok".into()));
     }
 }

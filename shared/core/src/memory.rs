@@ -57,8 +57,13 @@ impl Queue for MemoryQueue {
 
 #[derive(Debug, Clone)]
 enum Entry {
-    InProgress { token: String, lease_expires_at: i64 },
-    Completed { result: String },
+    InProgress {
+        token: String,
+        lease_expires_at: i64,
+    },
+    Completed {
+        result: String,
+    },
 }
 
 #[derive(Default)]

@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// An amount in the smallest unit of its currency (cents, yen, fils).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct MinorUnit(i64);
 
@@ -269,9 +271,18 @@ mod tests {
         assert_eq!(Currency::Jpy.to_minor(dec("1500")).unwrap().get(), 1500);
         assert_eq!(Currency::Kwd.to_minor(dec("12.340")).unwrap().get(), 12340);
         assert_eq!(Currency::Usd.to_minor(dec("-3.01")).unwrap().get(), -301);
-        assert_eq!(Currency::Usd.to_major(MinorUnit::new(1050)).to_string(), "10.50");
-        assert_eq!(Currency::Jpy.to_major(MinorUnit::new(1500)).to_string(), "1500");
-        assert_eq!(Currency::Kwd.to_major(MinorUnit::new(12340)).to_string(), "12.340");
+        assert_eq!(
+            Currency::Usd.to_major(MinorUnit::new(1050)).to_string(),
+            "10.50"
+        );
+        assert_eq!(
+            Currency::Jpy.to_major(MinorUnit::new(1500)).to_string(),
+            "1500"
+        );
+        assert_eq!(
+            Currency::Kwd.to_major(MinorUnit::new(12340)).to_string(),
+            "12.340"
+        );
     }
 
     #[test]

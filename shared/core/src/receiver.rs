@@ -50,7 +50,9 @@ impl Rejection {
             Rejection::PayloadTooLarge(_) => 413,
             Rejection::Signature(_) | Rejection::NotAnEvent(_) => 400,
             // Our fault, not the sender's: 5xx so Stripe retries.
-            Rejection::SecretsUnavailable(_) | Rejection::NoQueue(_) | Rejection::EnqueueFailed(_) => 500,
+            Rejection::SecretsUnavailable(_)
+            | Rejection::NoQueue(_)
+            | Rejection::EnqueueFailed(_) => 500,
         }
     }
 }
@@ -111,6 +113,12 @@ impl StripeReceiver {
         }
     }
 
+    /// Reads the signing secrets now, at container init, so the first request
+    /// does not pay for it. A failure here is retried by the first request.
+    pub async fn warm(&self) -> Result<(), SecretError> {
+        self.secrets.get().await.map(|_| ())
+    }
+
     /// Events of types no flow handles, acknowledged but not enqueued, since this container started.
     pub fn ignored_events(&self) -> u64 {
         self.ignored_events.load(Ordering::Relaxed)
@@ -135,14 +143,17 @@ impl StripeReceiver {
         }
         let now_ms = self.clock.now_ms();
         let verified = self.verify(request, now_ms / 1000).await?;
-        let envelope =
-            EventEnvelope::parse(verified.body()).map_err(|e| Rejection::NotAnEvent(e.to_string()))?;
+        let envelope = EventEnvelope::parse(verified.body())
+            .map_err(|e| Rejection::NotAnEvent(e.to_string()))?;
         let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
         let _guard = span.enter();
 
         let Some(flow) = route_stripe_event(&envelope.event_type) else {
             self.ignored_events.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(metric = "stripe_event_ignored", "no flow handles this event type");
+            tracing::info!(
+                metric = "stripe_event_ignored",
+                "no flow handles this event type"
+            );
             return Ok(Receipt::Ignored {
                 event_id: envelope.id,
                 event_type: envelope.event_type,
@@ -168,25 +179,23 @@ impl StripeReceiver {
         now_secs: i64,
     ) -> Result<VerifiedPayload<'a>, Rejection> {
         let secrets = self.secrets.get().await?;
-        let attempt = |s: &StripeSecrets| {
-            SignatureVerifier::new(s.webhook_signing_secrets.clone(), self.tolerance_secs).verify(
-                request.signature,
-                request.body,
-                now_secs,
-            )
-        };
+        let attempt =
+            |s: &StripeSecrets| {
+                SignatureVerifier::new(s.webhook_signing_secrets.clone(), self.tolerance_secs)
+                    .verify(request.signature, request.body, now_secs)
+            };
         match attempt(&secrets) {
             Ok(verified) => Ok(verified),
-            Err(first @ (SignatureError::NoMatchingSignature | SignatureError::NoSecretsConfigured)) => {
-                match self.secrets.refresh().await {
-                    Ok(Some(fresh)) => Ok(attempt(&fresh)?),
-                    Ok(None) => Err(first.into()),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "secret refresh after mismatch failed");
-                        Err(first.into())
-                    }
+            Err(
+                first @ (SignatureError::NoMatchingSignature | SignatureError::NoSecretsConfigured),
+            ) => match self.secrets.refresh().await {
+                Ok(Some(fresh)) => Ok(attempt(&fresh)?),
+                Ok(None) => Err(first.into()),
+                Err(err) => {
+                    tracing::warn!(error = %err, "secret refresh after mismatch failed");
+                    Err(first.into())
                 }
-            }
+            },
             Err(other) => Err(other.into()),
         }
     }
@@ -214,15 +223,28 @@ mod tests {
             "stripe",
             r#"{"api_key":"sk_test_x","webhook_signing_secrets":["whsec_old","whsec_new"]}"#,
         );
-        let queues: HashMap<Flow, Arc<MemoryQueue>> =
-            Flow::ALL.iter().map(|f| (*f, MemoryQueue::new(f.name()))).collect();
+        let queues: HashMap<Flow, Arc<MemoryQueue>> = Flow::ALL
+            .iter()
+            .map(|f| (*f, MemoryQueue::new(f.name())))
+            .collect();
         let receiver = StripeReceiver::new(
-            CachedSecret::new(Box::new(secret.clone()), Duration::from_secs(300), Duration::from_secs(30)),
-            queues.iter().map(|(f, q)| (*f, q.clone() as Arc<dyn Queue>)).collect(),
+            CachedSecret::new(
+                Box::new(secret.clone()),
+                Duration::from_secs(300),
+                Duration::from_secs(30),
+            ),
+            queues
+                .iter()
+                .map(|(f, q)| (*f, q.clone() as Arc<dyn Queue>))
+                .collect(),
             300,
             Arc::new(ManualClock::at_secs(NOW)),
         );
-        Fixture { receiver, secret, queues }
+        Fixture {
+            receiver,
+            secret,
+            queues,
+        }
     }
 
     fn event(id: &str, event_type: &str) -> Vec<u8> {
@@ -233,7 +255,11 @@ mod tests {
     }
 
     fn post<'a>(header: Option<&'a str>, body: &'a [u8]) -> WebhookRequest<'a> {
-        WebhookRequest { method: "POST", signature: header, body }
+        WebhookRequest {
+            method: "POST",
+            signature: header,
+            body,
+        }
     }
 
     fn total_messages(f: &Fixture) -> usize {
@@ -251,11 +277,18 @@ mod tests {
         let sent = f.queues[&Flow::Payments].messages();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].attribute("event_id"), Some("evt_1"));
-        assert_eq!(sent[0].attribute("event_type"), Some("payment_intent.succeeded"));
+        assert_eq!(
+            sent[0].attribute("event_type"),
+            Some("payment_intent.succeeded")
+        );
         let parsed = QueueEnvelope::parse(&sent[0].body).unwrap();
         assert_eq!(parsed.source, "stripe");
         assert_eq!(parsed.received_at_ms, NOW * 1000);
-        assert_eq!(parsed.event.get().as_bytes(), &body[..], "raw event kept verbatim");
+        assert_eq!(
+            parsed.event.get().as_bytes(),
+            &body[..],
+            "raw event kept verbatim"
+        );
         assert_eq!(total_messages(&f), 1);
     }
 
@@ -277,7 +310,14 @@ mod tests {
         let body = event("evt_3", "payment_intent.succeeded");
         let good = sign(&SecretString::new("whsec_new"), NOW, &body);
         let cases: Vec<(WebhookRequest, u16)> = vec![
-            (WebhookRequest { method: "GET", signature: Some(&good), body: &body }, 405),
+            (
+                WebhookRequest {
+                    method: "GET",
+                    signature: Some(&good),
+                    body: &body,
+                },
+                405,
+            ),
             (post(None, &body), 400),
             (post(Some("garbage"), &body), 400),
             (post(Some(&good), b"{\"id\":\"evt_3\"}"), 400),
@@ -286,17 +326,38 @@ mod tests {
             assert_eq!(f.receiver.receive(req).await.status(), status, "{req:?}");
         }
         let wrong = sign(&SecretString::new("whsec_other"), NOW, &body);
-        assert_eq!(f.receiver.receive(post(Some(&wrong), &body)).await.status(), 400);
+        assert_eq!(
+            f.receiver.receive(post(Some(&wrong), &body)).await.status(),
+            400
+        );
         let stale = sign(&SecretString::new("whsec_new"), NOW - 301, &body);
-        assert_eq!(f.receiver.receive(post(Some(&stale), &body)).await.status(), 400);
+        assert_eq!(
+            f.receiver.receive(post(Some(&stale), &body)).await.status(),
+            400
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(f.receiver.receive(post(Some(&good), &big)).await.status(), 413);
+        assert_eq!(
+            f.receiver.receive(post(Some(&good), &big)).await.status(),
+            413
+        );
         let not_json = b"not json";
         let signed = sign(&SecretString::new("whsec_new"), NOW, not_json);
-        assert_eq!(f.receiver.receive(post(Some(&signed), not_json)).await.status(), 400);
+        assert_eq!(
+            f.receiver
+                .receive(post(Some(&signed), not_json))
+                .await
+                .status(),
+            400
+        );
         let not_event = br#"{"id":"pi_1","object":"payment_intent","type":"x","created":1,"livemode":false,"data":{"object":{"object":"x"}}}"#;
         let signed = sign(&SecretString::new("whsec_new"), NOW, not_event);
-        assert_eq!(f.receiver.receive(post(Some(&signed), not_event)).await.status(), 400);
+        assert_eq!(
+            f.receiver
+                .receive(post(Some(&signed), not_event))
+                .await
+                .status(),
+            400
+        );
         assert_eq!(total_messages(&f), 0);
     }
 
@@ -315,10 +376,20 @@ mod tests {
         let f = fixture();
         let body = event("evt_5", "payment_intent.succeeded");
         let warm = sign(&SecretString::new("whsec_new"), NOW, &body);
-        assert_eq!(f.receiver.receive(post(Some(&warm), &body)).await.status(), 200);
-        f.secret.set(r#"{"webhook_signing_secrets":["whsec_rotated"]}"#);
+        assert_eq!(
+            f.receiver.receive(post(Some(&warm), &body)).await.status(),
+            200
+        );
+        f.secret
+            .set(r#"{"webhook_signing_secrets":["whsec_rotated"]}"#);
         let header = sign(&SecretString::new("whsec_rotated"), NOW, &body);
-        assert_eq!(f.receiver.receive(post(Some(&header), &body)).await.status(), 200);
+        assert_eq!(
+            f.receiver
+                .receive(post(Some(&header), &body))
+                .await
+                .status(),
+            200
+        );
         assert_eq!(f.secret.fetches(), 2);
     }
 
@@ -328,7 +399,13 @@ mod tests {
         f.secret.fail(true);
         let body = event("evt_6", "payment_intent.succeeded");
         let header = sign(&SecretString::new("whsec_new"), NOW, &body);
-        assert_eq!(f.receiver.receive(post(Some(&header), &body)).await.status(), 500);
+        assert_eq!(
+            f.receiver
+                .receive(post(Some(&header), &body))
+                .await
+                .status(),
+            500
+        );
     }
 
     #[tokio::test]

@@ -13,7 +13,12 @@ pub enum Flow {
 }
 
 impl Flow {
-    pub const ALL: [Flow; 4] = [Flow::Payments, Flow::Refunds, Flow::Customers, Flow::Payouts];
+    pub const ALL: [Flow; 4] = [
+        Flow::Payments,
+        Flow::Refunds,
+        Flow::Customers,
+        Flow::Payouts,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -85,10 +90,16 @@ mod tests {
 
     #[test]
     fn routes_the_main_events() {
-        assert_eq!(route_stripe_event("payment_intent.succeeded"), Some(Flow::Payments));
+        assert_eq!(
+            route_stripe_event("payment_intent.succeeded"),
+            Some(Flow::Payments)
+        );
         assert_eq!(route_stripe_event("charge.succeeded"), Some(Flow::Payments));
         assert_eq!(route_stripe_event("charge.refunded"), Some(Flow::Refunds));
-        assert_eq!(route_stripe_event("customer.updated"), Some(Flow::Customers));
+        assert_eq!(
+            route_stripe_event("customer.updated"),
+            Some(Flow::Customers)
+        );
         assert_eq!(route_stripe_event("payout.paid"), Some(Flow::Payouts));
         assert_eq!(route_stripe_event("plan.created"), None);
         assert_eq!(route_stripe_event("PAYMENT_INTENT.SUCCEEDED"), None);
@@ -101,7 +112,10 @@ mod tests {
             assert!(seen.insert(t), "{t} routed twice");
         }
         for flow in Flow::ALL {
-            assert!(routed_stripe_event_types().any(|(_, f)| f == flow), "{flow} has no events");
+            assert!(
+                routed_stripe_event_types().any(|(_, f)| f == flow),
+                "{flow} has no events"
+            );
         }
     }
 }

@@ -58,7 +58,11 @@ pub struct CachedSecret<T> {
 }
 
 impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
-    pub fn new(fetcher: Box<dyn SecretFetcher>, ttl: Duration, min_refresh_interval: Duration) -> Self {
+    pub fn new(
+        fetcher: Box<dyn SecretFetcher>,
+        ttl: Duration,
+        min_refresh_interval: Duration,
+    ) -> Self {
         CachedSecret {
             fetcher,
             ttl,
@@ -72,11 +76,18 @@ impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
 
     async fn load(&self) -> Result<Arc<T>, SecretError> {
         let raw = self.fetcher.fetch().await?;
-        serde_json::from_str::<T>(&raw).map(Arc::new).map_err(|e| SecretError::Invalid {
-            id: self.fetcher.id().to_string(),
-            // serde's own message can quote the offending value: keep only where it is
-            message: format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
-        })
+        serde_json::from_str::<T>(&raw)
+            .map(Arc::new)
+            .map_err(|e| SecretError::Invalid {
+                id: self.fetcher.id().to_string(),
+                // serde's own message can quote the offending value: keep only where it is
+                message: format!(
+                    "{:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
+            })
     }
 
     /// The cached value, re-read when older than the TTL. If the re-read fails
@@ -159,7 +170,10 @@ mod tests {
         secret.set(r#"{"webhook_signing_secrets":["whsec_2"]}"#);
         let fresh = c.refresh().await.unwrap().expect("first refresh runs");
         assert_eq!(fresh.webhook_signing_secrets[0].expose(), "whsec_2");
-        assert!(c.refresh().await.unwrap().is_none(), "second refresh within 30 s is skipped");
+        assert!(
+            c.refresh().await.unwrap().is_none(),
+            "second refresh within 30 s is skipped"
+        );
         assert_eq!(secret.fetches(), 2);
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(c.refresh().await.unwrap().is_some());
@@ -172,10 +186,16 @@ mod tests {
         c.get().await.unwrap();
         secret.fail(true);
         tokio::time::advance(Duration::from_secs(301)).await;
-        assert_eq!(c.get().await.unwrap().webhook_signing_secrets[0].expose(), "whsec_1");
+        assert_eq!(
+            c.get().await.unwrap().webhook_signing_secrets[0].expose(),
+            "whsec_1"
+        );
 
         let empty = cache(&secret);
-        assert!(matches!(empty.get().await, Err(SecretError::Unavailable { .. })));
+        assert!(matches!(
+            empty.get().await,
+            Err(SecretError::Unavailable { .. })
+        ));
     }
 
     #[tokio::test]

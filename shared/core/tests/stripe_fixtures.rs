@@ -48,40 +48,59 @@ fn envelope_parses_the_published_event() {
 #[test]
 fn payment_intent() {
     let fixture = resource("payment_intent");
-    let e = parse_event::<PaymentIntent>(&wrap("payment_intent.succeeded", fixture.clone())).unwrap();
+    let e =
+        parse_event::<PaymentIntent>(&wrap("payment_intent.succeeded", fixture.clone())).unwrap();
     let pi = e.data.object;
     assert_eq!(pi.id, fixture["id"].as_str().unwrap());
     assert_eq!(pi.amount.get(), fixture["amount"].as_i64().unwrap());
     assert_eq!(pi.currency, Currency::Usd);
     assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
-    assert_eq!(pi.last_payment_error.unwrap().error_type, "idempotency_error");
+    assert_eq!(
+        pi.last_payment_error.unwrap().error_type,
+        "idempotency_error"
+    );
     assert_eq!(e.event_type, "payment_intent.succeeded");
 }
 
 #[test]
 fn charge() {
     let fixture = resource("charge");
-    let ch = parse_event::<Charge>(&wrap("charge.succeeded", fixture.clone())).unwrap().data.object;
+    let ch = parse_event::<Charge>(&wrap("charge.succeeded", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(ch.id, fixture["id"].as_str().unwrap());
     assert_eq!(ch.amount.get(), 100);
     assert_eq!(ch.status, ChargeStatus::Succeeded);
     assert!(ch.paid);
-    assert_eq!(ch.balance_transaction.unwrap().as_str(), fixture["balance_transaction"].as_str().unwrap());
+    assert_eq!(
+        ch.balance_transaction.unwrap().as_str(),
+        fixture["balance_transaction"].as_str().unwrap()
+    );
 }
 
 #[test]
 fn refund() {
     let fixture = resource("refund");
-    let re = parse_event::<Refund>(&wrap("refund.created", fixture.clone())).unwrap().data.object;
+    let re = parse_event::<Refund>(&wrap("refund.created", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(re.id, fixture["id"].as_str().unwrap());
-    assert_eq!(re.charge.unwrap().as_str(), fixture["charge"].as_str().unwrap());
+    assert_eq!(
+        re.charge.unwrap().as_str(),
+        fixture["charge"].as_str().unwrap()
+    );
     assert_eq!(re.status, Some(RefundStatus::Succeeded));
 }
 
 #[test]
 fn customer() {
     let fixture = resource("customer");
-    let cus = parse_event::<Customer>(&wrap("customer.created", fixture.clone())).unwrap().data.object;
+    let cus = parse_event::<Customer>(&wrap("customer.created", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(cus.id, fixture["id"].as_str().unwrap());
     assert_eq!(cus.email, None);
     assert!(!cus.deleted);
@@ -90,7 +109,10 @@ fn customer() {
 #[test]
 fn payout() {
     let fixture = resource("payout");
-    let po = parse_event::<Payout>(&wrap("payout.paid", fixture.clone())).unwrap().data.object;
+    let po = parse_event::<Payout>(&wrap("payout.paid", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(po.id, fixture["id"].as_str().unwrap());
     assert_eq!(po.amount.get(), 1100);
     assert_eq!(po.status, PayoutStatus::InTransit);
@@ -100,17 +122,26 @@ fn payout() {
 #[test]
 fn balance_transaction() {
     let fixture = resource("balance_transaction");
-    let txn = parse_event::<BalanceTransaction>(&wrap("balance.available", fixture.clone())).unwrap().data.object;
+    let txn = parse_event::<BalanceTransaction>(&wrap("balance.available", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(txn.id, fixture["id"].as_str().unwrap());
     assert_eq!(txn.transaction_type, "charge");
     assert_eq!(txn.net.get(), txn.amount.get() - txn.fee.get());
-    assert_eq!(txn.source.unwrap().as_str(), fixture["source"].as_str().unwrap());
+    assert_eq!(
+        txn.source.unwrap().as_str(),
+        fixture["source"].as_str().unwrap()
+    );
 }
 
 #[test]
 fn dispute() {
     let fixture = resource("dispute");
-    let dp = parse_event::<Dispute>(&wrap("charge.dispute.created", fixture.clone())).unwrap().data.object;
+    let dp = parse_event::<Dispute>(&wrap("charge.dispute.created", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(dp.id, fixture["id"].as_str().unwrap());
     assert_eq!(dp.charge.as_str(), fixture["charge"].as_str().unwrap());
     assert_eq!(dp.status, "warning_needs_response");
@@ -119,16 +150,25 @@ fn dispute() {
 #[test]
 fn invoice() {
     let fixture = resource("invoice");
-    let inv = parse_event::<Invoice>(&wrap("invoice.paid", fixture.clone())).unwrap().data.object;
+    let inv = parse_event::<Invoice>(&wrap("invoice.paid", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(inv.id, fixture["id"].as_str().unwrap());
     assert_eq!(inv.amount_due.get(), 1000);
-    assert_eq!(inv.customer.unwrap().as_str(), fixture["customer"].as_str().unwrap());
+    assert_eq!(
+        inv.customer.unwrap().as_str(),
+        fixture["customer"].as_str().unwrap()
+    );
 }
 
 #[test]
 fn subscription() {
     let fixture = resource("subscription");
-    let sub = parse_event::<Subscription>(&wrap("customer.subscription.updated", fixture.clone())).unwrap().data.object;
+    let sub = parse_event::<Subscription>(&wrap("customer.subscription.updated", fixture.clone()))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(sub.id, fixture["id"].as_str().unwrap());
     assert_eq!(sub.status, "active");
     assert!(sub.cancel_at_period_end);
@@ -139,7 +179,10 @@ fn expanded_references_and_unknown_enum_values_are_accepted() {
     let mut fixture = resource("payment_intent");
     fixture["customer"] = resource("customer");
     fixture["status"] = json!("a_status_stripe_adds_later");
-    let pi = parse_event::<PaymentIntent>(&wrap("payment_intent.created", fixture)).unwrap().data.object;
+    let pi = parse_event::<PaymentIntent>(&wrap("payment_intent.created", fixture))
+        .unwrap()
+        .data
+        .object;
     assert_eq!(pi.customer.unwrap().as_str(), "cus_QXg1o8vcGmoR32");
     assert_eq!(pi.status, PaymentIntentStatus::Other);
 }
@@ -148,12 +191,16 @@ fn expanded_references_and_unknown_enum_values_are_accepted() {
 fn broken_variants_give_clear_errors() {
     // the wrong object for the flow
     let err = parse_event::<Refund>(&wrap("refund.created", resource("charge"))).unwrap_err();
-    assert_eq!(err.to_string(), r#"event data.object is a "charge", expected a "refund""#);
+    assert_eq!(
+        err.to_string(),
+        r#"event data.object is a "charge", expected a "refund""#
+    );
 
     // a required field missing
     let mut no_amount = resource("payment_intent");
     no_amount.as_object_mut().unwrap().remove("amount");
-    let err = parse_event::<PaymentIntent>(&wrap("payment_intent.succeeded", no_amount)).unwrap_err();
+    let err =
+        parse_event::<PaymentIntent>(&wrap("payment_intent.succeeded", no_amount)).unwrap_err();
     assert!(err.to_string().contains("missing field `amount`"), "{err}");
 
     // an amount that is not an integer of minor units
@@ -166,7 +213,11 @@ fn broken_variants_give_clear_errors() {
     let mut odd_currency = resource("refund");
     odd_currency["currency"] = json!("zzz");
     let err = parse_event::<Refund>(&wrap("refund.created", odd_currency)).unwrap_err();
-    assert!(err.to_string().contains("unknown or unsupported currency code \"zzz\""), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown or unsupported currency code \"zzz\""),
+        "{err}"
+    );
 
     // an envelope without a type
     let mut event = resource("event");
@@ -176,5 +227,8 @@ fn broken_variants_give_clear_errors() {
 
     // not an event at all
     let err = EventEnvelope::parse(&serde_json::to_vec(&resource("charge")).unwrap()).unwrap_err();
-    assert!(err.to_string().contains("body is not a Stripe event"), "{err}");
+    assert!(
+        err.to_string().contains("body is not a Stripe event"),
+        "{err}"
+    );
 }

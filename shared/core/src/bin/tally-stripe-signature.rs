@@ -15,7 +15,9 @@ use tally_core::stripe::signature::{sign, DEFAULT_TOLERANCE_SECS};
 use tally_core::stripe::SignatureVerifier;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> ExitCode {
@@ -30,10 +32,15 @@ fn main() -> ExitCode {
         eprintln!("reading the body from stdin: {e}");
         return ExitCode::from(2);
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     match args.first().map(String::as_str) {
         Some("sign") => {
-            let timestamp = arg(&args, "--timestamp").and_then(|t| t.parse().ok()).unwrap_or(now);
+            let timestamp = arg(&args, "--timestamp")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(now);
             println!("{}", sign(&secret, timestamp, &body));
             ExitCode::SUCCESS
         }
@@ -42,7 +49,11 @@ fn main() -> ExitCode {
             let tolerance = arg(&args, "--tolerance")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(DEFAULT_TOLERANCE_SECS);
-            match SignatureVerifier::new(vec![secret], tolerance).verify(header.as_deref(), &body, now) {
+            match SignatureVerifier::new(vec![secret], tolerance).verify(
+                header.as_deref(),
+                &body,
+                now,
+            ) {
                 Ok(_) => {
                     println!("valid");
                     ExitCode::SUCCESS

@@ -29,7 +29,9 @@ pub enum PaymentsError {
 impl Retryable for PaymentsError {
     fn is_retryable(&self) -> bool {
         match self {
-            PaymentsError::Message(_) | PaymentsError::Event(_) | PaymentsError::WrongFlow(..) => false,
+            PaymentsError::Message(_) | PaymentsError::Event(_) | PaymentsError::WrongFlow(..) => {
+                false
+            }
             PaymentsError::Once(e) => e.is_retryable(),
         }
     }
@@ -68,14 +70,20 @@ impl PaymentsHandler {
             recorded_at_ms: self.clock.now_ms(),
         };
         let journal = self.journal.clone();
-        let outcome = run_once(self.store.as_ref(), self.clock.as_ref(), &key, self.lease_secs, || async move {
-            // The journal write is itself conditional, so a repeat after a crash
-            // between write and completion changes nothing.
-            match journal.record(&record).await? {
-                RecordOutcome::Inserted => Ok("recorded".to_string()),
-                RecordOutcome::AlreadyPresent => Ok("already-recorded".to_string()),
-            }
-        })
+        let outcome = run_once(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            &key,
+            self.lease_secs,
+            || async move {
+                // The journal write is itself conditional, so a repeat after a crash
+                // between write and completion changes nothing.
+                match journal.record(&record).await? {
+                    RecordOutcome::Inserted => Ok("recorded".to_string()),
+                    RecordOutcome::AlreadyPresent => Ok("already-recorded".to_string()),
+                }
+            },
+        )
         .await?;
         Ok(match outcome {
             Once::Ran(_) => {
@@ -124,16 +132,24 @@ mod tests {
             r#"{{"id":"{id}","object":"event","type":"{event_type}","created":1,"livemode":false,"data":{{"object":{{"id":"pi_9","object":"payment_intent"}}}}}}"#
         );
         let envelope = EventEnvelope::parse(raw.as_bytes()).unwrap();
-        QueueEnvelope::stripe_message(&envelope, raw.as_bytes(), 5).unwrap().body
+        QueueEnvelope::stripe_message(&envelope, raw.as_bytes(), 5)
+            .unwrap()
+            .body
     }
 
     #[tokio::test]
     async fn records_once_however_often_delivered() {
         let (h, journal) = handler();
         let body = message("evt_a", "payment_intent.succeeded");
-        assert_eq!(h.handle_message(&body).await.unwrap(), PaymentOutcome::Recorded);
+        assert_eq!(
+            h.handle_message(&body).await.unwrap(),
+            PaymentOutcome::Recorded
+        );
         for _ in 0..3 {
-            assert_eq!(h.handle_message(&body).await.unwrap(), PaymentOutcome::Duplicate);
+            assert_eq!(
+                h.handle_message(&body).await.unwrap(),
+                PaymentOutcome::Duplicate
+            );
         }
         let events = journal.events();
         assert_eq!(events.len(), 1);
@@ -145,16 +161,30 @@ mod tests {
     async fn storage_outage_is_retryable_and_bad_messages_are_not() {
         let (h, journal) = handler();
         journal.fail(true);
-        let err = h.handle_message(&message("evt_b", "charge.succeeded")).await.unwrap_err();
+        let err = h
+            .handle_message(&message("evt_b", "charge.succeeded"))
+            .await
+            .unwrap_err();
         assert!(err.is_retryable(), "{err}");
         journal.fail(false);
-        assert_eq!(h.handle_message(&message("evt_b", "charge.succeeded")).await.unwrap(), PaymentOutcome::Recorded);
+        assert_eq!(
+            h.handle_message(&message("evt_b", "charge.succeeded"))
+                .await
+                .unwrap(),
+            PaymentOutcome::Recorded
+        );
 
-        for bad in ["not json", r#"{"schema_version":2,"source":"stripe","event_id":"e","event_type":"t","received_at_ms":1,"event":{}}"#] {
+        for bad in [
+            "not json",
+            r#"{"schema_version":2,"source":"stripe","event_id":"e","event_type":"t","received_at_ms":1,"event":{}}"#,
+        ] {
             let err = h.handle_message(bad).await.unwrap_err();
             assert!(!err.is_retryable(), "{err}");
         }
-        let wrong = h.handle_message(&message("evt_c", "customer.created")).await.unwrap_err();
+        let wrong = h
+            .handle_message(&message("evt_c", "customer.created"))
+            .await
+            .unwrap_err();
         assert!(!wrong.is_retryable());
     }
 }

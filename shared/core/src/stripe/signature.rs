@@ -173,7 +173,9 @@ mod tests {
     #[test]
     fn valid_signature_passes_and_exposes_the_same_bytes() {
         let header = sign(&secret("whsec_a"), NOW, BODY);
-        let verified = verifier(&["whsec_a"]).verify(Some(&header), BODY, NOW).unwrap();
+        let verified = verifier(&["whsec_a"])
+            .verify(Some(&header), BODY, NOW)
+            .unwrap();
         assert_eq!(verified.body(), BODY);
         assert_eq!(verified.signed_at(), NOW);
     }
@@ -191,18 +193,28 @@ mod tests {
     fn second_v1_matching_is_enough() {
         let good = sign(&secret("whsec_a"), NOW, BODY);
         let header = format!("t={NOW},v1={},v1={}", "ab".repeat(32), sig_only(&good));
-        assert!(verifier(&["whsec_a"]).verify(Some(&header), BODY, NOW).is_ok());
+        assert!(verifier(&["whsec_a"])
+            .verify(Some(&header), BODY, NOW)
+            .is_ok());
     }
 
     #[test]
     fn v0_and_unknown_schemes_are_ignored() {
         let good = sign(&secret("whsec_a"), NOW, BODY);
-        let header = format!("t={NOW},v0={},v1={},v9=zz", "00".repeat(32), sig_only(&good));
-        assert!(verifier(&["whsec_a"]).verify(Some(&header), BODY, NOW).is_ok());
+        let header = format!(
+            "t={NOW},v0={},v1={},v9=zz",
+            "00".repeat(32),
+            sig_only(&good)
+        );
+        assert!(verifier(&["whsec_a"])
+            .verify(Some(&header), BODY, NOW)
+            .is_ok());
         // a v0 that would match is still not a v1
         let only_v0 = format!("t={NOW},v0={}", sig_only(&good));
         assert_eq!(
-            verifier(&["whsec_a"]).verify(Some(&only_v0), BODY, NOW).unwrap_err(),
+            verifier(&["whsec_a"])
+                .verify(Some(&only_v0), BODY, NOW)
+                .unwrap_err(),
             SignatureError::MalformedHeader("no v1= signature")
         );
     }
@@ -210,9 +222,13 @@ mod tests {
     #[test]
     fn any_configured_secret_verifies_for_rotation() {
         let header = sign(&secret("whsec_new"), NOW, BODY);
-        assert!(verifier(&["whsec_old", "whsec_new"]).verify(Some(&header), BODY, NOW).is_ok());
+        assert!(verifier(&["whsec_old", "whsec_new"])
+            .verify(Some(&header), BODY, NOW)
+            .is_ok());
         assert_eq!(
-            verifier(&["whsec_old"]).verify(Some(&header), BODY, NOW).unwrap_err(),
+            verifier(&["whsec_old"])
+                .verify(Some(&header), BODY, NOW)
+                .unwrap_err(),
             SignatureError::NoMatchingSignature
         );
     }
@@ -225,7 +241,10 @@ mod tests {
         assert!(v.verify(Some(&header), BODY, NOW - 300).is_ok());
         assert_eq!(
             v.verify(Some(&header), BODY, NOW + 301).unwrap_err(),
-            SignatureError::TimestampOutsideTolerance { skew_secs: 301, tolerance_secs: 300 }
+            SignatureError::TimestampOutsideTolerance {
+                skew_secs: 301,
+                tolerance_secs: 300
+            }
         );
         assert!(v.verify(Some(&header), BODY, NOW - 301).is_err());
         let custom = SignatureVerifier::new(vec![secret("whsec_a")], 10);
@@ -238,33 +257,61 @@ mod tests {
         let mut tampered = BODY.to_vec();
         tampered[10] ^= 1;
         assert_eq!(
-            verifier(&["whsec_a"]).verify(Some(&header), &tampered, NOW).unwrap_err(),
+            verifier(&["whsec_a"])
+                .verify(Some(&header), &tampered, NOW)
+                .unwrap_err(),
             SignatureError::NoMatchingSignature
         );
         // a changed timestamp with the old signature fails too
         let moved = header.replacen(&NOW.to_string(), &(NOW + 1).to_string(), 1);
-        assert!(verifier(&["whsec_a"]).verify(Some(&moved), BODY, NOW).is_err());
+        assert!(verifier(&["whsec_a"])
+            .verify(Some(&moved), BODY, NOW)
+            .is_err());
     }
 
     #[test]
     fn malformed_and_truncated_headers() {
         let v = verifier(&["whsec_a"]);
         let header = sign(&secret("whsec_a"), NOW, BODY);
-        assert_eq!(v.verify(None, BODY, NOW).unwrap_err(), SignatureError::MissingHeader);
-        assert!(matches!(v.verify(Some(""), BODY, NOW), Err(SignatureError::MalformedHeader(_))));
-        assert!(matches!(v.verify(Some("t=abc,v1=00"), BODY, NOW), Err(SignatureError::MalformedHeader(_))));
-        assert!(matches!(v.verify(Some("v1=00"), BODY, NOW), Err(SignatureError::MalformedHeader(_))));
+        assert_eq!(
+            v.verify(None, BODY, NOW).unwrap_err(),
+            SignatureError::MissingHeader
+        );
+        assert!(matches!(
+            v.verify(Some(""), BODY, NOW),
+            Err(SignatureError::MalformedHeader(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("t=abc,v1=00"), BODY, NOW),
+            Err(SignatureError::MalformedHeader(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("v1=00"), BODY, NOW),
+            Err(SignatureError::MalformedHeader(_))
+        ));
         let truncated = &header[..header.len() - 5];
-        assert_eq!(v.verify(Some(truncated), BODY, NOW).unwrap_err(), SignatureError::NoMatchingSignature);
+        assert_eq!(
+            v.verify(Some(truncated), BODY, NOW).unwrap_err(),
+            SignatureError::NoMatchingSignature
+        );
         let cut_before_sig = &header[..header.find(",v1").unwrap()];
-        assert!(matches!(v.verify(Some(cut_before_sig), BODY, NOW), Err(SignatureError::MalformedHeader(_))));
-        assert!(matches!(v.verify(Some("t=1,v1"), BODY, NOW), Err(SignatureError::MalformedHeader(_))));
+        assert!(matches!(
+            v.verify(Some(cut_before_sig), BODY, NOW),
+            Err(SignatureError::MalformedHeader(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("t=1,v1"), BODY, NOW),
+            Err(SignatureError::MalformedHeader(_))
+        ));
     }
 
     #[test]
     fn no_secrets_is_an_explicit_error() {
         let header = sign(&secret("whsec_a"), NOW, BODY);
         let v = SignatureVerifier::new(vec![secret("")], 300);
-        assert_eq!(v.verify(Some(&header), BODY, NOW).unwrap_err(), SignatureError::NoSecretsConfigured);
+        assert_eq!(
+            v.verify(Some(&header), BODY, NOW).unwrap_err(),
+            SignatureError::NoSecretsConfigured
+        );
     }
 }

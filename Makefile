@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv/bin
+WITH_STACK := set -a && . .tally/local.env && set +a &&
+
+.PHONY: demo test up down unit lint e2e tools bench
+
+## demo: bring the local stack up and send a signed Stripe event through it
+demo: up
+	@$(VENV)/python scripts/demo.py
+
+## test: unit tests, lint, then the integration tests against the deployed local stack
+test: unit lint e2e
+
+## up: start the emulator, build and deploy the SAM app, write .tally/local.env
+up:
+	@scripts/up.sh
+
+## down: stop what `make up` started
+down:
+	@scripts/down.sh
+
+tools:
+	@scripts/install-tools.sh
+
+unit:
+	cargo test --workspace
+
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(VENV)/sam validate --lint --template-file infra/template.yaml
+	$(VENV)/cfn-lint infra/template.yaml
+
+e2e: up
+	$(WITH_STACK) cargo test -p tally-aws --test emulator_adapters -- --ignored
+	$(WITH_STACK) $(VENV)/pytest -q tests
+
+## bench: criterion benchmarks of the webhook receiver's CPU path
+bench: tools
+	cargo bench -p tally-core --bench receiver
+	$(VENV)/python benches/stripe_python_construct_event.py

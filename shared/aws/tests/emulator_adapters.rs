@@ -1,0 +1,257 @@
+//! The DynamoDB and SQS adapters against the emulator (ministack or LocalStack):
+//! the conditional writes behave as the in-memory adapters promise.
+//! Needs `make up`; `make test` runs these with `--ignored`.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
+use tally_aws::sqs::SqsQueue;
+use tally_core::error::StoreError;
+use tally_core::message::OutboundMessage;
+use tally_core::ports::{
+    Claim, EventJournal, IdempotencyStore, Queue, RecordOutcome, RecordedEvent,
+};
+
+async fn aws() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL must point at the emulator (run via `make test`, which sources .tally/local.env)"
+    );
+    tally_aws::config::load().await
+}
+
+async fn fresh_table(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
+    let name = format!(
+        "tally-it-{key}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table in the emulator");
+    name
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run by `make test`"]
+async fn idempotency_store_conditional_writes() {
+    let config = aws().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = fresh_table(&client, "pk").await;
+    let store = DynamoIdempotencyStore::new(client.clone(), table.clone());
+    let now = 1_800_000_000;
+
+    let Claim::Acquired(first) = store.claim("k1", now, 60).await.unwrap() else {
+        panic!("new key must be acquired")
+    };
+    assert_eq!(
+        store.claim("k1", now + 1, 60).await.unwrap(),
+        Claim::InProgress {
+            lease_expires_at: now + 60
+        }
+    );
+
+    // the lease expires: a second worker takes over, and the first one's completion is refused
+    let Claim::Acquired(second) = store.claim("k1", now + 61, 60).await.unwrap() else {
+        panic!("expired lease must be re-claimable")
+    };
+    assert_ne!(first, second);
+    assert_eq!(
+        store
+            .complete("k1", &first, "late", now + 62)
+            .await
+            .unwrap_err(),
+        StoreError::LostClaim { key: "k1".into() }
+    );
+    store
+        .complete("k1", &second, "done", now + 62)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim("k1", now + 1000, 60).await.unwrap(),
+        Claim::Completed {
+            result: "done".into()
+        }
+    );
+
+    // release lets the next claim in at once, but only the holder can release
+    let Claim::Acquired(third) = store.claim("k2", now, 60).await.unwrap() else {
+        panic!()
+    };
+    store.release("k2", &first).await.unwrap();
+    assert!(matches!(
+        store.claim("k2", now, 60).await.unwrap(),
+        Claim::InProgress { .. }
+    ));
+    store.release("k2", &third).await.unwrap();
+    assert!(matches!(
+        store.claim("k2", now, 60).await.unwrap(),
+        Claim::Acquired(_)
+    ));
+
+    // the TTL attribute is set
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(item["expires_at"].as_n().unwrap().parse::<i64>().unwrap() > now);
+
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run by `make test`"]
+async fn concurrent_claims_have_exactly_one_winner() {
+    let config = aws().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = fresh_table(&client, "pk").await;
+    let store = std::sync::Arc::new(DynamoIdempotencyStore::new(client.clone(), table.clone()));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim("race", 1_800_000_000, 60).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), Claim::Acquired(_)) {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run by `make test`"]
+async fn event_journal_never_overwrites() {
+    let config = aws().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = fresh_table(&client, "event_id").await;
+    let journal = DynamoEventJournal::new(client.clone(), table.clone(), 400);
+    let mut event = RecordedEvent {
+        event_id: "evt_it_1".into(),
+        event_type: "payment_intent.succeeded".into(),
+        object_id: Some("pi_1".into()),
+        object_type: "payment_intent".into(),
+        created: 1,
+        livemode: false,
+        flow: "payments".into(),
+        recorded_at_ms: 1_800_000_000_000,
+    };
+    assert_eq!(
+        journal.record(&event).await.unwrap(),
+        RecordOutcome::Inserted
+    );
+    event.event_type = "changed".into();
+    assert_eq!(
+        journal.record(&event).await.unwrap(),
+        RecordOutcome::AlreadyPresent
+    );
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .key(
+            "event_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("evt_it_1".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item["event_type"].as_s().unwrap(),
+        "payment_intent.succeeded"
+    );
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the emulator: run by `make test`"]
+async fn sqs_queue_sends_body_and_attributes() {
+    let config = aws().await;
+    let client = aws_sdk_sqs::Client::new(&config);
+    let name = format!("tally-it-{}", std::process::id());
+    let url = client
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = SqsQueue::new(client.clone(), url.clone());
+    assert_eq!(queue.name(), name);
+    queue
+        .send(&OutboundMessage {
+            body: r#"{"hello":"world"}"#.into(),
+            attributes: vec![
+                ("event_id".into(), "evt_q".into()),
+                ("event_type".into(), "charge.succeeded".into()),
+            ],
+        })
+        .await
+        .unwrap();
+    let received = client
+        .receive_message()
+        .queue_url(&url)
+        .message_attribute_names("All")
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let message = &received.messages.unwrap()[0];
+    assert_eq!(message.body.as_deref(), Some(r#"{"hello":"world"}"#));
+    let attrs = message.message_attributes.as_ref().unwrap();
+    assert_eq!(attrs["event_id"].string_value.as_deref(), Some("evt_q"));
+    assert_eq!(
+        attrs["event_type"].string_value.as_deref(),
+        Some("charge.succeeded")
+    );
+    client.delete_queue().queue_url(&url).send().await.unwrap();
+}
