@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 WITH_STACK := set -a && . .tally/local.env && set +a &&
 
-.PHONY: demo test up down unit lint e2e tools bench
+.PHONY: demo test up down unit lint e2e tools bench bench-emulator
 
 ## demo: bring the local stack up and send a signed Stripe event through it
 demo: up
@@ -40,3 +40,8 @@ e2e: up
 bench: tools
 	cargo bench -p tally-core --bench receiver
 	$(VENV)/python benches/stripe_python_construct_event.py
+
+## bench-emulator: cold/warm latency on the emulator and the functions' init time
+bench-emulator: up
+	$(VENV)/python benches/emulator_latency.py 50 7
+	$(VENV)/python benches/init_time.py 20

@@ -2,7 +2,7 @@
 Forces a fresh execution environment (a configuration change), then times the
 first signed POST to the webhook (its init included) and the time until the
 payments handler has recorded it, then the same for warm invocations.
-Run after `make up`: .venv/bin/python benches/emulator_latency.py [WARM_RUNS]"""
+Run after `make up`: .venv/bin/python benches/emulator_latency.py [WARM_RUNS] [COLD_RUNS]"""
 
 import json
 import statistics
@@ -49,9 +49,14 @@ def one(stack: Stack) -> tuple[float, float]:
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    cold_runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     stack = Stack(load_env())
-    force_cold(stack)
-    cold_answer, cold_recorded = one(stack)
+    cold = []
+    for _ in range(cold_runs):
+        force_cold(stack)
+        cold.append(one(stack))
+    cold_answer = statistics.median(a for a, _ in cold)
+    cold_recorded = statistics.median(r for _, r in cold)
     warm = [one(stack) for _ in range(runs)]
     answers = sorted(a for a, _ in warm)
     recorded = sorted(r for _, r in warm)
@@ -59,7 +64,7 @@ def main() -> None:
     def p(values, q):
         return values[min(len(values) - 1, int(q * len(values)))]
 
-    print(f"first invocation after a configuration change (cold): webhook answered in {cold_answer:.0f} ms, recorded after {cold_recorded:.0f} ms")
+    print(f"first invocation after a configuration change (cold), median of {cold_runs}: webhook answered in {cold_answer:.1f} ms, recorded after {cold_recorded:.1f} ms")
     print(f"warm, {runs} events: webhook answer p50 {statistics.median(answers):.1f} ms, p95 {p(answers, 0.95):.1f} ms; "
           f"recorded p50 {statistics.median(recorded):.1f} ms, p95 {p(recorded, 0.95):.1f} ms")
 

@@ -3,7 +3,8 @@
 //! Needs `make up`; `make test` runs these with `--ignored`.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
 };
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::sqs::SqsQueue;
@@ -19,6 +20,39 @@ async fn aws() -> aws_config::SdkConfig {
         "AWS_ENDPOINT_URL must point at the emulator (run via `make test`, which sources .tally/local.env)"
     );
     tally_aws::config::load().await
+}
+
+/// A table made for one test in the emulator, dropped at the end of it.
+struct TestTable {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+    key: &'static str,
+}
+
+impl TestTable {
+    async fn new(key: &'static str) -> Self {
+        let client = aws_sdk_dynamodb::Client::new(&aws().await);
+        let name = fresh_table(&client, key).await;
+        TestTable { client, name, key }
+    }
+
+    async fn item(&self, key: &str) -> std::collections::HashMap<String, AttributeValue> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(self.key, AttributeValue::S(key.into()));
+        out.send().await.unwrap().item.expect("item exists")
+    }
+
+    async fn drop(self) {
+        self.client
+            .delete_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .unwrap();
+    }
 }
 
 async fn fresh_table(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
@@ -56,10 +90,8 @@ async fn fresh_table(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
 #[tokio::test]
 #[ignore = "needs the emulator: run by `make test`"]
 async fn idempotency_store_conditional_writes() {
-    let config = aws().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = fresh_table(&client, "pk").await;
-    let store = DynamoIdempotencyStore::new(client.clone(), table.clone());
+    let table = TestTable::new("pk").await;
+    let store = DynamoIdempotencyStore::new(table.client.clone(), table.name.clone());
     let now = 1_800_000_000;
 
     let Claim::Acquired(first) = store.claim("k1", now, 60).await.unwrap() else {
@@ -111,35 +143,20 @@ async fn idempotency_store_conditional_writes() {
     ));
 
     // the TTL attribute is set
-    let item = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = table.item("k1").await;
     assert!(item["expires_at"].as_n().unwrap().parse::<i64>().unwrap() > now);
 
-    client
-        .delete_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    table.drop().await;
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run by `make test`"]
 async fn concurrent_claims_have_exactly_one_winner() {
-    let config = aws().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = fresh_table(&client, "pk").await;
-    let store = std::sync::Arc::new(DynamoIdempotencyStore::new(client.clone(), table.clone()));
+    let table = TestTable::new("pk").await;
+    let store = std::sync::Arc::new(DynamoIdempotencyStore::new(
+        table.client.clone(),
+        table.name.clone(),
+    ));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();
@@ -153,21 +170,14 @@ async fn concurrent_claims_have_exactly_one_winner() {
         }
     }
     assert_eq!(winners, 1);
-    client
-        .delete_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    table.drop().await;
 }
 
 #[tokio::test]
 #[ignore = "needs the emulator: run by `make test`"]
 async fn event_journal_never_overwrites() {
-    let config = aws().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = fresh_table(&client, "event_id").await;
-    let journal = DynamoEventJournal::new(client.clone(), table.clone(), 400);
+    let table = TestTable::new("event_id").await;
+    let journal = DynamoEventJournal::new(table.client.clone(), table.name.clone(), 400);
     let mut event = RecordedEvent {
         event_id: "evt_it_1".into(),
         event_type: "payment_intent.succeeded".into(),
@@ -187,28 +197,12 @@ async fn event_journal_never_overwrites() {
         journal.record(&event).await.unwrap(),
         RecordOutcome::AlreadyPresent
     );
-    let item = client
-        .get_item()
-        .table_name(&table)
-        .key(
-            "event_id",
-            aws_sdk_dynamodb::types::AttributeValue::S("evt_it_1".into()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let item = table.item("evt_it_1").await;
     assert_eq!(
         item["event_type"].as_s().unwrap(),
         "payment_intent.succeeded"
     );
-    client
-        .delete_table()
-        .table_name(&table)
-        .send()
-        .await
-        .unwrap();
+    table.drop().await;
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::clock::Clock;
 use crate::error::QueueError;
 use crate::message::QueueEnvelope;
@@ -146,8 +148,17 @@ impl StripeReceiver {
         let envelope = EventEnvelope::parse(verified.body())
             .map_err(|e| Rejection::NotAnEvent(e.to_string()))?;
         let span = tracing::info_span!("stripe_event", event_id = %envelope.id, event_type = %envelope.event_type);
-        let _guard = span.enter();
+        self.route_and_enqueue(envelope, verified.body(), now_ms)
+            .instrument(span)
+            .await
+    }
 
+    async fn route_and_enqueue(
+        &self,
+        envelope: EventEnvelope,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Receipt, Rejection> {
         let Some(flow) = route_stripe_event(&envelope.event_type) else {
             self.ignored_events.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
@@ -160,9 +171,12 @@ impl StripeReceiver {
             });
         };
         let queue = self.queues.get(&flow).ok_or(Rejection::NoQueue(flow))?;
-        let message = QueueEnvelope::stripe_message(&envelope, verified.body(), now_ms)
+        let message = QueueEnvelope::stripe_message(&envelope, body, now_ms)
             .map_err(|e| Rejection::NotAnEvent(e.to_string()))?;
-        queue.send(&message).await?;
+        if let Err(err) = queue.send(&message).await {
+            tracing::error!(flow = %flow, error = %err, "enqueue failed; answering 500 so Stripe retries");
+            return Err(err.into());
+        }
         tracing::info!(flow = %flow, queue = queue.name(), "event enqueued");
         Ok(Receipt::Enqueued {
             event_id: envelope.id,
