@@ -40,3 +40,72 @@ pub async fn handle_sqs_event<H: MessageHandler>(
         .collect();
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
+    use tally_core::clock::ManualClock;
+    use tally_core::error::Retryable;
+    use tally_core::memory::MemoryQueue;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Failure(&'static str, bool);
+    impl Retryable for Failure {
+        fn is_retryable(&self) -> bool {
+            self.1
+        }
+    }
+
+    struct ByBody;
+    #[async_trait]
+    impl MessageHandler for ByBody {
+        type Error = Failure;
+        async fn handle(&self, record: &BatchRecord) -> Result<(), Failure> {
+            match record.body.as_str() {
+                "retry" => Err(Failure("busy", true)),
+                "poison" => Err(Failure("bad envelope", false)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn message(id: &str, body: &str) -> SqsMessage {
+        let mut attribute = SqsMessageAttribute::default();
+        attribute.string_value = Some(format!("evt_{id}"));
+        attribute.data_type = Some("String".into());
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m.message_attributes.insert("event_id".into(), attribute);
+        m
+    }
+
+    #[tokio::test]
+    async fn partial_batch_response_lists_only_retryable_failures() {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            message("a", "ok"),
+            message("b", "retry"),
+            message("c", "poison"),
+        ];
+        let dlq = MemoryQueue::new("dlq");
+        let response =
+            handle_sqs_event(event, &ByBody, dlq.as_ref(), &ManualClock::at_secs(7)).await;
+        let ids: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(ids, vec!["b"]);
+        let dead = dlq.messages();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].attribute("event_id"), Some("evt_c"));
+        assert_eq!(dead[0].attribute("failure_reason"), Some("bad envelope"));
+        // the wire shape Lambda reads
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["batchItemFailures"][0]["itemIdentifier"], "b");
+    }
+}

@@ -129,12 +129,14 @@ impl Currency {
     }
 
     /// The granularity Stripe accepts: three-decimal amounts must end in 0
-    /// because card networks settle them to two decimals.
+    /// because card networks settle them to two decimals; ISK has no minor unit
+    /// in practice but Stripe keeps it two-decimal for backwards compatibility,
+    /// so its amounts must end in 00.
     pub const fn minor_step(self) -> i64 {
-        if self.exponent() == 3 {
-            10
-        } else {
-            1
+        match self {
+            Currency::Isk => 100,
+            _ if self.exponent() == 3 => 10,
+            _ => 1,
         }
     }
 
@@ -299,6 +301,11 @@ mod tests {
         assert!(matches!(
             Currency::Kwd.to_minor(dec("12.345")),
             Err(MoneyError::NotAMultipleOfStep { step: 10, .. })
+        ));
+        assert_eq!(Currency::Isk.to_minor(dec("500")).unwrap().get(), 50000);
+        assert!(matches!(
+            Currency::Isk.to_minor(dec("500.50")),
+            Err(MoneyError::NotAMultipleOfStep { step: 100, .. })
         ));
         assert!(matches!(
             Currency::Usd.to_minor(Decimal::MAX),
