@@ -32,7 +32,34 @@ struct TestTable {
 impl TestTable {
     async fn new(key: &'static str) -> Self {
         let client = aws_sdk_dynamodb::Client::new(&aws().await);
-        let name = fresh_table(&client, key).await;
+        let name = format!(
+            "tally-it-{key}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        client
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("create table in the emulator");
         TestTable { client, name, key }
     }
 
@@ -53,38 +80,6 @@ impl TestTable {
             .await
             .unwrap();
     }
-}
-
-async fn fresh_table(client: &aws_sdk_dynamodb::Client, key: &str) -> String {
-    let name = format!(
-        "tally-it-{key}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    client
-        .create_table()
-        .table_name(&name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(key)
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create table in the emulator");
-    name
 }
 
 #[tokio::test]

@@ -76,13 +76,6 @@ impl MemoryIdempotencyStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
-
-    pub fn completed_result(&self, key: &str) -> Option<String> {
-        match self.entries.lock().unwrap().get(key) {
-            Some(Entry::Completed { result }) => Some(result.clone()),
-            _ => None,
-        }
-    }
 }
 
 #[async_trait]
