@@ -15,3 +15,7 @@ pub mod routing;
 pub mod secret;
 pub mod secrets;
 pub mod stripe;
+pub mod commerce;
+pub mod config;
+pub mod erp;
+pub mod testkit;

@@ -59,6 +59,28 @@ impl QueueEnvelope {
         raw_event: &[u8],
         received_at_ms: i64,
     ) -> Result<OutboundMessage, serde_json::Error> {
+        Self::message("stripe", &envelope.id, &envelope.event_type, raw_event, received_at_ms)
+    }
+
+    /// A canonical platform event (e.g. `order.created` from Magento).
+    pub fn platform_message(
+        source: &str,
+        event_id: &str,
+        event_type: &str,
+        payload: &impl Serialize,
+        received_at_ms: i64,
+    ) -> Result<OutboundMessage, serde_json::Error> {
+        let raw = serde_json::to_vec(payload)?;
+        Self::message(source, event_id, event_type, &raw, received_at_ms)
+    }
+
+    fn message(
+        source: &str,
+        event_id: &str,
+        event_type: &str,
+        raw_event: &[u8],
+        received_at_ms: i64,
+    ) -> Result<OutboundMessage, serde_json::Error> {
         let raw: &RawValue = serde_json::from_slice(raw_event)?;
         #[derive(Serialize)]
         struct Borrowed<'a> {
@@ -71,18 +93,18 @@ impl QueueEnvelope {
         }
         let body = serde_json::to_string(&Borrowed {
             schema_version: SCHEMA_VERSION,
-            source: "stripe",
-            event_id: &envelope.id,
-            event_type: &envelope.event_type,
+            source,
+            event_id,
+            event_type,
             received_at_ms,
             event: raw,
         })?;
         Ok(OutboundMessage {
             body,
             attributes: vec![
-                (ATTR_SOURCE.into(), "stripe".into()),
-                (ATTR_EVENT_ID.into(), envelope.id.clone()),
-                (ATTR_EVENT_TYPE.into(), envelope.event_type.clone()),
+                (ATTR_SOURCE.into(), source.into()),
+                (ATTR_EVENT_ID.into(), event_id.into()),
+                (ATTR_EVENT_TYPE.into(), event_type.into()),
                 (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
             ],
         })

@@ -70,3 +70,44 @@ pub trait EventJournal: Send + Sync {
     /// Inserts the event unless its id is already present (never overwrites).
     async fn record(&self, event: &RecordedEvent) -> Result<RecordOutcome, StoreError>;
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkOutcome {
+    /// This call made the link.
+    Linked,
+    /// The order was already linked, to this PaymentIntent.
+    AlreadyLinked(String),
+}
+
+/// Durable order <-> PaymentIntent links (one PaymentIntent per order, ever).
+#[async_trait]
+pub trait OrderLinks: Send + Sync {
+    /// The PaymentIntent linked to `order_key`, if any.
+    async fn payment_intent_for(&self, order_key: &str) -> Result<Option<String>, StoreError>;
+    /// Links unless a link exists (conditional write); reports the existing one.
+    async fn link_payment_intent(
+        &self,
+        order_key: &str,
+        payment_intent_id: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError>;
+    /// The Stripe customer known for a platform customer (written by the customers flow).
+    async fn stripe_customer_for(
+        &self,
+        platform_customer_key: &str,
+    ) -> Result<Option<String>, StoreError>;
+}
+
+/// A monotonic position (a poller's `updated_at` watermark).
+#[async_trait]
+pub trait Watermarks: Send + Sync {
+    async fn get(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Moves `name` from `expected` to `to` only if it still is `expected`;
+    /// false when another worker moved it first.
+    async fn advance(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError>;
+}

@@ -1,18 +1,26 @@
-//! The payments flow. For now it records each Stripe event exactly once;
-//! order-to-cash builds on this same structure (claim, work, complete).
+//! The payments queue: Stripe payment events and platform order events.
+//! Each Stripe event is journaled exactly once; then order-to-cash acts on
+//! it. Order-to-cash runs on every delivery, not only the first, because its
+//! own steps are idempotent and a retry must finish what a failure interrupted.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use crate::batch::{BatchRecord, MessageHandler};
 use crate::clock::Clock;
+use crate::commerce::Order;
 use crate::error::{Retryable, StoreError};
+use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
 use crate::idempotency::{run_once, Once, OnceError};
 use crate::message::{MessageError, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent};
 use crate::routing::Flow;
 use crate::stripe::{EnvelopeError, EventEnvelope};
+
+/// The canonical event type platform receivers and pollers enqueue.
+pub const ORDER_CREATED: &str = "order.created";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {
@@ -24,6 +32,8 @@ pub enum PaymentsError {
     WrongFlow(String, String),
     #[error(transparent)]
     Once(#[from] OnceError<StoreError>),
+    #[error(transparent)]
+    OrderToCash(#[from] O2cError),
 }
 
 impl Retryable for PaymentsError {
@@ -33,6 +43,7 @@ impl Retryable for PaymentsError {
                 false
             }
             PaymentsError::Once(e) => e.is_retryable(),
+            PaymentsError::OrderToCash(e) => e.is_retryable(),
         }
     }
 }
@@ -42,22 +53,67 @@ pub struct PaymentsHandler {
     pub journal: Arc<dyn EventJournal>,
     pub clock: Arc<dyn Clock>,
     pub lease_secs: i64,
+    pub order_to_cash: Arc<OrderToCash>,
 }
 
 /// What happened to one message, for logs and tests.
 #[derive(Debug, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    Recorded,
-    Duplicate,
+pub struct PaymentOutcome {
+    /// False when this Stripe event had been journaled by an earlier delivery.
+    pub first_delivery: bool,
+    pub order_to_cash: Option<O2cOutcome>,
 }
 
 impl PaymentsHandler {
     pub async fn handle_message(&self, body: &str) -> Result<PaymentOutcome, PaymentsError> {
         let queued = QueueEnvelope::parse(body)?;
-        let event = EventEnvelope::parse(queued.event.get().as_bytes())?;
+        if queued.source != "stripe" {
+            return self.handle_platform_event(&queued).await;
+        }
+        let raw = queued.event.get().as_bytes();
+        let event = EventEnvelope::parse(raw)?;
         if crate::routing::route_stripe_event(&event.event_type) != Some(Flow::Payments) {
             return Err(PaymentsError::WrongFlow(event.id, event.event_type));
         }
+        let first_delivery = self.journal_once(&event).await?;
+        let order_to_cash = match PaymentEvent::from_stripe(&event.id, &event.event_type, raw)
+            .map_err(O2cError::Invalid)?
+        {
+            Some(payment) => Some(self.order_to_cash.on_payment_event(&payment).await?),
+            None => None,
+        };
+        Ok(PaymentOutcome {
+            first_delivery,
+            order_to_cash,
+        })
+    }
+
+    async fn handle_platform_event(
+        &self,
+        queued: &QueueEnvelope,
+    ) -> Result<PaymentOutcome, PaymentsError> {
+        if queued.event_type != ORDER_CREATED {
+            return Err(PaymentsError::WrongFlow(
+                queued.event_id.clone(),
+                queued.event_type.clone(),
+            ));
+        }
+        let order: Order = serde_json::from_str(queued.event.get())
+            .map_err(|e| O2cError::Invalid(format!("order event {}: {e}", queued.event_id)))?;
+        let span = tracing::info_span!("order", order_id = %order.reference.order_id, increment_id = %order.increment_id);
+        let outcome = self
+            .order_to_cash
+            .on_order_created(&order)
+            .instrument(span)
+            .await?;
+        Ok(PaymentOutcome {
+            first_delivery: true,
+            order_to_cash: Some(outcome),
+        })
+    }
+
+    /// Records the event in the journal once; true on its first delivery.
+    async fn journal_once(&self, event: &EventEnvelope) -> Result<bool, PaymentsError> {
         let key = format!("{}/stripe-event/{}", Flow::Payments, event.id);
         let record = RecordedEvent {
             event_id: event.id.clone(),
@@ -88,11 +144,11 @@ impl PaymentsHandler {
         Ok(match outcome {
             Once::Ran(_) => {
                 tracing::info!(event_type = %event.event_type, object_id = event.object_id().unwrap_or("-"), "payment event recorded");
-                PaymentOutcome::Recorded
+                true
             }
             Once::AlreadyDone(_) => {
-                tracing::info!("duplicate delivery, already processed");
-                PaymentOutcome::Duplicate
+                tracing::info!("duplicate delivery of a recorded event");
+                false
             }
         })
     }
@@ -110,81 +166,72 @@ impl MessageHandler for PaymentsHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::ManualClock;
-    use crate::memory::{MemoryEventJournal, MemoryIdempotencyStore};
-    use crate::message::QueueEnvelope;
+    use crate::testkit::{harness, stripe_message};
 
-    fn handler() -> (PaymentsHandler, Arc<MemoryEventJournal>) {
-        let journal = MemoryEventJournal::new();
-        (
-            PaymentsHandler {
-                store: MemoryIdempotencyStore::new(),
-                journal: journal.clone(),
-                clock: Arc::new(ManualClock::at_secs(1_750_000_000)),
-                lease_secs: 60,
-            },
-            journal,
+    fn ignored_by_o2c(id: &str, event_type: &str) -> String {
+        stripe_message(
+            id,
+            event_type,
+            &serde_json::json!({"id": "pi_9", "object": "payment_intent"}),
         )
-    }
-
-    fn message(id: &str, event_type: &str) -> String {
-        let raw = format!(
-            r#"{{"id":"{id}","object":"event","type":"{event_type}","created":1,"livemode":false,"data":{{"object":{{"id":"pi_9","object":"payment_intent"}}}}}}"#
-        );
-        let envelope = EventEnvelope::parse(raw.as_bytes()).unwrap();
-        QueueEnvelope::stripe_message(&envelope, raw.as_bytes(), 5)
-            .unwrap()
-            .body
     }
 
     #[tokio::test]
     async fn records_once_however_often_delivered() {
-        let (h, journal) = handler();
-        let body = message("evt_a", "payment_intent.succeeded");
-        assert_eq!(
-            h.handle_message(&body).await.unwrap(),
-            PaymentOutcome::Recorded
-        );
+        let h = harness();
+        let body = ignored_by_o2c("evt_a", "payment_intent.created");
+        let first = h.handler.handle_message(&body).await.unwrap();
+        assert!(first.first_delivery);
+        assert_eq!(first.order_to_cash, None);
         for _ in 0..3 {
-            assert_eq!(
-                h.handle_message(&body).await.unwrap(),
-                PaymentOutcome::Duplicate
-            );
+            assert!(!h.handler.handle_message(&body).await.unwrap().first_delivery);
         }
-        let events = journal.events();
+        let events = h.journal.events();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].object_id.as_deref(), Some("pi_9"));
-        assert_eq!(events[0].event_type, "payment_intent.succeeded");
+        assert_eq!(events[0].event_type, "payment_intent.created");
     }
 
     #[tokio::test]
     async fn storage_outage_is_retryable_and_bad_messages_are_not() {
-        let (h, journal) = handler();
-        journal.fail(true);
+        let h = harness();
+        h.journal.fail(true);
         let err = h
-            .handle_message(&message("evt_b", "charge.succeeded"))
+            .handler
+            .handle_message(&ignored_by_o2c("evt_b", "charge.captured"))
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
-        journal.fail(false);
-        assert_eq!(
-            h.handle_message(&message("evt_b", "charge.succeeded"))
+        h.journal.fail(false);
+        assert!(
+            h.handler
+                .handle_message(&ignored_by_o2c("evt_b", "charge.captured"))
                 .await
-                .unwrap(),
-            PaymentOutcome::Recorded
+                .unwrap()
+                .first_delivery
         );
 
         for bad in [
             "not json",
             r#"{"schema_version":2,"source":"stripe","event_id":"e","event_type":"t","received_at_ms":1,"event":{}}"#,
+            r#"{"schema_version":1,"source":"magento","event_id":"e","event_type":"order.created","received_at_ms":1,"event":{"x":1}}"#,
+            r#"{"schema_version":1,"source":"magento","event_id":"e","event_type":"order.exploded","received_at_ms":1,"event":{}}"#,
         ] {
-            let err = h.handle_message(bad).await.unwrap_err();
+            let err = h.handler.handle_message(bad).await.unwrap_err();
             assert!(!err.is_retryable(), "{err}");
         }
         let wrong = h
-            .handle_message(&message("evt_c", "customer.created"))
+            .handler
+            .handle_message(&ignored_by_o2c("evt_c", "customer.created"))
             .await
             .unwrap_err();
         assert!(!wrong.is_retryable());
+        // a payment event whose object is not a PaymentIntent is permanent, not retried
+        let broken = h
+            .handler
+            .handle_message(&ignored_by_o2c("evt_d", "payment_intent.succeeded"))
+            .await
+            .unwrap_err();
+        assert!(!broken.is_retryable(), "{broken}");
     }
 }

@@ -1,8 +1,10 @@
 //! Stripe: webhook signatures, the event envelope, and typed objects.
 
+pub mod api;
 pub mod event;
 pub mod objects;
 pub mod signature;
 
 pub use event::{EnvelopeError, EventEnvelope};
 pub use signature::{SignatureError, SignatureVerifier, VerifiedPayload};
+pub use api::{NewPaymentIntent, StripeApi, StripeApiError};

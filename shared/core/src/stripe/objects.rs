@@ -74,6 +74,9 @@ pub struct ApiErrorObject {
     pub decline_code: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// The failed charge, on card errors.
+    #[serde(default)]
+    pub charge: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -135,11 +138,22 @@ pub struct Charge {
     #[serde(default)]
     pub failure_message: Option<String>,
     #[serde(default)]
+    pub outcome: Option<ChargeOutcome>,
+    #[serde(default)]
     pub metadata: Metadata,
     pub created: i64,
     pub livemode: bool,
 }
 stripe_object!(Charge, "charge");
+
+/// Why a charge went the way it did; `reason` carries the decline code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ChargeOutcome {
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub seller_message: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

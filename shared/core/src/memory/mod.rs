@@ -1,5 +1,13 @@
 //! In-memory adapters of every port, for unit tests, benchmarks and local tools.
 
+mod commerce;
+mod erp;
+mod stripe;
+
+pub use commerce::MemoryPlatform;
+pub use erp::MemoryErp;
+pub use stripe::MemoryStripe;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -224,5 +232,78 @@ impl SecretFetcher for MemorySecret {
             });
         }
         Ok(self.value.lock().unwrap().clone())
+    }
+}
+
+/// In-memory `OrderLinks` and `Watermarks`, with the same conditional semantics.
+#[derive(Default)]
+pub struct MemoryState {
+    links: Mutex<HashMap<String, String>>,
+    customers: Mutex<HashMap<String, String>>,
+    marks: Mutex<HashMap<String, String>>,
+}
+
+impl MemoryState {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn set_customer(&self, key: &str, stripe_customer: &str) {
+        self.customers
+            .lock()
+            .unwrap()
+            .insert(key.into(), stripe_customer.into());
+    }
+
+    pub fn links(&self) -> HashMap<String, String> {
+        self.links.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::OrderLinks for MemoryState {
+    async fn payment_intent_for(&self, order_key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.links.lock().unwrap().get(order_key).cloned())
+    }
+
+    async fn link_payment_intent(
+        &self,
+        order_key: &str,
+        payment_intent_id: &str,
+        _now_ms: i64,
+    ) -> Result<crate::ports::LinkOutcome, StoreError> {
+        let mut links = self.links.lock().unwrap();
+        Ok(match links.get(order_key) {
+            Some(existing) => crate::ports::LinkOutcome::AlreadyLinked(existing.clone()),
+            None => {
+                links.insert(order_key.into(), payment_intent_id.into());
+                crate::ports::LinkOutcome::Linked
+            }
+        })
+    }
+
+    async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.customers.lock().unwrap().get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl crate::ports::Watermarks for MemoryState {
+    async fn get(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.marks.lock().unwrap().get(name).cloned())
+    }
+
+    async fn advance(
+        &self,
+        name: &str,
+        expected: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let mut marks = self.marks.lock().unwrap();
+        if marks.get(name).map(String::as_str) != expected {
+            return Ok(false);
+        }
+        marks.insert(name.into(), to.into());
+        Ok(true)
     }
 }

@@ -1,0 +1,10 @@
+//! Magento 2 / Adobe Commerce: its order JSON and its webhook signature.
+
+mod order_json;
+mod webhook;
+
+pub use order_json::{parse_order, MagentoOrder, PLATFORM};
+pub use webhook::{
+    MagentoWebhookVerifier, VerifiedMagentoWebhook, WebhookError, WebhookPayload,
+    SIGNATURE_HEADER,
+};

@@ -1,0 +1,304 @@
+//! The deployment's configuration document: one JSON object (SAM parameter
+//! `TallyConfig`, env `TALLY_CONFIG`) laid over these defaults and validated
+//! when a function starts, so a bad value stops the deploy's first invocation
+//! with an error naming its key instead of failing an order later.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration key {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TallyConfig {
+    pub stripe: StripeConfig,
+    pub magento: MagentoConfig,
+    pub erp: ErpConfig,
+    pub order_to_cash: OrderToCashConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpPolicy {
+    /// Attempts after the first, for network errors, 429 and 5xx.
+    pub max_retries: u32,
+    /// First backoff; doubles per attempt, with full jitter, capped at `max_backoff_ms`.
+    pub retry_base_ms: u64,
+    pub max_backoff_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            max_retries: 2,
+            retry_base_ms: 500,
+            max_backoff_ms: 5_000,
+            timeout_ms: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    pub api_base: String,
+    /// Pinned so a Stripe account upgrade cannot change the shapes Tally parses.
+    pub api_version: String,
+    /// Off only for localstripe, which rejects `description` on PaymentIntents.
+    pub send_description: bool,
+    pub http: HttpPolicy,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        StripeConfig {
+            api_base: "https://api.stripe.com".into(),
+            api_version: "2024-06-20".into(),
+            send_description: true,
+            http: HttpPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MagentoConfig {
+    /// The store's base URL, e.g. https://shop.example.com (REST lives under /rest/{store_code}/V1).
+    pub base_url: Option<String>,
+    pub store_code: String,
+    /// Page size of the order poller's searches.
+    pub page_size: u32,
+    pub http: HttpPolicy,
+}
+
+impl Default for MagentoConfig {
+    fn default() -> Self {
+        MagentoConfig {
+            base_url: None,
+            store_code: "default".into(),
+            page_size: 50,
+            http: HttpPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErpAccounts {
+    /// Money held by Stripe until the payout (debited on payment).
+    pub stripe_clearing: String,
+    /// The customer's receivable the payment settles (credited on payment).
+    pub accounts_receivable: String,
+}
+
+impl Default for ErpAccounts {
+    fn default() -> Self {
+        ErpAccounts {
+            stripe_clearing: "1150".into(),
+            accounts_receivable: "1200".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ErpConfig {
+    pub base_url: Option<String>,
+    pub journal_path: String,
+    pub accounts: ErpAccounts,
+    pub http: HttpPolicy,
+}
+
+impl Default for ErpConfig {
+    fn default() -> Self {
+        ErpConfig {
+            base_url: None,
+            journal_path: "/api/journal-entries".into(),
+            accounts: ErpAccounts::default(),
+            http: HttpPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrderToCashConfig {
+    /// Platform status for a declined payment. Magento: a custom status assigned
+    /// to the `new` and `pending_payment` states (a comment cannot change the state,
+    /// and those states stay invoiceable, so a later success still completes).
+    pub failure_status: String,
+    pub notify_customer_on_failure: bool,
+    pub notify_customer_on_invoice: bool,
+}
+
+impl Default for OrderToCashConfig {
+    fn default() -> Self {
+        OrderToCashConfig {
+            failure_status: "payment_failed".into(),
+            notify_customer_on_failure: true,
+            notify_customer_on_invoice: true,
+        }
+    }
+}
+
+fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let lower = value.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || value.len() <= "http://".len()
+        || value.contains(char::is_whitespace)
+    {
+        return Err(err(key, format!("{value:?} is not an http(s) URL")));
+    }
+    Ok(())
+}
+
+fn check_http(key: &str, p: &HttpPolicy) -> Result<(), ConfigError> {
+    if p.max_retries > 10 {
+        return Err(err(&format!("{key}.max_retries"), "at most 10"));
+    }
+    if p.retry_base_ms == 0 || p.retry_base_ms > p.max_backoff_ms {
+        return Err(err(
+            &format!("{key}.retry_base_ms"),
+            "must be positive and not above max_backoff_ms",
+        ));
+    }
+    if p.timeout_ms < 100 {
+        return Err(err(&format!("{key}.timeout_ms"), "at least 100"));
+    }
+    Ok(())
+}
+
+impl TallyConfig {
+    /// Parses the document (empty means all defaults) and validates it.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let text = if text.trim().is_empty() { "{}" } else { text };
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: TallyConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            err(if path == "." { "(document)" } else { &path }, e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_url("stripe.api_base", &self.stripe.api_base)?;
+        let v = &self.stripe.api_version;
+        let date = v.split('.').next().unwrap_or("");
+        if date.len() != 10
+            || !date
+                .chars()
+                .enumerate()
+                .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() })
+        {
+            return Err(err("stripe.api_version", format!("{v:?} is not a Stripe API version like 2024-06-20")));
+        }
+        check_http("stripe.http", &self.stripe.http)?;
+        if let Some(url) = &self.magento.base_url {
+            check_url("magento.base_url", url)?;
+        }
+        if self.magento.store_code.is_empty()
+            || !self
+                .magento
+                .store_code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(err("magento.store_code", "letters, digits and _ only"));
+        }
+        if !(1..=500).contains(&self.magento.page_size) {
+            return Err(err("magento.page_size", "between 1 and 500"));
+        }
+        check_http("magento.http", &self.magento.http)?;
+        if let Some(url) = &self.erp.base_url {
+            check_url("erp.base_url", url)?;
+        }
+        if !self.erp.journal_path.starts_with('/') {
+            return Err(err("erp.journal_path", "must start with /"));
+        }
+        for (key, value) in [
+            ("erp.accounts.stripe_clearing", &self.erp.accounts.stripe_clearing),
+            ("erp.accounts.accounts_receivable", &self.erp.accounts.accounts_receivable),
+        ] {
+            if value.trim().is_empty() {
+                return Err(err(key, "must not be empty"));
+            }
+        }
+        check_http("erp.http", &self.erp.http)?;
+        let status = &self.order_to_cash.failure_status;
+        if status.is_empty()
+            || !status
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(err(
+                "order_to_cash.failure_status",
+                format!("{status:?} is not a status code (lowercase letters, digits, _)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A base URL a function needs, or an error naming the key.
+    pub fn require<'a>(value: &'a Option<String>, key: &str) -> Result<&'a str, ConfigError> {
+        value
+            .as_deref()
+            .ok_or_else(|| err(key, "is required by this function but not set"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_document_is_the_defaults() {
+        let c = TallyConfig::from_json("").unwrap();
+        assert_eq!(c, TallyConfig::default());
+        assert_eq!(c.order_to_cash.failure_status, "payment_failed");
+        assert_eq!(c.stripe.api_version, "2024-06-20");
+    }
+
+    #[test]
+    fn partial_documents_override_only_their_keys() {
+        let c = TallyConfig::from_json(
+            r#"{"magento":{"base_url":"http://127.0.0.1:4610"},"erp":{"accounts":{"stripe_clearing":"1105"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.magento.base_url.as_deref(), Some("http://127.0.0.1:4610"));
+        assert_eq!(c.magento.store_code, "default");
+        assert_eq!(c.erp.accounts.stripe_clearing, "1105");
+        assert_eq!(c.erp.accounts.accounts_receivable, "1200");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (doc, key) in [
+            (r#"{"stripe":{"api_base":"ftp://x"}}"#, "stripe.api_base"),
+            (r#"{"stripe":{"api_version":"latest"}}"#, "stripe.api_version"),
+            (r#"{"erp":{"accounts":{"stripe_clearing":" "}}}"#, "erp.accounts.stripe_clearing"),
+            (r#"{"order_to_cash":{"failure_status":"Payment Failed"}}"#, "order_to_cash.failure_status"),
+            (r#"{"magento":{"page_size":0}}"#, "magento.page_size"),
+            (r#"{"magento":{"http":{"max_retries":"3"}}}"#, "magento.http.max_retries"),
+            (r#"{"magento":{"colour":"red"}}"#, "magento.colour"),
+        ] {
+            let e = TallyConfig::from_json(doc).unwrap_err();
+            assert!(e.key.starts_with(key.split('.').next().unwrap()), "{doc}: {e}");
+            assert!(e.to_string().contains(key) || e.to_string().contains("colour"), "{doc}: {e}");
+        }
+        let missing = TallyConfig::require(&None, "erp.base_url").unwrap_err();
+        assert_eq!(missing.key, "erp.base_url");
+    }
+}

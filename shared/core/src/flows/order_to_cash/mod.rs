@@ -1,0 +1,121 @@
+//! Order-to-cash: platform order -> Stripe PaymentIntent -> payment outcome ->
+//! platform invoice or failure status -> ERP journal entry.
+//!
+//! Every step is claimed under its own idempotency key (per order, not per
+//! event), so duplicated and reordered deliveries of `order.created`,
+//! `payment_intent.*` and `charge.*` change each order at most once. Writes to
+//! the platform first re-read the order and skip what it already shows, which
+//! covers a crash between a write and its completion record.
+
+mod error;
+mod order_created;
+mod payment_event;
+mod payment_failed;
+mod payment_succeeded;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use error::O2cError;
+pub use payment_event::{PaymentEvent, PaymentEventKind};
+
+use crate::clock::Clock;
+use crate::commerce::{CommercePlatform, Order, OrderRef};
+use crate::config::{ErpAccounts, OrderToCashConfig};
+use crate::erp::Erp;
+use crate::idempotency::{run_once, Once, OnceError};
+use crate::ports::{IdempotencyStore, OrderLinks};
+use crate::stripe::StripeApi;
+
+/// What one message did, for logs, tests and the demo timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum O2cOutcome {
+    PaymentIntentLinked { payment_intent: String, created: bool },
+    Paid { invoice: String, erp_entry: String },
+    FailureRecorded { decline_code: String },
+    /// Nothing to do: already done, not an order payment, or superseded.
+    Skipped(&'static str),
+}
+
+pub struct OrderToCash {
+    pub platform: Arc<dyn CommercePlatform>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub erp: Arc<dyn Erp>,
+    pub links: Arc<dyn OrderLinks>,
+    pub store: Arc<dyn IdempotencyStore>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: OrderToCashSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderToCashSettings {
+    pub rules: OrderToCashConfig,
+    pub accounts: ErpAccounts,
+    pub send_description: bool,
+    pub lease_secs: i64,
+}
+
+impl OrderToCash {
+    fn step_key(order: &OrderRef, step: &str) -> String {
+        format!("o2c/{}/{}", order.key(), step)
+    }
+
+    /// Runs `work` at most once for `order`'s `step`; returns its recorded result.
+    async fn step<F, Fut>(&self, order: &OrderRef, step: &str, work: F) -> Result<String, O2cError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, O2cError>>,
+    {
+        let key = Self::step_key(order, step);
+        match run_once(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            &key,
+            self.settings.lease_secs,
+            work,
+        )
+        .await
+        {
+            Ok(Once::Ran(result)) => {
+                tracing::info!(step, result = %result, "step done");
+                Ok(result)
+            }
+            Ok(Once::AlreadyDone(result)) => {
+                tracing::info!(step, result = %result, "step already done");
+                Ok(result)
+            }
+            Err(OnceError::Work(e)) => Err(e),
+            Err(OnceError::Store(e)) => Err(O2cError::Store(e)),
+            Err(OnceError::Busy { key, .. }) => Err(O2cError::Busy(key)),
+        }
+    }
+
+    /// The order an event's metadata points at, if it is one of this platform's.
+    async fn order_for_metadata(
+        &self,
+        metadata: &std::collections::HashMap<String, String>,
+    ) -> Result<Option<Order>, O2cError> {
+        let platform = self.platform.platform();
+        if let Some(p) = metadata.get("platform") {
+            if p != platform {
+                return Ok(None);
+            }
+        }
+        if let Some(s) = metadata.get("store") {
+            if s != self.platform.store() {
+                return Ok(None);
+            }
+        }
+        if let Some(order_id) = metadata.get("order_id") {
+            return Ok(Some(self.platform.get_order(order_id).await?));
+        }
+        // PaymentIntents made at checkout by Magento's Stripe module carry the order number.
+        if let Some(number) = metadata.get("increment_id").or_else(|| metadata.get("Order #")) {
+            return Ok(self.platform.find_order_by_number(number).await?);
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests;

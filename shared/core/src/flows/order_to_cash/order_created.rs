@@ -1,0 +1,129 @@
+//! `order.created`: make sure the order has exactly one PaymentIntent.
+
+use super::{O2cError, O2cOutcome, OrderToCash};
+use crate::commerce::{Order, OrderComment, PaymentState};
+use crate::ports::LinkOutcome;
+use crate::stripe::objects::PaymentIntent;
+use crate::stripe::NewPaymentIntent;
+
+impl OrderToCash {
+    pub async fn on_order_created(&self, order: &Order) -> Result<O2cOutcome, O2cError> {
+        if order.reference.platform != self.platform.platform() {
+            return Err(O2cError::Invalid(format!(
+                "order {} is for platform {}, this handler serves {}",
+                order.reference,
+                order.reference.platform,
+                self.platform.platform()
+            )));
+        }
+        if order.payment_state != PaymentState::AwaitingPayment {
+            tracing::info!(state = %order.state, "order is not awaiting payment; nothing to collect");
+            return Ok(O2cOutcome::Skipped("order not awaiting payment"));
+        }
+        let reference = &order.reference;
+        let created = std::sync::atomic::AtomicBool::new(false);
+        let payment_intent = self
+            .step(reference, "payment-intent", || async {
+                if let Some(existing) = self.links.payment_intent_for(&reference.key()).await? {
+                    return Ok(existing);
+                }
+                let pi = self.find_or_create_payment_intent(order, &created).await?;
+                if pi.amount != order.grand_total || pi.currency != order.currency {
+                    return Err(O2cError::NeedsReview(format!(
+                        "PaymentIntent {} is {} {} but order {} totals {}",
+                        pi.id, pi.amount, pi.currency, reference, order.total()
+                    )));
+                }
+                match self
+                    .links
+                    .link_payment_intent(&reference.key(), &pi.id, self.clock.now_ms())
+                    .await?
+                {
+                    LinkOutcome::Linked => Ok(pi.id),
+                    LinkOutcome::AlreadyLinked(other) => {
+                        if other != pi.id {
+                            tracing::error!(linked = %other, found = %pi.id, "order already linked to another PaymentIntent; keeping the first");
+                        }
+                        Ok(other)
+                    }
+                }
+            })
+            .await?;
+        let span_pi = payment_intent.clone();
+        self.step(reference, "payment-intent-comment", || async move {
+            // Re-read: a crash after the comment but before completion must not add it twice.
+            let fresh = self.platform.get_order(&reference.order_id).await?;
+            if fresh.has_comment_containing(&span_pi) {
+                return Ok("already-commented".into());
+            }
+            self.platform
+                .add_order_comment(
+                    &reference.order_id,
+                    &OrderComment {
+                        text: format!(
+                            "Stripe PaymentIntent {span_pi} for {} (Tally).",
+                            order.total()
+                        ),
+                        status: None,
+                        notify_customer: false,
+                        visible_on_front: false,
+                    },
+                )
+                .await?;
+            Ok("commented".into())
+        })
+        .await?;
+        Ok(O2cOutcome::PaymentIntentLinked {
+            payment_intent,
+            created: created.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    async fn find_or_create_payment_intent(
+        &self,
+        order: &Order,
+        created: &std::sync::atomic::AtomicBool,
+    ) -> Result<PaymentIntent, O2cError> {
+        let reference = &order.reference;
+        // Magento's Stripe module creates the PaymentIntent at checkout and keeps its id.
+        if let Some(pi_id) = order
+            .payment
+            .transaction_id
+            .as_deref()
+            .filter(|t| t.starts_with("pi_"))
+        {
+            let pi = self.stripe.retrieve_payment_intent(pi_id).await?;
+            tracing::info!(payment_intent = %pi.id, "linking the PaymentIntent created at checkout");
+            return Ok(pi);
+        }
+        let customer = match &order.customer.external_id {
+            Some(id) => {
+                self.links
+                    .stripe_customer_for(&format!("{}/{}/{}", reference.platform, reference.store, id))
+                    .await?
+            }
+            None => None,
+        };
+        let params = NewPaymentIntent {
+            amount: order.total(),
+            customer,
+            description: self.settings.send_description.then(|| order.line_summary()),
+            metadata: vec![
+                ("platform".into(), reference.platform.clone()),
+                ("store".into(), reference.store.clone()),
+                ("order_id".into(), reference.order_id.clone()),
+                ("increment_id".into(), order.increment_id.clone()),
+            ],
+        };
+        // Derived from the order alone, so every retry of this step, in any
+        // container, asks Stripe for the same PaymentIntent.
+        let key = format!(
+            "tally-pi-{}-{}-{}",
+            reference.platform, reference.store, reference.order_id
+        );
+        let pi = self.stripe.create_payment_intent(&params, &key).await?;
+        created.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(payment_intent = %pi.id, amount = %pi.amount, currency = %pi.currency, "PaymentIntent created");
+        Ok(pi)
+    }
+}

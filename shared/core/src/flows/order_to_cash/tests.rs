@@ -1,0 +1,212 @@
+use serde_json::json;
+
+use crate::commerce::{PaymentState, PlatformError};
+use crate::error::{Retryable, StoreError};
+use crate::flows::order_to_cash::O2cOutcome;
+use crate::money::Currency;
+use crate::stripe::StripeApiError;
+use crate::testkit::{harness, order, order_message, payment_intent_json, stripe_message, Harness};
+
+async fn place(h: &Harness, id: &str, currency: Currency, total: &str) -> String {
+    let o = order(id, currency, total);
+    h.platform.put(o.clone());
+    let out = h.handler.handle_message(&order_message(&o)).await.unwrap();
+    match out.order_to_cash {
+        Some(O2cOutcome::PaymentIntentLinked { payment_intent, .. }) => payment_intent,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn succeeded_events(h: &Harness, pi: &str, charge: &str) -> Vec<String> {
+    let pi_json = payment_intent_json(&h.stripe, pi);
+    let charge_json = json!({
+        "id": charge, "object": "charge", "amount": pi_json["amount"], "currency": pi_json["currency"],
+        "status": "succeeded", "paid": true, "payment_intent": pi, "metadata": {}, "created": 1_795_651_200, "livemode": false
+    });
+    vec![
+        stripe_message(&format!("evt_pi_{pi}"), "payment_intent.succeeded", &pi_json),
+        stripe_message(&format!("evt_ch_{pi}"), "charge.succeeded", &charge_json),
+    ]
+}
+
+#[tokio::test]
+async fn order_gets_one_payment_intent_with_exact_amount_metadata_and_comment() {
+    let h = harness();
+    for (id, currency, total, minor) in [
+        ("1", Currency::Usd, "19.99", 1999),
+        ("2", Currency::Jpy, "5000", 5000),
+        ("3", Currency::Kwd, "12.340", 12340),
+    ] {
+        let pi = place(&h, id, currency, total).await;
+        let created = h.stripe.intents().into_iter().find(|p| p.id == pi).unwrap();
+        assert_eq!(created.amount.get(), minor);
+        assert_eq!(created.currency, currency);
+        assert_eq!(created.metadata["order_id"], id);
+        assert_eq!(created.metadata["platform"], "magento");
+        assert_eq!(created.metadata["increment_id"], format!("{id:0>9}"));
+        assert_eq!(created.description.as_deref(), Some(format!("Order #{id:0>9}: 1 x Tee").as_str()));
+        assert!(h.platform.order(id).has_comment_containing(&pi));
+    }
+    assert_eq!(h.stripe.created(), 3);
+}
+
+#[tokio::test]
+async fn every_delivery_three_times_shuffled_gives_one_of_each() {
+    let h = harness();
+    let o = order("7", Currency::Usd, "42.00");
+    h.platform.put(o.clone());
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    let pi = h.state.links()["magento/default/7"].clone();
+    let charge = h.stripe.succeed(&pi);
+    let mut deliveries = vec![order_message(&o)];
+    deliveries.extend(succeeded_events(&h, &pi, &charge));
+    let mut all: Vec<String> = deliveries.iter().cycle().take(deliveries.len() * 3).cloned().collect();
+    fastrand_shuffle(&mut all, 7);
+    for d in &all {
+        h.handler.handle_message(d).await.unwrap();
+    }
+    assert_eq!(h.stripe.created(), 1);
+    assert_eq!(h.platform.invoices().len(), 1);
+    assert_eq!(h.platform.invoices()[0].1.transaction_id, charge);
+    assert_eq!(h.erp.entries().len(), 1);
+    let entry = &h.erp.entries()[0];
+    assert_eq!(entry.lines()[0].amount.get(), 4200);
+    assert_eq!(entry.references()["charge"], charge);
+    let paid = h.platform.order("7");
+    assert_eq!(paid.payment_state, PaymentState::Paid);
+    assert_eq!(paid.state, "processing");
+    assert_eq!(paid.comments.iter().filter(|c| c.contains(&format!("charge {charge}"))).count(), 1, "one paid comment: {:?}", paid.comments);
+}
+
+/// Deterministic Fisher-Yates so a failure reproduces.
+fn fastrand_shuffle(v: &mut [String], seed: u64) {
+    let mut x = seed;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
+
+#[tokio::test]
+async fn crash_after_creating_the_payment_intent_reuses_it_on_retry() {
+    let h = harness();
+    let o = order("9", Currency::Usd, "10.00");
+    h.platform.put(o.clone());
+    // The comment write fails after the PaymentIntent was created and linked…
+    h.platform.fail_next(vec![PlatformError::Unavailable { platform: "magento".into(), status: 503, message: "down".into() }]);
+    let err = h.handler.handle_message(&order_message(&o)).await.unwrap_err();
+    assert!(err.is_retryable());
+    // …and a Stripe timeout after Stripe created it is retried with the same key.
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    assert_eq!(h.stripe.created(), 1);
+    assert!(h.platform.order("9").has_comment_containing(&h.state.links()["magento/default/9"]));
+}
+
+#[tokio::test]
+async fn a_lost_link_write_does_not_create_a_second_payment_intent() {
+    let h = harness();
+    let o = order("10", Currency::Eur, "10.00");
+    h.platform.put(o.clone());
+    // Stripe answers 500 after having created the PaymentIntent: the retry's
+    // identical idempotency key gets the same one back.
+    let first = h.handler.order_to_cash.stripe.create_payment_intent(
+        &crate::stripe::NewPaymentIntent {
+            amount: o.total(),
+            customer: None,
+            description: Some(o.line_summary()),
+            metadata: vec![
+                ("platform".into(), "magento".into()),
+                ("store".into(), "default".into()),
+                ("order_id".into(), "10".into()),
+                ("increment_id".into(), "000000010".into()),
+            ],
+        },
+        "tally-pi-magento-default-10",
+    ).await.unwrap();
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    assert_eq!(h.stripe.created(), 1);
+    assert_eq!(h.state.links()["magento/default/10"], first.id);
+}
+
+#[tokio::test]
+async fn decline_sets_failure_status_then_a_retry_completes_the_order() {
+    let h = harness();
+    let pi = place(&h, "11", Currency::Usd, "25.00").await;
+    let mut failed = payment_intent_json(&h.stripe, &pi);
+    failed["last_payment_error"] = json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.", "charge": "ch_fail_1"});
+    let failure = stripe_message("evt_fail", "payment_intent.payment_failed", &failed);
+    for _ in 0..2 {
+        let out = h.handler.handle_message(&failure).await.unwrap();
+        assert_eq!(out.order_to_cash, Some(O2cOutcome::FailureRecorded { decline_code: "insufficient_funds".into() }));
+    }
+    let o = h.platform.order("11");
+    assert_eq!(o.status, "payment_failed");
+    assert_eq!(o.comments.iter().filter(|c| c.contains("insufficient_funds")).count(), 1);
+
+    let charge = h.stripe.succeed(&pi);
+    for e in succeeded_events(&h, &pi, &charge) {
+        h.handler.handle_message(&e).await.unwrap();
+    }
+    assert_eq!(h.platform.order("11").state, "processing");
+    assert_eq!(h.erp.entries().len(), 1);
+    // the stale failure delivered again changes nothing
+    let late = h.handler.handle_message(&failure).await.unwrap();
+    assert!(matches!(late.order_to_cash, Some(O2cOutcome::Skipped(_))));
+    assert_eq!(h.platform.order("11").state, "processing");
+}
+
+#[tokio::test]
+async fn money_that_does_not_add_up_is_dead_lettered_not_invoiced() {
+    let h = harness();
+    let pi = place(&h, "12", Currency::Usd, "30.00").await;
+    h.stripe.succeed(&pi);
+    let mut wrong = payment_intent_json(&h.stripe, &pi);
+    wrong["amount_received"] = json!(2999);
+    let err = h.handler.handle_message(&stripe_message("evt_w", "payment_intent.succeeded", &wrong)).await.unwrap_err();
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("needs review"), "{err}");
+    assert!(h.platform.invoices().is_empty());
+    // a second PaymentIntent succeeding for a linked order is a double charge
+    let mut other = payment_intent_json(&h.stripe, &pi);
+    other["id"] = json!("pi_other");
+    let err = h.handler.handle_message(&stripe_message("evt_o", "payment_intent.succeeded", &other)).await.unwrap_err();
+    assert!(err.to_string().contains("double charge"), "{err}");
+}
+
+#[tokio::test]
+async fn outages_are_retryable_and_finish_on_retry() {
+    let h = harness();
+    let o = order("13", Currency::Gbp, "5.00");
+    h.platform.put(o.clone());
+    h.stripe.fail_next(vec![StripeApiError::Unavailable { status: 503, message: "x".into() }]);
+    assert!(h.handler.handle_message(&order_message(&o)).await.unwrap_err().is_retryable());
+    let pi = place(&h, "13", Currency::Gbp, "5.00").await;
+    let charge = h.stripe.succeed(&pi);
+    h.erp.fail_next(vec![crate::erp::ErpError::Unavailable { status: 502, message: "x".into() }]);
+    let events = succeeded_events(&h, &pi, &charge);
+    assert!(h.handler.handle_message(&events[0]).await.unwrap_err().is_retryable());
+    assert_eq!(h.platform.invoices().len(), 1, "invoice done before the ERP failed");
+    h.handler.handle_message(&events[0]).await.unwrap();
+    assert_eq!(h.platform.invoices().len(), 1);
+    assert_eq!(h.erp.entries().len(), 1);
+    let _ = StoreError::Unavailable(String::new());
+}
+
+#[tokio::test]
+async fn payments_for_other_platforms_or_without_order_are_skipped() {
+    let h = harness();
+    for metadata in [json!({}), json!({"platform": "znode", "order_id": "1"})] {
+        let pi = json!({"id": "pi_x", "object": "payment_intent", "amount": 100, "currency": "usd", "status": "succeeded",
+            "metadata": metadata, "created": 1, "livemode": false, "latest_charge": "ch_x"});
+        h.stripe.fail_next(vec![]);
+        let out = h.handler.handle_message(&stripe_message("evt_x", "payment_intent.succeeded", &pi)).await;
+        // without metadata the handler asks Stripe, which does not know pi_x: permanent
+        match out {
+            Ok(o) => assert!(matches!(o.order_to_cash, Some(O2cOutcome::Skipped(_)))),
+            Err(e) => assert!(!e.is_retryable(), "{e}"),
+        }
+    }
+    assert!(h.platform.invoices().is_empty());
+}
