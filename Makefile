@@ -5,7 +5,7 @@ WITH_STACK := set -a && . .tally/local.env && set +a &&
 
 .PHONY: demo test up down unit lint e2e tools bench bench-emulator
 
-## demo: bring the local stack up and send a signed Stripe event through it
+## demo: bring the local stack up and drive three Magento orders through order-to-cash
 demo: up
 	@$(VENV)/python scripts/demo.py
 
@@ -34,6 +34,7 @@ lint: tools
 
 e2e: up
 	$(WITH_STACK) cargo test -p tally-aws --test emulator_adapters -- --ignored
+	$(WITH_STACK) cargo test -p tally-http --test against_simulators -- --ignored
 	$(WITH_STACK) $(VENV)/pytest -q tests
 
 ## bench: criterion benchmarks of the webhook receiver's CPU path

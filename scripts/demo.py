@@ -1,62 +1,105 @@
-"""`make demo`: sends Stripe events through the deployed local stack and prints
-what happened to each, with times. Leaves the stack running until `make down`."""
+"""`make demo`: three orders through the deployed local stack, start to finish.
 
-import json
+Places orders in the Magento simulator (which sends Adobe Commerce's signed
+webhook to Tally), pays or declines them in the Stripe simulator (which sends
+Stripe's signed webhooks back), and prints a timeline per order gathered from
+every system involved. Leaves everything running until `make down`."""
+
 import time
+from datetime import datetime, timezone
 
-from tally_local import Stack, load_env, post, sign, stripe_event, wait_until
+from tally_local import LocalStack, wait_until
 
-T0 = time.monotonic()
+ORDERS = [
+    ("paid", "USD", [{"sku": "TEE-BLK-M", "name": "Black tee", "qty": 2, "price": "19.99"}], "pm_card_visa"),
+    ("declined", "USD", [{"sku": "MUG-01", "name": "Mug", "qty": 1, "price": "12.50"}],
+     "pm_card_chargeDeclinedInsufficientFunds"),
+    ("paid in yen", "JPY", [{"sku": "TEA-SET", "name": "Tea set", "qty": 1, "price": "4800"}], "pm_card_visa"),
+]
 
 
-def step(text: str) -> None:
-    print(f"  +{(time.monotonic() - T0) * 1000:7.0f} ms  {text}")
+def clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
+def magento_time(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
 
 def main() -> None:
-    stack = Stack(load_env())
-    url, secret = stack["STRIPE_WEBHOOK_URL"], stack["STRIPE_WEBHOOK_SECRET"]
-    print(f"\nTally local stack: webhook {url}\n")
+    s = LocalStack()
+    print(f"\nTally's local stack is up.\n  Magento simulator  {s['MAGENTO_BASE_URL']}\n"
+          f"  Stripe simulator   {s['STRIPE_API_BASE']}\n  ERP simulator      {s['ERP_BASE_URL']}\n")
+    placed = []
+    for label, currency, items, card in ORDERS:
+        order = s.magento.place_order(currency=currency, items=items)
+        placed.append((label, card, order))
+        print(f"Placed Magento order #{order['increment_id']} ({label}): "
+              f"{order['grand_total']} {currency}; Magento sent its signed webhook to Tally")
 
-    body = stripe_event("payment_intent.succeeded")
-    event = json.loads(body)
-    print(f"1. payment_intent.succeeded {event['id']} ({event['data']['object']['id']}), signed like Stripe signs it")
-    status, answer = post(url, body, sign(body, secret))
-    step(f"webhook answered {status} {answer}")
-    item = wait_until(lambda: stack.recorded_event(event["id"]), 30, 0.1, "the event in the events table")
-    step(f"payments handler recorded it in {stack['EVENTS_TABLE']} (type {item['event_type']['S']}, object {item['object_id']['S']})")
+    timelines = {}
+    for label, card, order in placed:
+        oid = order["entity_id"]
+        pi = wait_until(lambda: (s.payment_intents_for(oid) or [None])[0], 60, 0.5, f"PaymentIntent for #{order['increment_id']}")
+        answer = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {"payment_method": card, "return_url": "https://shop.example.com/checkout/return"})
+        timelines[oid] = {"pi": pi, "confirm": answer.json(), "confirmed_at": time.time()}
 
-    print("\n2. the same event delivered twice more (Stripe delivers at least once)")
-    for _ in range(2):
-        status, _ = post(url, body, sign(body, secret))
-        step(f"webhook answered {status}")
-    time.sleep(2)
-    step(f"events table still holds {stack.count_events(event['id'])} item for {event['id']}")
+    print("\nWaiting for Stripe's webhooks to come back through Tally…")
+    for label, card, order in placed:
+        oid = order["entity_id"]
+        want = "processing" if card == "pm_card_visa" else "payment_failed"
+        wait_until(lambda: want in (s.magento.order(oid)["order"]["state"], s.magento.order(oid)["order"]["status"]),
+                   90, 0.5, f"order #{order['increment_id']} to reach {want}")
+        if want == "processing":
+            wait_until(lambda: s.erp.entries(oid), 60, 0.5, "the ERP entry")
 
-    print("\n3. a forged event (wrong signing secret)")
-    forged = stripe_event("payment_intent.succeeded")
-    status, answer = post(url, forged, sign(forged, "whsec_attacker"))
-    step(f"webhook answered {status} {answer}; nothing enqueued")
+    deliveries = s.stripe.call_sim("deliveries")
+    webhooks = s.magento.sim("GET", "webhooks").json().get("deliveries", [])
+    for label, card, order in placed:
+        oid, t = order["entity_id"], timelines[order["entity_id"]]
+        now = s.magento.order(oid)
+        pi = t["pi"]
+        rows = [(magento_time(order["created_at"]), f"order #{order['increment_id']} placed in Magento "
+                 f"({order['grand_total']} {order['order_currency_code']})")]
+        for d in webhooks:
+            if str(d.get("order_id")) == str(oid) and d.get("time"):
+                rows.append((d["time"], f"Adobe Commerce webhook -> Tally answered {d.get('status')}"))
+        rows.append((pi["created"], f"PaymentIntent {pi['id']} for {pi['amount']} {pi['currency'].upper()} (minor units)"))
+        rows.append((t["confirmed_at"], f"customer pays with {card}: Stripe says "
+                     f"{t['confirm'].get('status') or t['confirm'].get('error', {}).get('decline_code')}"))
+        for d in deliveries:
+            obj = d.get("object_id") or ""
+            if d.get("event_id") and (pi["id"] in str(d) ) and d.get("type", "").split(".")[0] in ("payment_intent", "charge") \
+                    and d.get("type") != "payment_intent.created":
+                first = (d.get("attempts") or [{}])[0]
+                rows.append((first.get("time") or d.get("time") or t["confirmed_at"],
+                             f"Stripe webhook {d['type']} -> Tally answered {first.get('status', '?')}"))
+        for inv in now["invoices"]:
+            rows.append((magento_time(inv["created_at"]), f"Magento invoice #{inv.get('increment_id', inv['entity_id'])} "
+                         f"(captured offline); order now {now['order']['state']}/{now['order']['status']}"))
+        for h in now["order"]["status_histories"]:
+            if h.get("status") == "payment_failed":
+                rows.append((magento_time(h["created_at"]), f"order status payment_failed, customer notified: {h['comment']}"))
+        for e in s.erp.entries(oid):
+            lines = ", ".join(f"{'Dr' if 'debit' in l else 'Cr'} {l['account']} {l.get('debit') or l.get('credit')}" for l in e["lines"])
+            posted = e.get("posted_at")
+            ts = magento_time(posted[:19].replace("T", " ")) if isinstance(posted, str) else (posted or time.time())
+            rows.append((ts, f"ERP journal entry {e['id']}: {lines}"))
+        print(f"\nOrder #{order['increment_id']} ({label})")
+        for ts, text in sorted(rows, key=lambda r: r[0]):
+            print(f"  {clock(ts)}  {text}")
 
-    print("\n4. an event type no flow handles yet (plan.created)")
-    other = stripe_event("plan.created", obj={"id": "plan_demo", "object": "plan"})
-    status, answer = post(url, other, sign(other, secret))
-    step(f"webhook answered {status} {answer}")
-
-    print(
-        f"""
-Post your own events:
-  .venv/bin/python scripts/send_stripe_event.py charge.succeeded
-or with curl:
-  set -a; . .tally/local.env; set +a
-  body='{{"id":"evt_mine_1","object":"event","type":"payment_intent.succeeded","created":'$(date +%s)',"livemode":false,"data":{{"object":{{"id":"pi_mine","object":"payment_intent"}}}}}}'
-  sig=$(printf '%s' "$body" | cargo run -q -p tally-core --bin tally-stripe-signature -- sign)
-  curl -sS "$STRIPE_WEBHOOK_URL" -H "Stripe-Signature: $sig" -H 'Content-Type: application/json' --data-raw "$body"
-
-Where to look: .tally/local.env (endpoints, queue and table names), .tally/ministack.log (Lambda logs).
-The stack keeps running; `make down` stops it.
-"""
-    )
+    print(f"""
+Try it yourself (everything keeps running until `make down`):
+  place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
+                      -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}]}}'
+  pay it:           curl -s {s['STRIPE_API_BASE']}/v1/payment_intents/<pi_id>/confirm -u {s['STRIPE_API_KEY']}: \\
+                      -d payment_method=pm_card_visa
+  send any Stripe event:  .venv/bin/python scripts/send_stripe_event.py payment_intent.succeeded
+  look:  {s['MAGENTO_BASE_URL']}/_sim/orders   {s['ERP_BASE_URL']}/_sim/entries   {s['STRIPE_API_BASE']}/_sim/state
+  logs:  .tally/ministack.log (the Lambdas' JSON logs), .tally/<simulator>.log
+  stop:  make down
+""")
 
 
 if __name__ == "__main__":

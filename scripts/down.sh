@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops what `make up` started, by pid. ministack stops its Lambda workers with it.
 source "$(dirname "$0")/lib.sh"
-for name in ministack; do
+source "$ROOT/scripts/simulators.sh"
+for name in ministack $SIMULATORS; do
   pidfile="$TALLY_DIR/$name.pid"
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
@@ -13,4 +14,4 @@ for name in ministack; do
   fi
   rm -f "$pidfile"
 done
-rm -f "$TALLY_DIR/local.env"
+rm -f "$TALLY_DIR/local.env" "$TALLY_DIR/localstripe.env"

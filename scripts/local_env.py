@@ -1,12 +1,44 @@
-"""Seeds the local stack's secrets with test values and writes .tally/local.env
-from the stack's outputs: every endpoint and name a test or a person needs."""
+"""The local stacks' configuration and wiring.
+
+  local_env.py config HOST STRIPE_PORT MAGENTO_PORT ERP_PORT SEND_DESCRIPTION STORE_CODE
+      prints the TallyConfig document (compact JSON, no spaces, as sam's
+      --parameter-overrides needs) pointing a stack at the simulators.
+  local_env.py write STACK OUT STRIPE_PORT MAGENTO_PORT ERP_PORT MAGENTO_TOKEN ERP_SECRET STORE_CODE
+      seeds the stack's secrets with local test values, registers its webhook
+      URLs with the Stripe and Magento simulators, and writes OUT (an env file)
+      from the stack's outputs: every endpoint and name a test or a person needs.
+"""
 
 import json
 import os
 import sys
-from urllib.parse import urlparse
+import urllib.request
+from urllib.parse import urlencode, urlparse
 
 import boto3
+
+# Fast retries against local simulators; production keeps the defaults.
+LOCAL_HTTP = {"max_retries": 2, "retry_base_ms": 100, "max_backoff_ms": 1000, "timeout_ms": 5000}
+
+
+def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, send_description: str,
+                 store_code: str) -> str:
+    doc = {
+        "stripe": {
+            "api_base": f"http://{host}:{stripe_port}",
+            "send_description": send_description == "true",
+            "http": LOCAL_HTTP,
+        },
+        "magento": {"base_url": f"http://{host}:{magento_port}", "store_code": store_code, "http": LOCAL_HTTP},
+        "erp": {"base_url": f"http://{host}:{erp_port}", "http": LOCAL_HTTP},
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str = "application/json") -> bytes:
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
 
 # Local test values only; the template's production secret starts empty.
 LOCAL_STRIPE_SECRET = {
@@ -25,15 +57,33 @@ def function_url(endpoint: str, stack_url: str) -> str:
     return f"{endpoint.rstrip('/')}/_aws/lambda-url/{url_id}/"
 
 
-def main(stack: str, out_path: str) -> None:
+def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_port: str,
+          magento_token: str, erp_secret: str, store_code: str) -> None:
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     outputs = {
         o["OutputKey"]: o["OutputValue"]
         for o in boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
     }
-    boto3.client("secretsmanager").put_secret_value(
-        SecretId=outputs["StripeSecretArn"], SecretString=json.dumps(LOCAL_STRIPE_SECRET)
+    stripe_api = f"http://127.0.0.1:{stripe_port}"
+    magento = f"http://127.0.0.1:{magento_port}"
+    erp = f"http://127.0.0.1:{erp_port}"
+    public_key = http("GET", f"{magento}/_sim/webhook-public-key").decode()
+    secrets = boto3.client("secretsmanager")
+    secrets.put_secret_value(SecretId=outputs["StripeSecretArn"], SecretString=json.dumps(LOCAL_STRIPE_SECRET))
+    secrets.put_secret_value(
+        SecretId=outputs["MagentoSecretArn"],
+        SecretString=json.dumps({"access_token": magento_token, "webhook_public_keys": [public_key]}),
     )
+    secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
+
+    stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])
+    magento_webhook = function_url(endpoint, outputs["MagentoWebhookUrl"])
+    # Both fake Stripes take localstripe's config call: deliver every event, signed.
+    http("POST", f"{stripe_api}/_config/webhooks/tally",
+         urlencode({"url": stripe_webhook, "secret": LOCAL_STRIPE_SECRET["webhook_signing_secrets"][0]}).encode(),
+         "application/x-www-form-urlencoded")
+    http("DELETE", f"{magento}/_sim/webhooks")
+    http("POST", f"{magento}/_sim/webhooks", json.dumps({"url": magento_webhook}).encode())
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": os.environ["AWS_REGION"],
@@ -47,6 +97,19 @@ def main(stack: str, out_path: str) -> None:
         "STRIPE_SECRET_ID": outputs["StripeSecretArn"],
         "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
         "EVENTS_TABLE": outputs["EventsTableName"],
+        "STRIPE_API_BASE": stripe_api,
+        "STRIPE_API_KEY": LOCAL_STRIPE_SECRET["api_key"],
+        "MAGENTO_BASE_URL": magento,
+        "MAGENTO_TOKEN": magento_token,
+        "MAGENTO_STORE_CODE": store_code,
+        "MAGENTO_WEBHOOK_URL": magento_webhook,
+        "MAGENTO_SECRET_ID": outputs["MagentoSecretArn"],
+        "MAGENTO_POLLER_FUNCTION": outputs["MagentoOrderPollerName"],
+        "PAYMENTS_HANDLER_FUNCTION": outputs["PaymentsHandlerName"],
+        "ERP_BASE_URL": erp,
+        "ERP_SECRET_ID": outputs["ErpSecretArn"],
+        "ERP_SIGNING_SECRET": erp_secret,
+        "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
     for flow in ("Payments", "Refunds", "Customers", "Payouts"):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]
@@ -58,4 +121,10 @@ def main(stack: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "config":
+        print(tally_config(*args))
+    elif command == "write":
+        write(*args)
+    else:
+        sys.exit(f"unknown command {command}")

@@ -10,17 +10,19 @@ import uuid
 from pathlib import Path
 
 import boto3
+import requests
 import stripe
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / ".tally" / "local.env"
+LOCALSTRIPE_ENV = ROOT / ".tally" / "localstripe.env"
 
 
-def load_env() -> dict:
-    if not LOCAL_ENV.exists():
-        raise RuntimeError(f"{LOCAL_ENV} is missing: run `make up` first")
+def load_env(path: Path = LOCAL_ENV) -> dict:
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `make up` first")
     env = {}
-    for line in LOCAL_ENV.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             env[key] = value
@@ -77,7 +79,10 @@ def stripe_event(event_type: str, event_id: str | None = None, obj: dict | None 
     if obj is None:
         kind = event_type.split(".")[0]
         prefix = {"payment_intent": "pi", "charge": "ch", "customer": "cus", "payout": "po", "refund": "re"}.get(kind, "obj")
-        obj = {"id": f"{prefix}_{uuid.uuid4().hex[:14]}", "object": kind, "amount": 1099, "currency": "usd"}
+        # Complete enough for the handler's typed parsing; no order metadata, so
+        # order-to-cash acknowledges it as "not an order of this platform".
+        obj = {"id": f"{prefix}_{uuid.uuid4().hex[:14]}", "object": kind, "amount": 1099, "currency": "usd",
+               "status": "succeeded", "paid": True, "created": int(time.time()), "livemode": False, "metadata": {}}
     event = {
         "id": event_id or new_event_id(),
         "object": "event",
@@ -122,3 +127,114 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.5, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+class Magento:
+    """The Magento simulator: its REST API (as Tally sees it) and its control API."""
+
+    def __init__(self, base: str, token: str):
+        self.base, self.token = base.rstrip("/"), token
+
+    def sim(self, method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, f"{self.base}/_sim/{path}", timeout=60, **kw)
+
+    def place_order(self, currency: str = "USD", items=None, notify: bool = True, **extra) -> dict:
+        spec = {
+            "currency": currency,
+            "items": items or [{"sku": "TEE-BLK-M", "name": "Black tee", "qty": 2, "price": "19.99"}],
+            "shipping_amount": "0", "tax_amount": "0",
+            "customer": {"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"},
+            "payment_method": "stripe_payments", "notify": notify, **extra,
+        }
+        r = self.sim("POST", "orders", json=spec)
+        r.raise_for_status()
+        return r.json()
+
+    def order(self, order_id) -> dict:
+        r = self.sim("GET", f"orders/{order_id}")
+        r.raise_for_status()
+        return r.json()
+
+    def requests_log(self, **query) -> list:
+        return self.sim("GET", "requests", params=query).json()
+
+    def fault(self, **spec) -> None:
+        self.sim("POST", "faults", json=spec).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.sim("DELETE", "faults")
+
+
+class Erp:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+
+    def entries(self, order_id=None, store: str = "default") -> list:
+        entries = requests.get(f"{self.base}/_sim/entries", timeout=30).json()
+        entries = entries.get("entries", entries) if isinstance(entries, dict) else entries
+        if order_id is None:
+            return entries
+        return [e for e in entries
+                if str(e.get("references", {}).get("order_id")) == str(order_id)
+                and e.get("references", {}).get("store") == store]
+
+
+class StripeHttp:
+    """Raw Stripe calls (form-encoded, pinned version) against a fake Stripe."""
+
+    def __init__(self, base: str, key: str):
+        self.base, self.key = base.rstrip("/"), key
+
+    def call(self, method: str, path: str, data=None, idempotency_key: str | None = None,
+             params=None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.key}", "Stripe-Version": "2024-06-20"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return requests.request(method, self.base + path, data=data, params=params, headers=headers, timeout=30)
+
+    def all_payment_intents(self) -> list:
+        """Every PaymentIntent, paging with starting_after (localstripe has no search)."""
+        out, after = [], None
+        while True:
+            params = {"limit": 100, **({"starting_after": after} if after else {})}
+            page = self.call("GET", "/v1/payment_intents", params=params).json()
+            out.extend(page.get("data", []))
+            if not page.get("has_more") or not page.get("data"):
+                return out
+            after = page["data"][-1]["id"]
+
+    def call_sim(self, path: str):
+        """The project's simulator's read API (`/_sim/...`); localstripe has none."""
+        return requests.get(f"{self.base}/_sim/{path}", timeout=30).json()
+
+    def search_order(self, order_id) -> list:
+        return [p for p in self.all_payment_intents() if str(p.get("metadata", {}).get("order_id")) == str(order_id)]
+
+
+class LocalStack(Stack):
+    """One deployed local stack with its simulators, from its env file."""
+
+    def __init__(self, env_path: Path = LOCAL_ENV):
+        super().__init__(load_env(env_path))
+        self.magento = Magento(self.env["MAGENTO_BASE_URL"], self.env["MAGENTO_TOKEN"])
+        self.erp = Erp(self.env["ERP_BASE_URL"])
+        self.stripe = StripeHttp(self.env["STRIPE_API_BASE"], self.env["STRIPE_API_KEY"])
+        session = boto3.session.Session(
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_REGION"],
+        )
+        self.lambda_ = session.client("lambda", endpoint_url=self.env["AWS_ENDPOINT_URL"])
+
+    def poll_magento(self) -> dict:
+        out = self.lambda_.invoke(FunctionName=self.env["MAGENTO_POLLER_FUNCTION"], Payload=b"{}")
+        payload = json.loads(out["Payload"].read() or b"null")
+        if out.get("FunctionError"):
+            raise AssertionError(f"poller failed: {payload}")
+        return payload
+
+    def payment_intents_for(self, order_id) -> list:
+        return self.stripe.search_order(order_id)
+
+    def stripe_sim_delivery(self, auto: bool) -> None:
+        requests.post(f"{self.stripe.base}/_sim/delivery", json={"auto": auto}, timeout=10).raise_for_status()

@@ -3,7 +3,9 @@
 # application built for this machine and deployed with `sam deploy`, seeded
 # secrets, and .tally/local.env describing it all.
 source "$(dirname "$0")/lib.sh"
+source "$ROOT/scripts/simulators.sh"
 "$ROOT/scripts/install-tools.sh"
+start_simulators
 
 health() { curl -fsS -m 2 "$AWS_ENDPOINT_URL/_ministack/health" >/dev/null 2>&1 || curl -fsS -m 2 "$AWS_ENDPOINT_URL/_localstack/health" >/dev/null 2>&1; }
 
@@ -36,11 +38,24 @@ cd "$ROOT"
 log "building the functions for $arch (sam build; first build takes minutes)"
 sam build --config-env local --parameter-overrides "Architecture=$arch" >"$TALLY_DIR/sam-build.log" 2>&1 \
   || { tail -40 "$TALLY_DIR/sam-build.log"; exit 1; }
-log "deploying stack $STACK_NAME (sam deploy)"
 local_overrides=$(sed -n '/^\[local.deploy.parameters\]/,/^\[/ s/^parameter_overrides = "\(.*\)"/\1/p' samconfig.toml)
-sam deploy --config-env local --stack-name "$STACK_NAME" --no-progressbar \
-  --parameter-overrides "$local_overrides Architecture=$arch" >"$TALLY_DIR/sam-deploy.log" 2>&1 \
-  || { tail -40 "$TALLY_DIR/sam-deploy.log"; exit 1; }
+# Where the Lambdas reach the simulators: this host for ministack (it runs them
+# as host processes); LocalStack users set TALLY_SIM_HOST=host.docker.internal.
+sim_host="${TALLY_SIM_HOST:-127.0.0.1}"
+deploy() { # stack-name tally-config-json
+  log "deploying stack $1 (sam deploy)"
+  sam deploy --config-env local --stack-name "$1" --no-progressbar \
+    --parameter-overrides "$local_overrides Architecture=$arch TallyConfig=$2" >"$TALLY_DIR/sam-deploy-$1.log" 2>&1 \
+    || { tail -40 "$TALLY_DIR/sam-deploy-$1.log"; exit 1; }
+}
+config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }
+# The main stack uses the project's Stripe simulator (idempotency keys, charge.* events);
+# the second one runs the same code against localstripe, a Stripe we did not write.
+deploy "$STACK_NAME" "$(config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
+deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
 
-"$VENV/bin/python" "$ROOT/scripts/local_env.py" "$STACK_NAME" "$TALLY_DIR/local.env"
-log "stack is up; endpoints and names are in .tally/local.env"
+"$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME" "$TALLY_DIR/local.env" \
+  "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" default
+"$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-localstripe" "$TALLY_DIR/localstripe.env" \
+  "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" ls
+log "stacks are up; endpoints and names are in .tally/local.env and .tally/localstripe.env"

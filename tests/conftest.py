@@ -7,13 +7,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tally_local import Stack, load_env  # noqa: E402
+from tally_local import LOCALSTRIPE_ENV, LocalStack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def stack() -> Stack:
-    """The stack `make up` deployed. Missing stack is an error, never a skip."""
-    return Stack(load_env())
+def stack() -> LocalStack:
+    """The main stack `make up` deployed (project's Stripe simulator). Missing is an error, never a skip."""
+    return LocalStack()
+
+
+@pytest.fixture(scope="session")
+def ls_stack() -> LocalStack:
+    """The same code deployed against localstripe."""
+    return LocalStack(LOCALSTRIPE_ENV)
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +31,4 @@ def signature_cli() -> Path:
         check=True,
     )
     return ROOT / "target" / "debug" / "tally-stripe-signature"
+

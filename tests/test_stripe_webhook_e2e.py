@@ -71,7 +71,9 @@ def test_signed_event_is_recorded_by_the_handler(stack):
 
 
 def test_same_event_delivered_three_times_is_recorded_once(stack):
-    body = stripe_event("charge.succeeded", obj={"id": "ch_" + uuid.uuid4().hex[:12], "object": "charge"})
+    body = stripe_event("charge.succeeded", obj={"id": "ch_" + uuid.uuid4().hex[:12], "object": "charge", "amount": 500,
+                                                 "currency": "usd", "status": "succeeded", "paid": True,
+                                                 "created": int(time.time()), "livemode": False})
     event_id = json.loads(body)["id"]
     header = signed(stack, body)
     statuses = []

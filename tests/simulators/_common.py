@@ -327,9 +327,13 @@ def make_handler(name: str, app: Callable[[Request], Response]):
     return Handler
 
 
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True  # keep-alive connections must not hold up exit
+    request_queue_size = 128  # the default backlog of 5 resets bursts of concurrent clients
+
+
 def serve(name: str, app: Callable[[Request], Response], host: str, port: int) -> None:
-    server = ThreadingHTTPServer((host, port), make_handler(name, app))
-    server.daemon_threads = True
+    server = SimServer((host, port), make_handler(name, app))
 
     def stop(signum, frame):
         # shutdown() blocks until serve_forever returns, so it cannot run on this thread.

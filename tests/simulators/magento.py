@@ -343,7 +343,7 @@ class MagentoSimulator:
 
     def create_invoice(self, order: dict, quantities: dict[int, Decimal], body: dict) -> dict:
         currency = order["order_currency_code"]
-        first = not any(i["order_id"] == order["entity_id"] for i in self.invoices.values())
+        first = not any(i["invoice"]["order_id"] == order["entity_id"] for i in self.invoices.values())
         # Shipping and tax go on the first invoice (the order's tax is not per item here).
         shipping = order["shipping_amount"] if first else Decimal(0)
         tax = order["tax_amount"] if first else Decimal(0)

@@ -1,36 +1,75 @@
-//! Payments handler (SQS): runs the payments flow over each message and
-//! reports partial batch failures. Builds its dependencies once per container.
+//! Payments handler (SQS): Stripe payment events and platform order events
+//! through the payments flow and order-to-cash, with partial batch failures.
+//! Builds every client, secret cache and the configuration once per container.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use tally_aws::config::{self, parsed_or, required};
+use tally_aws::config::{self, cached_secret, parsed_or, required, tally_config};
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::sqs::SqsQueue;
 use tally_aws::sqs_batch::handle_sqs_event;
+use tally_aws::state::DynamoState;
 use tally_core::clock::SystemClock;
+use tally_core::config::TallyConfig;
+use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_core::idempotency::DEFAULT_LEASE_SECS;
+use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tally_aws::logging::init();
+    let settings = tally_config()?;
     let aws = config::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let http = tally_http::client();
     let clock = Arc::new(SystemClock);
-    let handler = PaymentsHandler {
-        store: Arc::new(DynamoIdempotencyStore::new(
-            dynamodb.clone(),
-            required("IDEMPOTENCY_TABLE")?,
+    let table = required("IDEMPOTENCY_TABLE")?;
+    let store = Arc::new(DynamoIdempotencyStore::new(dynamodb.clone(), table.clone()));
+    let lease_secs = parsed_or("LEASE_SECS", DEFAULT_LEASE_SECS)?;
+
+    let order_to_cash = OrderToCash {
+        platform: Arc::new(MagentoRest::new(
+            http.clone(),
+            TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
+            settings.magento.clone(),
+            Arc::new(cached_secret(&secrets, "MAGENTO_SECRET_ID")?),
         )),
+        stripe: Arc::new(HttpStripe::new(
+            http.clone(),
+            settings.stripe.clone(),
+            Arc::new(cached_secret(&secrets, "STRIPE_SECRET_ID")?),
+        )),
+        erp: Arc::new(HttpErp::new(
+            http,
+            TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
+            settings.erp.clone(),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            clock.clone(),
+        )),
+        links: Arc::new(DynamoState::new(dynamodb.clone(), table)),
+        store: store.clone(),
+        clock: clock.clone(),
+        settings: OrderToCashSettings {
+            rules: settings.order_to_cash.clone(),
+            accounts: settings.erp.accounts.clone(),
+            send_description: settings.stripe.send_description,
+            lease_secs,
+        },
+    };
+    let handler = PaymentsHandler {
+        store,
         journal: Arc::new(DynamoEventJournal::new(
             dynamodb,
             required("EVENTS_TABLE")?,
             parsed_or("EVENT_RETENTION_DAYS", 400)?,
         )),
         clock: clock.clone(),
-        lease_secs: parsed_or("LEASE_SECS", DEFAULT_LEASE_SECS)?,
+        lease_secs,
+        order_to_cash: Arc::new(order_to_cash),
     };
     let dead_letters = SqsQueue::new(
         aws_sdk_sqs::Client::new(&aws),

@@ -45,3 +45,28 @@ where
         _ => Ok(default),
     }
 }
+
+/// The deployment's configuration document from `TALLY_CONFIG`, validated.
+pub fn tally_config() -> Result<tally_core::config::TallyConfig, tally_core::config::ConfigError> {
+    tally_core::config::TallyConfig::from_json(&std::env::var("TALLY_CONFIG").unwrap_or_default())
+}
+
+/// A Secrets Manager secret cached for the container's lifetime (TTL and
+/// refresh interval from `SECRET_TTL_SECS` / `SECRET_MIN_REFRESH_SECS`).
+pub fn cached_secret<T: serde::de::DeserializeOwned + Send + Sync>(
+    client: &aws_sdk_secretsmanager::Client,
+    id_env: &'static str,
+) -> Result<tally_core::secrets::CachedSecret<T>, ConfigError> {
+    use std::time::Duration;
+    Ok(tally_core::secrets::CachedSecret::new(
+        Box::new(crate::secrets_manager::SecretsManagerFetcher::new(
+            client.clone(),
+            required(id_env)?,
+        )),
+        Duration::from_secs(parsed_or("SECRET_TTL_SECS", 300)?),
+        Duration::from_secs(parsed_or(
+            "SECRET_MIN_REFRESH_SECS",
+            tally_core::secrets::DEFAULT_MIN_REFRESH_INTERVAL.as_secs(),
+        )?),
+    ))
+}

@@ -18,21 +18,21 @@ const STATUS_COMPLETED: &str = "COMPLETED";
 /// Idempotency records outlive Stripe's 3-day retry window by a wide margin.
 const IDEMPOTENCY_RETENTION_SECS: i64 = 30 * 24 * 3600;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.as_service_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
-fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
+pub(crate) fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
     StoreError::Unavailable(DisplayErrorContext(err).to_string())
 }
 
@@ -76,7 +76,10 @@ impl DynamoIdempotencyStore {
     }
 }
 
-fn attr_str<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+pub(crate) fn attr_str<'a>(
+    item: &'a HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)

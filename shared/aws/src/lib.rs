@@ -8,3 +8,4 @@ pub mod logging;
 pub mod secrets_manager;
 pub mod sqs;
 pub mod sqs_batch;
+pub mod state;

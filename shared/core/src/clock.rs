@@ -67,3 +67,15 @@ mod date_tests {
         assert_eq!(super::utc_date(-1), "1969-12-31");
     }
 }
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC), the timestamp format of Magento's REST API.
+pub fn utc_datetime(unix_secs: i64) -> String {
+    let secs = unix_secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        utc_date(unix_secs),
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}

@@ -187,7 +187,10 @@ impl TallyConfig {
         let de = &mut serde_json::Deserializer::from_str(text);
         let config: TallyConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            err(if path == "." { "(document)" } else { &path }, e.inner().to_string())
+            err(
+                if path == "." { "(document)" } else { &path },
+                e.inner().to_string(),
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -198,12 +201,18 @@ impl TallyConfig {
         let v = &self.stripe.api_version;
         let date = v.split('.').next().unwrap_or("");
         if date.len() != 10
-            || !date
-                .chars()
-                .enumerate()
-                .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() })
+            || !date.chars().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
         {
-            return Err(err("stripe.api_version", format!("{v:?} is not a Stripe API version like 2024-06-20")));
+            return Err(err(
+                "stripe.api_version",
+                format!("{v:?} is not a Stripe API version like 2024-06-20"),
+            ));
         }
         check_http("stripe.http", &self.stripe.http)?;
         if let Some(url) = &self.magento.base_url {
@@ -229,8 +238,14 @@ impl TallyConfig {
             return Err(err("erp.journal_path", "must start with /"));
         }
         for (key, value) in [
-            ("erp.accounts.stripe_clearing", &self.erp.accounts.stripe_clearing),
-            ("erp.accounts.accounts_receivable", &self.erp.accounts.accounts_receivable),
+            (
+                "erp.accounts.stripe_clearing",
+                &self.erp.accounts.stripe_clearing,
+            ),
+            (
+                "erp.accounts.accounts_receivable",
+                &self.erp.accounts.accounts_receivable,
+            ),
         ] {
             if value.trim().is_empty() {
                 return Err(err(key, "must not be empty"));
@@ -287,16 +302,34 @@ mod tests {
     fn bad_values_name_their_key() {
         for (doc, key) in [
             (r#"{"stripe":{"api_base":"ftp://x"}}"#, "stripe.api_base"),
-            (r#"{"stripe":{"api_version":"latest"}}"#, "stripe.api_version"),
-            (r#"{"erp":{"accounts":{"stripe_clearing":" "}}}"#, "erp.accounts.stripe_clearing"),
-            (r#"{"order_to_cash":{"failure_status":"Payment Failed"}}"#, "order_to_cash.failure_status"),
+            (
+                r#"{"stripe":{"api_version":"latest"}}"#,
+                "stripe.api_version",
+            ),
+            (
+                r#"{"erp":{"accounts":{"stripe_clearing":" "}}}"#,
+                "erp.accounts.stripe_clearing",
+            ),
+            (
+                r#"{"order_to_cash":{"failure_status":"Payment Failed"}}"#,
+                "order_to_cash.failure_status",
+            ),
             (r#"{"magento":{"page_size":0}}"#, "magento.page_size"),
-            (r#"{"magento":{"http":{"max_retries":"3"}}}"#, "magento.http.max_retries"),
+            (
+                r#"{"magento":{"http":{"max_retries":"3"}}}"#,
+                "magento.http.max_retries",
+            ),
             (r#"{"magento":{"colour":"red"}}"#, "magento.colour"),
         ] {
             let e = TallyConfig::from_json(doc).unwrap_err();
-            assert!(e.key.starts_with(key.split('.').next().unwrap()), "{doc}: {e}");
-            assert!(e.to_string().contains(key) || e.to_string().contains("colour"), "{doc}: {e}");
+            assert!(
+                e.key.starts_with(key.split('.').next().unwrap()),
+                "{doc}: {e}"
+            );
+            assert!(
+                e.to_string().contains(key) || e.to_string().contains("colour"),
+                "{doc}: {e}"
+            );
         }
         let missing = TallyConfig::require(&None, "erp.base_url").unwrap_err();
         assert_eq!(missing.key, "erp.base_url");

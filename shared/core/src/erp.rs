@@ -37,7 +37,9 @@ pub struct JournalEntry {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
-    #[error("journal entry {key} is unbalanced: debits {debits} != credits {credits} (minor units)")]
+    #[error(
+        "journal entry {key} is unbalanced: debits {debits} != credits {credits} (minor units)"
+    )]
     Unbalanced {
         key: String,
         debits: i64,
@@ -202,10 +204,20 @@ mod tests {
             Currency::Usd,
             "m".into(),
             BTreeMap::new(),
-            vec![line("1150", Side::Debit, 1000), line("1200", Side::Credit, 999)],
+            vec![
+                line("1150", Side::Debit, 1000),
+                line("1200", Side::Credit, 999),
+            ],
         )
         .unwrap_err();
-        assert!(matches!(err, EntryError::Unbalanced { debits: 1000, credits: 999, .. }));
+        assert!(matches!(
+            err,
+            EntryError::Unbalanced {
+                debits: 1000,
+                credits: 999,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -221,7 +233,10 @@ mod tests {
                 currency,
                 "m".into(),
                 BTreeMap::new(),
-                vec![line("1150", Side::Debit, minor), line("1200", Side::Credit, minor)],
+                vec![
+                    line("1150", Side::Debit, minor),
+                    line("1200", Side::Credit, minor),
+                ],
             )
             .unwrap();
             let json = e.to_json();

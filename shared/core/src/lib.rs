@@ -3,6 +3,9 @@
 
 pub mod batch;
 pub mod clock;
+pub mod commerce;
+pub mod config;
+pub mod erp;
 pub mod error;
 pub mod flows;
 pub mod idempotency;
@@ -15,7 +18,4 @@ pub mod routing;
 pub mod secret;
 pub mod secrets;
 pub mod stripe;
-pub mod commerce;
-pub mod config;
-pub mod erp;
 pub mod testkit;

@@ -59,7 +59,13 @@ impl QueueEnvelope {
         raw_event: &[u8],
         received_at_ms: i64,
     ) -> Result<OutboundMessage, serde_json::Error> {
-        Self::message("stripe", &envelope.id, &envelope.event_type, raw_event, received_at_ms)
+        Self::message(
+            "stripe",
+            &envelope.id,
+            &envelope.event_type,
+            raw_event,
+            received_at_ms,
+        )
     }
 
     /// A canonical platform event (e.g. `order.created` from Magento).

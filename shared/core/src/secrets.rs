@@ -40,6 +40,22 @@ pub struct StripeSecrets {
     pub webhook_signing_secrets: Vec<SecretString>,
 }
 
+/// The Magento secret: `{"access_token": "...", "webhook_public_keys": ["-----BEGIN PUBLIC KEY-----..."]}`.
+/// The integration token is a bearer token; public keys verify Adobe Commerce webhooks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MagentoSecrets {
+    #[serde(default)]
+    pub access_token: Option<SecretString>,
+    #[serde(default)]
+    pub webhook_public_keys: Vec<String>,
+}
+
+/// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErpSecrets {
+    pub signing_secret: SecretString,
+}
+
 struct Cached<T> {
     value: Arc<T>,
     fetched_at: Instant,

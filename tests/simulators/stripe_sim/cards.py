@@ -102,11 +102,11 @@ def mint(state: State, ctx: Ctx, test_id: str) -> dict[str, Any]:
     return state.put("payment_method", pm)
 
 
-def resolve(state: State, ctx: Ctx, pm_id: Any, param: str = "payment_method") -> dict[str, Any]:
+def resolve(state: State, ctx: Ctx, pm_id: Any, param: str = "payment_method", status: int | None = None) -> dict[str, Any]:
     """A stored PaymentMethod, minting one for a test id (`pm_card_visa`)."""
     if isinstance(pm_id, str) and pm_id in TEST_PAYMENT_METHODS:
         return mint(state, ctx, pm_id)
-    return state.require("payment_method", pm_id, param)
+    return state.require("payment_method", pm_id, param, status)
 
 
 def decline_for(pm: dict[str, Any]) -> Decline | None:

@@ -84,8 +84,11 @@ NOUNS = {
 }
 
 
-def not_found(kind: str, obj_id: str, param: str | None = "id") -> StripeError:
-    return StripeError(404, f"No such {NOUNS.get(kind, kind)}: '{obj_id}'", param=param, code="resource_missing")
+def not_found(kind: str, obj_id: str, param: str | None = "id", status: int | None = None) -> StripeError:
+    """404 for the object named in the URL; a missing object named by a body parameter
+    (`customer=cus_x` on create) is a 400 with the same code."""
+    status = status or (404 if param in ("id", "intent") else 400)
+    return StripeError(status, f"No such {NOUNS.get(kind, kind)}: '{obj_id}'", param=param, code="resource_missing")
 
 
 def unexpected_state(message: str) -> StripeError:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 # Parameters whose children are map keys even when they look like indices (`metadata[0]=x`).
 MAP_PARAMS = {"metadata"}
@@ -71,14 +70,6 @@ def _finish(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _finish(v) for k, v in value.items()}
     return value
-
-
-def decode_body(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormError("Request body is not valid UTF-8") from exc
-    return decode_pairs(parse_qsl(text, keep_blank_values=True))
 
 
 def fingerprint(params: dict[str, Any]) -> str:

@@ -74,6 +74,9 @@ class State:
         self.api_version = api_version
         self.idempotency_ttl = idempotency_ttl
         self.deliverer: Deliverer | None = None
+        # Stripe refuses to confirm an intent with automatic payment methods (allow_redirects
+        # "always") and no return_url; --no-return-url-check turns that off.
+        self.require_return_url = True
         self.clock: Callable[[], float] = time.time
         self.reset()
 
@@ -98,10 +101,10 @@ class State:
         with self.lock:
             return self.objects[kind].get(obj_id)
 
-    def require(self, kind: str, obj_id: Any, param: str | None = "id") -> dict[str, Any]:
+    def require(self, kind: str, obj_id: Any, param: str | None = "id", status: int | None = None) -> dict[str, Any]:
         obj = self.get(kind, obj_id) if isinstance(obj_id, str) else None
         if obj is None:
-            raise not_found(kind, str(obj_id), param)
+            raise not_found(kind, str(obj_id), param, status)
         return obj
 
     def all(self, kind: str) -> list[dict[str, Any]]:

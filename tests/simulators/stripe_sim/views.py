@@ -95,10 +95,11 @@ def paginate(state: State, kind: str, items: list[dict[str, Any]], data: dict[st
         page, more = items[max(0, end - limit):end], end - limit > 0
     else:
         page, more = items[:limit], len(items) > limit
-    expand = [p.removeprefix("data.") for p in P.expand(data) if p.startswith("data.")]
-    if any(not p.startswith("data.") for p in P.expand(data)):
-        bad = next(p for p in P.expand(data) if not p.startswith("data."))
-        raise validation(f"This property cannot be expanded ({bad}).", "expand")
+    expand = []
+    for path in P.expand(data):
+        if not path.startswith("data."):
+            raise validation(f"This property cannot be expanded ({path}).", "expand")
+        expand.append(path.removeprefix("data."))
     return list_object([render(state, kind, o, expand) for o in page], more, url)
 
 

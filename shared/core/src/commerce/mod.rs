@@ -7,6 +7,4 @@ mod order;
 mod platform;
 
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
-pub use platform::{
-    CommercePlatform, OrderComment, OrderPage, PaymentCapture, PlatformError,
-};
+pub use platform::{CommercePlatform, OrderComment, OrderPage, PaymentCapture, PlatformError};

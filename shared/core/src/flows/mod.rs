@@ -1,4 +1,5 @@
 //! The flows: plain functions over ports, one module per queue.
 
-pub mod payments;
+pub mod order_poller;
 pub mod order_to_cash;
+pub mod payments;

@@ -184,7 +184,13 @@ mod tests {
         assert!(first.first_delivery);
         assert_eq!(first.order_to_cash, None);
         for _ in 0..3 {
-            assert!(!h.handler.handle_message(&body).await.unwrap().first_delivery);
+            assert!(
+                !h.handler
+                    .handle_message(&body)
+                    .await
+                    .unwrap()
+                    .first_delivery
+            );
         }
         let events = h.journal.events();
         assert_eq!(events.len(), 1);

@@ -150,7 +150,11 @@ impl CommercePlatform for MemoryPlatform {
         let total_count = matching.len() as u64;
         let start = (page.saturating_sub(1) * page_size) as usize;
         Ok(OrderPage {
-            orders: matching.into_iter().skip(start).take(page_size as usize).collect(),
+            orders: matching
+                .into_iter()
+                .skip(start)
+                .take(page_size as usize)
+                .collect(),
             total_count,
         })
     }

@@ -103,7 +103,10 @@ impl StripeApi for MemoryStripe {
             amount_received: Default::default(),
             currency: params.amount.currency,
             status: PaymentIntentStatus::RequiresPaymentMethod,
-            customer: params.customer.clone().map(crate::stripe::objects::ObjectId),
+            customer: params
+                .customer
+                .clone()
+                .map(crate::stripe::objects::ObjectId),
             latest_charge: None,
             description: params.description.clone(),
             metadata: params.metadata.iter().cloned().collect(),

@@ -213,9 +213,11 @@ pub(crate) fn order_from(store: &str, m: MagentoOrder) -> Result<Order, OrderJso
     };
     let mut lines = Vec::new();
     // Configurable products repeat as a child item; the parent carries the price.
-    for item in m.items.iter().filter(|i| {
-        i.parent_item_id.is_none() || matches!(i.parent_item_id, Some(Value::Null))
-    }) {
+    for item in m
+        .items
+        .iter()
+        .filter(|i| i.parent_item_id.is_none() || matches!(i.parent_item_id, Some(Value::Null)))
+    {
         lines.push(OrderLine {
             sku: item.sku.clone().unwrap_or_default(),
             name: item.name.clone().unwrap_or_default(),
@@ -305,7 +307,10 @@ mod tests {
     fn amounts_finer_than_the_currency_are_errors_not_rounded() {
         for total in ["12.3456", "12.345"] {
             // 12.345 KWD has three decimals but Stripe settles KWD in steps of 10 fils.
-            let bad = ORDER.replace("\"grand_total\":12.34,", &format!("\"grand_total\":{total},"));
+            let bad = ORDER.replace(
+                "\"grand_total\":12.34,",
+                &format!("\"grand_total\":{total},"),
+            );
             let err = parse_order("default", bad.as_bytes()).unwrap_err();
             assert!(err.to_string().contains("grand_total"), "{err}");
         }

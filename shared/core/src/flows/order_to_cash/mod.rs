@@ -30,9 +30,17 @@ use crate::stripe::StripeApi;
 /// What one message did, for logs, tests and the demo timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum O2cOutcome {
-    PaymentIntentLinked { payment_intent: String, created: bool },
-    Paid { invoice: String, erp_entry: String },
-    FailureRecorded { decline_code: String },
+    PaymentIntentLinked {
+        payment_intent: String,
+        created: bool,
+    },
+    Paid {
+        invoice: String,
+        erp_entry: String,
+    },
+    FailureRecorded {
+        decline_code: String,
+    },
     /// Nothing to do: already done, not an order payment, or superseded.
     Skipped(&'static str),
 }
@@ -110,7 +118,10 @@ impl OrderToCash {
             return Ok(Some(self.platform.get_order(order_id).await?));
         }
         // PaymentIntents made at checkout by Magento's Stripe module carry the order number.
-        if let Some(number) = metadata.get("increment_id").or_else(|| metadata.get("Order #")) {
+        if let Some(number) = metadata
+            .get("increment_id")
+            .or_else(|| metadata.get("Order #"))
+        {
             return Ok(self.platform.find_order_by_number(number).await?);
         }
         Ok(None)

@@ -99,7 +99,10 @@ impl OrderToCash {
         let customer = match &order.customer.external_id {
             Some(id) => {
                 self.links
-                    .stripe_customer_for(&format!("{}/{}/{}", reference.platform, reference.store, id))
+                    .stripe_customer_for(&format!(
+                        "{}/{}/{}",
+                        reference.platform, reference.store, id
+                    ))
                     .await?
             }
             None => None,

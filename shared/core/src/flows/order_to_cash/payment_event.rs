@@ -26,6 +26,8 @@ pub struct PaymentEvent {
     pub event_id: String,
     pub payment_intent_id: Option<String>,
     pub metadata: Metadata,
+    /// A `charge.*` event (its metadata may lack the order's).
+    pub from_charge: bool,
     pub kind: PaymentEventKind,
 }
 
@@ -36,7 +38,8 @@ impl PaymentEvent {
         event_type: &str,
         raw: &[u8],
     ) -> Result<Option<Self>, String> {
-        let e = |err: crate::stripe::objects::ObjectError| format!("{event_type} {event_id}: {err}");
+        let e =
+            |err: crate::stripe::objects::ObjectError| format!("{event_type} {event_id}: {err}");
         Ok(Some(match event_type {
             "payment_intent.succeeded" => {
                 let pi = parse_event::<PaymentIntent>(raw).map_err(e)?.data.object;
@@ -54,6 +57,7 @@ impl PaymentEvent {
                         created: pi.created,
                     },
                     metadata: pi.metadata,
+                    from_charge: false,
                 }
             }
             "charge.succeeded" => {
@@ -68,6 +72,7 @@ impl PaymentEvent {
                         created: ch.created,
                     },
                     metadata: ch.metadata,
+                    from_charge: true,
                 }
             }
             "payment_intent.payment_failed" => {
@@ -88,6 +93,7 @@ impl PaymentEvent {
                         message: err.and_then(|x| x.message).unwrap_or_default(),
                     },
                     metadata: pi.metadata,
+                    from_charge: false,
                 }
             }
             "charge.failed" => {
@@ -106,6 +112,7 @@ impl PaymentEvent {
                         message: ch.failure_message.unwrap_or_default(),
                     },
                     metadata: ch.metadata,
+                    from_charge: true,
                 }
             }
             _ => return Ok(None),

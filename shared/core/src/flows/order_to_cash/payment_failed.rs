@@ -68,8 +68,12 @@ impl OrderToCash {
     /// Entry point for Stripe events on the payments queue.
     pub async fn on_payment_event(&self, event: &PaymentEvent) -> Result<O2cOutcome, O2cError> {
         let mut metadata = event.metadata.clone();
-        // Charges do not always carry the PaymentIntent's metadata: ask Stripe.
-        if !metadata.contains_key("order_id") && !metadata.contains_key("increment_id") {
+        // A charge does not always carry its PaymentIntent's metadata: ask Stripe.
+        // A PaymentIntent event's own metadata is authoritative.
+        if event.from_charge
+            && !metadata.contains_key("order_id")
+            && !metadata.contains_key("increment_id")
+        {
             if let Some(pi) = &event.payment_intent_id {
                 metadata = self.stripe.retrieve_payment_intent(pi).await?.metadata;
             }
@@ -83,7 +87,9 @@ impl OrderToCash {
             PaymentEventKind::Succeeded { .. } => {
                 self.payment_succeeded(event, order).instrument(span).await
             }
-            PaymentEventKind::Failed { .. } => self.payment_failed(event, order).instrument(span).await,
+            PaymentEventKind::Failed { .. } => {
+                self.payment_failed(event, order).instrument(span).await
+            }
         }
     }
 }

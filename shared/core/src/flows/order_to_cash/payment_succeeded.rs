@@ -25,10 +25,12 @@ impl OrderToCash {
             unreachable!("dispatched on kind")
         };
         let reference = order.reference.clone();
-        let pi = event
-            .payment_intent_id
-            .clone()
-            .ok_or_else(|| O2cError::Invalid(format!("payment event {} has no PaymentIntent", event.event_id)))?;
+        let pi = event.payment_intent_id.clone().ok_or_else(|| {
+            O2cError::Invalid(format!(
+                "payment event {} has no PaymentIntent",
+                event.event_id
+            ))
+        })?;
         match self
             .links
             .link_payment_intent(&reference.key(), &pi, self.clock.now_ms())
@@ -42,7 +44,10 @@ impl OrderToCash {
             }
             LinkOutcome::AlreadyLinked(_) => {}
         }
-        let paid = Money { amount: *amount, currency: *currency };
+        let paid = Money {
+            amount: *amount,
+            currency: *currency,
+        };
         if paid != order.total() {
             return Err(O2cError::NeedsReview(format!(
                 "order {reference} totals {} but Stripe received {paid} on {pi}",
@@ -124,10 +129,16 @@ impl OrderToCash {
                     memo: None,
                 };
                 let entry = JournalEntry::new(
-                    format!("tally-{}-payment-{transaction}", reference.key().replace('/', "-")),
+                    format!(
+                        "tally-{}-payment-{transaction}",
+                        reference.key().replace('/', "-")
+                    ),
                     utc_date(*created),
                     paid.currency,
-                    format!("Stripe payment for {} order #{}", reference.platform, order.increment_id),
+                    format!(
+                        "Stripe payment for {} order #{}",
+                        reference.platform, order.increment_id
+                    ),
                     references,
                     vec![
                         line(&accounts.stripe_clearing, Side::Debit),

@@ -24,7 +24,11 @@ fn succeeded_events(h: &Harness, pi: &str, charge: &str) -> Vec<String> {
         "status": "succeeded", "paid": true, "payment_intent": pi, "metadata": {}, "created": 1_795_651_200, "livemode": false
     });
     vec![
-        stripe_message(&format!("evt_pi_{pi}"), "payment_intent.succeeded", &pi_json),
+        stripe_message(
+            &format!("evt_pi_{pi}"),
+            "payment_intent.succeeded",
+            &pi_json,
+        ),
         stripe_message(&format!("evt_ch_{pi}"), "charge.succeeded", &charge_json),
     ]
 }
@@ -44,7 +48,10 @@ async fn order_gets_one_payment_intent_with_exact_amount_metadata_and_comment() 
         assert_eq!(created.metadata["order_id"], id);
         assert_eq!(created.metadata["platform"], "magento");
         assert_eq!(created.metadata["increment_id"], format!("{id:0>9}"));
-        assert_eq!(created.description.as_deref(), Some(format!("Order #{id:0>9}: 1 x Tee").as_str()));
+        assert_eq!(
+            created.description.as_deref(),
+            Some(format!("Order #{id:0>9}: 1 x Tee").as_str())
+        );
         assert!(h.platform.order(id).has_comment_containing(&pi));
     }
     assert_eq!(h.stripe.created(), 3);
@@ -60,7 +67,12 @@ async fn every_delivery_three_times_shuffled_gives_one_of_each() {
     let charge = h.stripe.succeed(&pi);
     let mut deliveries = vec![order_message(&o)];
     deliveries.extend(succeeded_events(&h, &pi, &charge));
-    let mut all: Vec<String> = deliveries.iter().cycle().take(deliveries.len() * 3).cloned().collect();
+    let mut all: Vec<String> = deliveries
+        .iter()
+        .cycle()
+        .take(deliveries.len() * 3)
+        .cloned()
+        .collect();
     fastrand_shuffle(&mut all, 7);
     for d in &all {
         h.handler.handle_message(d).await.unwrap();
@@ -75,7 +87,15 @@ async fn every_delivery_three_times_shuffled_gives_one_of_each() {
     let paid = h.platform.order("7");
     assert_eq!(paid.payment_state, PaymentState::Paid);
     assert_eq!(paid.state, "processing");
-    assert_eq!(paid.comments.iter().filter(|c| c.contains(&format!("charge {charge}"))).count(), 1, "one paid comment: {:?}", paid.comments);
+    assert_eq!(
+        paid.comments
+            .iter()
+            .filter(|c| c.contains(&format!("charge {charge}")))
+            .count(),
+        1,
+        "one paid comment: {:?}",
+        paid.comments
+    );
 }
 
 /// Deterministic Fisher-Yates so a failure reproduces.
@@ -95,13 +115,24 @@ async fn crash_after_creating_the_payment_intent_reuses_it_on_retry() {
     let o = order("9", Currency::Usd, "10.00");
     h.platform.put(o.clone());
     // The comment write fails after the PaymentIntent was created and linked…
-    h.platform.fail_next(vec![PlatformError::Unavailable { platform: "magento".into(), status: 503, message: "down".into() }]);
-    let err = h.handler.handle_message(&order_message(&o)).await.unwrap_err();
+    h.platform.fail_next(vec![PlatformError::Unavailable {
+        platform: "magento".into(),
+        status: 503,
+        message: "down".into(),
+    }]);
+    let err = h
+        .handler
+        .handle_message(&order_message(&o))
+        .await
+        .unwrap_err();
     assert!(err.is_retryable());
     // …and a Stripe timeout after Stripe created it is retried with the same key.
     h.handler.handle_message(&order_message(&o)).await.unwrap();
     assert_eq!(h.stripe.created(), 1);
-    assert!(h.platform.order("9").has_comment_containing(&h.state.links()["magento/default/9"]));
+    assert!(h
+        .platform
+        .order("9")
+        .has_comment_containing(&h.state.links()["magento/default/9"]));
 }
 
 #[tokio::test]
@@ -111,20 +142,26 @@ async fn a_lost_link_write_does_not_create_a_second_payment_intent() {
     h.platform.put(o.clone());
     // Stripe answers 500 after having created the PaymentIntent: the retry's
     // identical idempotency key gets the same one back.
-    let first = h.handler.order_to_cash.stripe.create_payment_intent(
-        &crate::stripe::NewPaymentIntent {
-            amount: o.total(),
-            customer: None,
-            description: Some(o.line_summary()),
-            metadata: vec![
-                ("platform".into(), "magento".into()),
-                ("store".into(), "default".into()),
-                ("order_id".into(), "10".into()),
-                ("increment_id".into(), "000000010".into()),
-            ],
-        },
-        "tally-pi-magento-default-10",
-    ).await.unwrap();
+    let first = h
+        .handler
+        .order_to_cash
+        .stripe
+        .create_payment_intent(
+            &crate::stripe::NewPaymentIntent {
+                amount: o.total(),
+                customer: None,
+                description: Some(o.line_summary()),
+                metadata: vec![
+                    ("platform".into(), "magento".into()),
+                    ("store".into(), "default".into()),
+                    ("order_id".into(), "10".into()),
+                    ("increment_id".into(), "000000010".into()),
+                ],
+            },
+            "tally-pi-magento-default-10",
+        )
+        .await
+        .unwrap();
     h.handler.handle_message(&order_message(&o)).await.unwrap();
     assert_eq!(h.stripe.created(), 1);
     assert_eq!(h.state.links()["magento/default/10"], first.id);
@@ -139,11 +176,22 @@ async fn decline_sets_failure_status_then_a_retry_completes_the_order() {
     let failure = stripe_message("evt_fail", "payment_intent.payment_failed", &failed);
     for _ in 0..2 {
         let out = h.handler.handle_message(&failure).await.unwrap();
-        assert_eq!(out.order_to_cash, Some(O2cOutcome::FailureRecorded { decline_code: "insufficient_funds".into() }));
+        assert_eq!(
+            out.order_to_cash,
+            Some(O2cOutcome::FailureRecorded {
+                decline_code: "insufficient_funds".into()
+            })
+        );
     }
     let o = h.platform.order("11");
     assert_eq!(o.status, "payment_failed");
-    assert_eq!(o.comments.iter().filter(|c| c.contains("insufficient_funds")).count(), 1);
+    assert_eq!(
+        o.comments
+            .iter()
+            .filter(|c| c.contains("insufficient_funds"))
+            .count(),
+        1
+    );
 
     let charge = h.stripe.succeed(&pi);
     for e in succeeded_events(&h, &pi, &charge) {
@@ -164,14 +212,22 @@ async fn money_that_does_not_add_up_is_dead_lettered_not_invoiced() {
     h.stripe.succeed(&pi);
     let mut wrong = payment_intent_json(&h.stripe, &pi);
     wrong["amount_received"] = json!(2999);
-    let err = h.handler.handle_message(&stripe_message("evt_w", "payment_intent.succeeded", &wrong)).await.unwrap_err();
+    let err = h
+        .handler
+        .handle_message(&stripe_message("evt_w", "payment_intent.succeeded", &wrong))
+        .await
+        .unwrap_err();
     assert!(!err.is_retryable(), "{err}");
     assert!(err.to_string().contains("needs review"), "{err}");
     assert!(h.platform.invoices().is_empty());
     // a second PaymentIntent succeeding for a linked order is a double charge
     let mut other = payment_intent_json(&h.stripe, &pi);
     other["id"] = json!("pi_other");
-    let err = h.handler.handle_message(&stripe_message("evt_o", "payment_intent.succeeded", &other)).await.unwrap_err();
+    let err = h
+        .handler
+        .handle_message(&stripe_message("evt_o", "payment_intent.succeeded", &other))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("double charge"), "{err}");
 }
 
@@ -180,14 +236,34 @@ async fn outages_are_retryable_and_finish_on_retry() {
     let h = harness();
     let o = order("13", Currency::Gbp, "5.00");
     h.platform.put(o.clone());
-    h.stripe.fail_next(vec![StripeApiError::Unavailable { status: 503, message: "x".into() }]);
-    assert!(h.handler.handle_message(&order_message(&o)).await.unwrap_err().is_retryable());
+    h.stripe.fail_next(vec![StripeApiError::Unavailable {
+        status: 503,
+        message: "x".into(),
+    }]);
+    assert!(h
+        .handler
+        .handle_message(&order_message(&o))
+        .await
+        .unwrap_err()
+        .is_retryable());
     let pi = place(&h, "13", Currency::Gbp, "5.00").await;
     let charge = h.stripe.succeed(&pi);
-    h.erp.fail_next(vec![crate::erp::ErpError::Unavailable { status: 502, message: "x".into() }]);
+    h.erp.fail_next(vec![crate::erp::ErpError::Unavailable {
+        status: 502,
+        message: "x".into(),
+    }]);
     let events = succeeded_events(&h, &pi, &charge);
-    assert!(h.handler.handle_message(&events[0]).await.unwrap_err().is_retryable());
-    assert_eq!(h.platform.invoices().len(), 1, "invoice done before the ERP failed");
+    assert!(h
+        .handler
+        .handle_message(&events[0])
+        .await
+        .unwrap_err()
+        .is_retryable());
+    assert_eq!(
+        h.platform.invoices().len(),
+        1,
+        "invoice done before the ERP failed"
+    );
     h.handler.handle_message(&events[0]).await.unwrap();
     assert_eq!(h.platform.invoices().len(), 1);
     assert_eq!(h.erp.entries().len(), 1);
@@ -201,7 +277,10 @@ async fn payments_for_other_platforms_or_without_order_are_skipped() {
         let pi = json!({"id": "pi_x", "object": "payment_intent", "amount": 100, "currency": "usd", "status": "succeeded",
             "metadata": metadata, "created": 1, "livemode": false, "latest_charge": "ch_x"});
         h.stripe.fail_next(vec![]);
-        let out = h.handler.handle_message(&stripe_message("evt_x", "payment_intent.succeeded", &pi)).await;
+        let out = h
+            .handler
+            .handle_message(&stripe_message("evt_x", "payment_intent.succeeded", &pi))
+            .await;
         // without metadata the handler asks Stripe, which does not know pi_x: permanent
         match out {
             Ok(o) => assert!(matches!(o.order_to_cash, Some(O2cOutcome::Skipped(_)))),

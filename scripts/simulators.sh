@@ -1,0 +1,39 @@
+# Sourced by up.sh/down.sh: the simulators the local stack talks to, each a
+# host process with its pid in .tally/<name>.pid and its log in .tally/<name>.log.
+#   magento     Magento 2 REST + signed Adobe Commerce webhooks  (main stack)
+#   magento-ls  a second Magento store for the localstripe stack
+#   erp         the ERP middleware (signed journal entries)
+#   stripe-sim  the project's Stripe simulator                  (main stack)
+#   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
+SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
+MAGENTO_PORT=4610
+MAGENTO_LS_PORT=4611
+ERP_PORT=4620
+STRIPE_SIM_PORT=4630
+export LOCALSTRIPE_PORT=8420
+MAGENTO_TOKEN="magento-local-integration-token"
+ERP_SECRET="erp_tally_local_signing_secret"
+
+answering() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/$2")" != "000" ]; }
+
+start_sim() { # name port health-path command...
+  local name=$1 port=$2 path=$3; shift 3
+  if answering "$port" "$path"; then log "$name already answering on :$port"; return; fi
+  log "starting $name on :$port"
+  (cd "$ROOT/tests" && nohup "$@" >"$TALLY_DIR/$name.log" 2>&1 & echo $! >"$TALLY_DIR/$name.pid")
+  for _ in $(seq 1 60); do answering "$port" "$path" && return; sleep 0.25; done
+  log "$name did not start; see .tally/$name.log"; tail -20 "$TALLY_DIR/$name.log" >&2; exit 1
+}
+
+start_simulators() {
+  local py="$VENV/bin/python"
+  start_sim magento "$MAGENTO_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_PORT" \
+    --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  start_sim magento-ls "$MAGENTO_LS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_LS_PORT" \
+    --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
+  start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/state "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
+  start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT"
+}
+
+SIMULATORS="magento magento-ls erp stripe-sim localstripe"

@@ -1,0 +1,185 @@
+//! `StripeApi` over Stripe's REST API: form-encoded bodies, pinned
+//! `Stripe-Version`, an idempotency key on every write, typed errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tally_core::config::StripeConfig;
+use tally_core::secrets::{CachedSecret, StripeSecrets};
+use tally_core::stripe::objects::{Charge, PaymentIntent};
+use tally_core::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
+
+use crate::retry::{with_retries, Reply};
+
+pub struct HttpStripe {
+    client: reqwest::Client,
+    config: StripeConfig,
+    secrets: Arc<CachedSecret<StripeSecrets>>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(rename = "type", default)]
+    error_type: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    param: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Stripe's form encoding of a PaymentIntent creation, in a fixed order.
+pub fn payment_intent_form(params: &NewPaymentIntent) -> Vec<(String, String)> {
+    let mut form = vec![
+        ("amount".to_string(), params.amount.amount.get().to_string()),
+        (
+            "currency".to_string(),
+            params.amount.currency.code().to_string(),
+        ),
+    ];
+    if let Some(c) = &params.customer {
+        form.push(("customer".into(), c.clone()));
+    }
+    if let Some(d) = &params.description {
+        form.push(("description".into(), d.clone()));
+    }
+    for (k, v) in &params.metadata {
+        form.push((format!("metadata[{k}]"), v.clone()));
+    }
+    form
+}
+
+fn error_from(reply: &Reply) -> StripeApiError {
+    let detail = serde_json::from_slice::<ErrorBody>(&reply.body)
+        .ok()
+        .map(|b| b.error);
+    let message = detail
+        .as_ref()
+        .and_then(|d| d.message.clone())
+        .unwrap_or_else(|| reply.text().chars().take(300).collect());
+    match (reply.status, detail) {
+        (401 | 403, _) => StripeApiError::Authentication(reply.status),
+        (402, Some(d)) if d.error_type == "card_error" => StripeApiError::Card {
+            code: d.code.unwrap_or_else(|| "card_declined".into()),
+            decline_code: d.decline_code,
+            message,
+        },
+        (400, Some(d)) if d.error_type == "idempotency_error" => {
+            StripeApiError::IdempotencyMismatch(message)
+        }
+        (s, _) if s == 409 || s == 429 || s >= 500 => {
+            StripeApiError::Unavailable { status: s, message }
+        }
+        (s, d) => StripeApiError::InvalidRequest {
+            status: s,
+            code: d.as_ref().and_then(|d| d.code.clone()),
+            param: d.and_then(|d| d.param),
+            message,
+        },
+    }
+}
+
+impl HttpStripe {
+    pub fn new(
+        client: reqwest::Client,
+        config: StripeConfig,
+        secrets: Arc<CachedSecret<StripeSecrets>>,
+    ) -> Self {
+        HttpStripe {
+            client,
+            config,
+            secrets,
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: Option<&[(String, String)]>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, StripeApiError> {
+        let secrets = self
+            .secrets
+            .get()
+            .await
+            .map_err(|e| StripeApiError::Network(format!("Stripe API key unavailable: {e}")))?;
+        let key = secrets
+            .api_key
+            .as_ref()
+            .ok_or(StripeApiError::Authentication(0))?;
+        let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
+        let what = format!("stripe {method} {path}");
+        let reply = with_retries(&self.config.http, &what, || {
+            let mut request = self
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(key.expose())
+                .header("Stripe-Version", &self.config.api_version)
+                .timeout(Duration::from_millis(self.config.http.timeout_ms));
+            if let Some(k) = idempotency_key {
+                request = request.header("Idempotency-Key", k);
+            }
+            if let Some(form) = form {
+                request = request.form(form);
+            }
+            request.send()
+        })
+        .await
+        .map_err(|e| StripeApiError::Network(e.without_url().to_string()))?;
+        if !(200..300).contains(&reply.status) {
+            return Err(error_from(&reply));
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| StripeApiError::Decode(format!("{path}: {e}")))
+    }
+}
+
+#[async_trait]
+impl StripeApi for HttpStripe {
+    async fn create_payment_intent(
+        &self,
+        params: &NewPaymentIntent,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeApiError> {
+        let form = payment_intent_form(params);
+        self.call(
+            reqwest::Method::POST,
+            "/v1/payment_intents",
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/payment_intents/{id}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/charges/{id}"),
+            None,
+            None,
+        )
+        .await
+    }
+}
