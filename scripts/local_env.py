@@ -1,8 +1,8 @@
 """The local stacks' configuration and wiring.
 
   local_env.py config HOST STRIPE_PORT MAGENTO_PORT ERP_PORT SEND_DESCRIPTION STORE_CODE
-      prints the TallyConfig document (compact JSON, no spaces, as sam's
-      --parameter-overrides needs) pointing a stack at the simulators.
+      prints the TallyConfig document (compact JSON without spaces or single quotes:
+      sam's --parameter-overrides takes it single-quoted), pointing a stack at the simulators.
   local_env.py write STACK OUT STRIPE_PORT MAGENTO_PORT ERP_PORT MAGENTO_TOKEN ERP_SECRET STORE_CODE
       seeds the stack's secrets with local test values, registers its webhook
       URLs with the Stripe and Magento simulators, and writes OUT (an env file)

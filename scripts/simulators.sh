@@ -20,7 +20,9 @@ start_sim() { # name port health-path command...
   local name=$1 port=$2 path=$3; shift 3
   if answering "$port" "$path"; then log "$name already answering on :$port"; return; fi
   log "starting $name on :$port"
-  (cd "$ROOT/tests" && nohup "$@" >"$TALLY_DIR/$name.log" 2>&1 & echo $! >"$TALLY_DIR/$name.pid")
+  # exec, so the recorded pid is the simulator itself and no shell holds our stdout.
+  (cd "$ROOT/tests" && exec nohup "$@" >"$TALLY_DIR/$name.log" 2>&1 </dev/null) &
+  echo $! >"$TALLY_DIR/$name.pid"
   for _ in $(seq 1 60); do answering "$port" "$path" && return; sleep 0.25; done
   log "$name did not start; see .tally/$name.log"; tail -20 "$TALLY_DIR/$name.log" >&2; exit 1
 }
@@ -33,7 +35,7 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/state "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
-  start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT"
+  start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
 }
 
 SIMULATORS="magento magento-ls erp stripe-sim localstripe"

@@ -156,7 +156,7 @@ class Magento:
         return r.json()
 
     def requests_log(self, **query) -> list:
-        return self.sim("GET", "requests", params=query).json()
+        return self.sim("GET", "requests", params=query).json()["requests"]
 
     def fault(self, **spec) -> None:
         self.sim("POST", "faults", json=spec).raise_for_status()

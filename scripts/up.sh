@@ -45,7 +45,7 @@ sim_host="${TALLY_SIM_HOST:-127.0.0.1}"
 deploy() { # stack-name tally-config-json
   log "deploying stack $1 (sam deploy)"
   sam deploy --config-env local --stack-name "$1" --no-progressbar \
-    --parameter-overrides "$local_overrides Architecture=$arch TallyConfig=$2" >"$TALLY_DIR/sam-deploy-$1.log" 2>&1 \
+    --parameter-overrides "$local_overrides Architecture=$arch TallyConfig='$2'" >"$TALLY_DIR/sam-deploy-$1.log" 2>&1 \
     || { tail -40 "$TALLY_DIR/sam-deploy-$1.log"; exit 1; }
 }
 config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }

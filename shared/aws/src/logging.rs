@@ -1,5 +1,6 @@
-//! JSON logs, one object per line, with the fields of the enclosing spans
-//! (event id, message id, later order id) flattened onto every line.
+//! JSON logs, one object per line. Every line carries the list of enclosing
+//! spans with their fields (message and event id, order id and increment id),
+//! so a single order or event can be followed through CloudWatch Logs Insights.
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,8 +9,8 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .with_current_span(false)
+        .with_span_list(true)
         .with_target(false)
         .with_env_filter(filter)
         .try_init();

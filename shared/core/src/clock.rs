@@ -57,17 +57,6 @@ pub fn utc_date(unix_secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-#[cfg(test)]
-mod date_tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::utc_date(0), "1970-01-01");
-        assert_eq!(super::utc_date(951_782_400), "2000-02-29");
-        assert_eq!(super::utc_date(1_795_651_200), "2026-11-26");
-        assert_eq!(super::utc_date(-1), "1969-12-31");
-    }
-}
-
 /// `YYYY-MM-DD HH:MM:SS` (UTC), the timestamp format of Magento's REST API.
 pub fn utc_datetime(unix_secs: i64) -> String {
     let secs = unix_secs.rem_euclid(86_400);
@@ -78,4 +67,16 @@ pub fn utc_datetime(unix_secs: i64) -> String {
         secs % 3600 / 60,
         secs % 60
     )
+}
+
+#[cfg(test)]
+mod date_tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::utc_date(0), "1970-01-01");
+        assert_eq!(super::utc_date(951_782_400), "2000-02-29");
+        assert_eq!(super::utc_date(1_795_651_200), "2026-11-26");
+        assert_eq!(super::utc_date(-1), "1969-12-31");
+        assert_eq!(super::utc_datetime(1_795_691_045), "2026-11-26 11:04:05");
+    }
 }

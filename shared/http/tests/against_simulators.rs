@@ -11,26 +11,33 @@ use serde_json::{json, Value};
 use tally_aws::dynamodb::DynamoIdempotencyStore;
 use tally_aws::state::DynamoState;
 use tally_core::clock::SystemClock;
-use tally_core::config::{ErpAccounts, ErpConfig, HttpPolicy, MagentoConfig, OrderToCashConfig, StripeConfig};
+use tally_core::config::{
+    ErpAccounts, ErpConfig, HttpPolicy, MagentoConfig, OrderToCashConfig, StripeConfig,
+};
 use tally_core::error::{Retryable, StoreError};
 use tally_core::flows::order_to_cash::{O2cOutcome, OrderToCash, OrderToCashSettings};
 use tally_core::memory::MemorySecret;
-use tally_core::money::{Currency, Money, MinorUnit};
+use tally_core::money::{Currency, MinorUnit, Money};
 use tally_core::ports::{LinkOutcome, OrderLinks};
 use tally_core::secrets::CachedSecret;
 use tally_core::stripe::objects::PaymentIntentStatus;
 use tally_core::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
-use tally_core::commerce::CommercePlatform;
 use tally_http::erp::HttpErp;
 use tally_http::magento::MagentoRest;
 use tally_http::stripe::HttpStripe;
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `make up` and load .tally/local.env"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run `make up` and load .tally/local.env"))
 }
 
 fn fast() -> HttpPolicy {
-    HttpPolicy { max_retries: 2, retry_base_ms: 50, max_backoff_ms: 500, timeout_ms: 5_000 }
+    HttpPolicy {
+        max_retries: 2,
+        retry_base_ms: 50,
+        max_backoff_ms: 500,
+        timeout_ms: 5_000,
+    }
 }
 
 fn secret<T: serde::de::DeserializeOwned + Send + Sync>(json: Value) -> Arc<CachedSecret<T>> {
@@ -44,7 +51,12 @@ fn secret<T: serde::de::DeserializeOwned + Send + Sync>(json: Value) -> Arc<Cach
 fn stripe(api_base: &str, send_description: bool) -> HttpStripe {
     HttpStripe::new(
         tally_http::client(),
-        StripeConfig { api_base: api_base.into(), send_description, http: fast(), ..StripeConfig::default() },
+        StripeConfig {
+            api_base: api_base.into(),
+            send_description,
+            http: fast(),
+            ..StripeConfig::default()
+        },
         secret(json!({"api_key": env("STRIPE_API_KEY")})),
     )
 }
@@ -65,9 +77,16 @@ impl OrderLinks for LinkLostOnce {
     async fn payment_intent_for(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.payment_intent_for(key).await
     }
-    async fn link_payment_intent(&self, key: &str, pi: &str, now_ms: i64) -> Result<LinkOutcome, StoreError> {
+    async fn link_payment_intent(
+        &self,
+        key: &str,
+        pi: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError> {
         if !self.failed.swap(true, Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("simulated crash before the link was written".into()));
+            return Err(StoreError::Unavailable(
+                "simulated crash before the link was written".into(),
+            ));
         }
         self.inner.link_payment_intent(key, pi, now_ms).await
     }
@@ -83,19 +102,28 @@ async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
         platform: Arc::new(MagentoRest::new(
             tally_http::client(),
             &env("MAGENTO_BASE_URL"),
-            MagentoConfig { http: fast(), ..MagentoConfig::default() },
+            MagentoConfig {
+                http: fast(),
+                ..MagentoConfig::default()
+            },
             secret(json!({"access_token": env("MAGENTO_TOKEN")})),
         )),
         stripe: Arc::new(stripe(&env("STRIPE_API_BASE"), true)),
         erp: Arc::new(HttpErp::new(
             tally_http::client(),
             &env("ERP_BASE_URL"),
-            ErpConfig { http: fast(), ..ErpConfig::default() },
+            ErpConfig {
+                http: fast(),
+                ..ErpConfig::default()
+            },
             secret(json!({"signing_secret": env("ERP_SIGNING_SECRET")})),
             clock.clone(),
         )),
         links,
-        store: Arc::new(DynamoIdempotencyStore::new(dynamo, env("IDEMPOTENCY_TABLE"))),
+        store: Arc::new(DynamoIdempotencyStore::new(
+            dynamo,
+            env("IDEMPOTENCY_TABLE"),
+        )),
         clock,
         settings: OrderToCashSettings {
             rules: OrderToCashConfig::default(),
@@ -124,32 +152,71 @@ async fn a_crash_between_creating_and_recording_the_payment_intent_reuses_it() {
         inner: DynamoState::new(dynamodb().await, env("IDEMPOTENCY_TABLE")),
         failed: AtomicBool::new(false),
     });
-    let platform_order = order_to_cash(links.clone()).await.platform.get_order(&order_id).await.unwrap();
+    let platform_order = order_to_cash(links.clone())
+        .await
+        .platform
+        .get_order(&order_id)
+        .await
+        .unwrap();
 
-    let first = order_to_cash(links.clone()).await.on_order_created(&platform_order).await;
+    let first = order_to_cash(links.clone())
+        .await
+        .on_order_created(&platform_order)
+        .await;
     let err = first.expect_err("the simulated crash");
     assert!(err.is_retryable(), "{err}");
 
     // The redelivery runs in a fresh "container": new clients, same DynamoDB and Stripe.
-    let retry = order_to_cash(links.clone()).await.on_order_created(&platform_order).await.unwrap();
-    let O2cOutcome::PaymentIntentLinked { payment_intent, .. } = retry else { panic!("{retry:?}") };
+    let retry = order_to_cash(links.clone())
+        .await
+        .on_order_created(&platform_order)
+        .await
+        .unwrap();
+    let O2cOutcome::PaymentIntentLinked { payment_intent, .. } = retry else {
+        panic!("{retry:?}")
+    };
 
     let requests: Value = reqwest::get(format!("{}/_sim/requests", env("STRIPE_API_BASE")))
-        .await.unwrap().json().await.unwrap();
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let creates: Vec<&Value> = requests
         .as_array()
         .expect("request log")
         .iter()
-        .filter(|r| r["method"] == "POST" && r["path"] == "/v1/payment_intents"
-            && r["params"]["metadata[order_id]"] == Value::String(order_id.clone()))
+        .filter(|r| {
+            r["method"] == "POST"
+                && r["path"] == "/v1/payment_intents"
+                && r["params"]["metadata[order_id]"] == Value::String(order_id.clone())
+        })
         .collect();
     assert_eq!(creates.len(), 2, "{creates:?}");
     assert_eq!(creates[0]["idempotency_key"], creates[1]["idempotency_key"]);
-    assert_eq!(creates[1]["replayed"], true, "Stripe replayed the first PaymentIntent");
-    let state: Value = reqwest::get(format!("{}/_sim/state", env("STRIPE_API_BASE"))).await.unwrap().json().await.unwrap();
-    let intents = state["objects"]["payment_intent"].as_array().cloned().expect("payment intents");
-    let for_order: Vec<_> = intents.iter().filter(|p| p["metadata"]["order_id"] == Value::String(order_id.clone())).collect();
-    assert_eq!(for_order.len(), 1, "exactly one PaymentIntent for the order");
+    assert_eq!(
+        creates[1]["replayed"], true,
+        "Stripe replayed the first PaymentIntent"
+    );
+    let state: Value = reqwest::get(format!("{}/_sim/state", env("STRIPE_API_BASE")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let intents = state["objects"]["payment_intent"]
+        .as_array()
+        .cloned()
+        .expect("payment intents");
+    let for_order: Vec<_> = intents
+        .iter()
+        .filter(|p| p["metadata"]["order_id"] == Value::String(order_id.clone()))
+        .collect();
+    assert_eq!(
+        for_order.len(),
+        1,
+        "exactly one PaymentIntent for the order"
+    );
     assert_eq!(for_order[0]["id"], Value::String(payment_intent.clone()));
     assert_eq!(for_order[0]["amount"], 2250);
 }
@@ -160,25 +227,56 @@ async fn a_crash_between_creating_and_recording_the_payment_intent_reuses_it() {
 #[ignore = "needs `make up`"]
 async fn tallys_stripe_client_reads_localstripe_and_the_simulator_alike() {
     let params = NewPaymentIntent {
-        amount: Money { amount: MinorUnit::new(12_340), currency: Currency::Kwd },
+        amount: Money {
+            amount: MinorUnit::new(12_340),
+            currency: Currency::Kwd,
+        },
         customer: None,
         description: None,
-        metadata: vec![("order_id".into(), "crosscheck".into()), ("platform".into(), "magento".into())],
+        metadata: vec![
+            ("order_id".into(), "crosscheck".into()),
+            ("platform".into(), "magento".into()),
+        ],
     };
     let mut seen = Vec::new();
-    for (base, name) in [(env("LOCALSTRIPE_API_BASE"), "localstripe"), (env("STRIPE_API_BASE"), "simulator")] {
+    for (base, name) in [
+        (env("LOCALSTRIPE_API_BASE"), "localstripe"),
+        (env("STRIPE_API_BASE"), "simulator"),
+    ] {
         let client = stripe(&base, false);
         let key = format!("crosscheck-{}", std::process::id());
-        let created = client.create_payment_intent(&params, &key).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let created = client
+            .create_payment_intent(&params, &key)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let fetched = client.retrieve_payment_intent(&created.id).await.unwrap();
         assert_eq!(created, fetched, "{name}: create and retrieve disagree");
         assert!(created.id.starts_with("pi_"), "{name}");
-        let missing = client.retrieve_payment_intent("pi_does_not_exist").await.unwrap_err();
+        let missing = client
+            .retrieve_payment_intent("pi_does_not_exist")
+            .await
+            .unwrap_err();
         assert!(missing.is_missing_resource(), "{name}: {missing}");
         assert!(!missing.is_retryable());
-        let no_charge = client.retrieve_charge("ch_does_not_exist").await.unwrap_err();
-        assert!(matches!(no_charge, StripeApiError::InvalidRequest { status: 404, .. }), "{name}: {no_charge}");
-        seen.push((created.amount, created.currency, created.status, created.metadata, created.latest_charge, created.livemode));
+        let no_charge = client
+            .retrieve_charge("ch_does_not_exist")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                no_charge,
+                StripeApiError::InvalidRequest { status: 404, .. }
+            ),
+            "{name}: {no_charge}"
+        );
+        seen.push((
+            created.amount,
+            created.currency,
+            created.status,
+            created.metadata,
+            created.latest_charge,
+            created.livemode,
+        ));
     }
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].2, PaymentIntentStatus::RequiresPaymentMethod);

@@ -66,7 +66,8 @@ pub enum PaymentIntentStatus {
 /// `last_payment_error` and similar: Stripe's error object.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorObject {
-    #[serde(rename = "type")]
+    /// Always sent by Stripe; some fakes (localstripe) leave it out.
+    #[serde(rename = "type", default)]
     pub error_type: String,
     #[serde(default)]
     pub code: Option<String>,
