@@ -19,10 +19,16 @@ ORDERS = [
 
 
 def clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    """Milliseconds only where the source has them (platforms log whole seconds)."""
+    text = datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    return text if ts != int(ts) else text[:-4] + "    "
 
 
-def magento_time(text: str) -> float:
+def to_ts(value) -> float:
+    """Unix seconds from any of the simulators' formats."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = value.replace("T", " ").rstrip("Z")[:19]
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
 
@@ -41,7 +47,8 @@ def main() -> None:
     for label, card, order in placed:
         oid = order["entity_id"]
         pi = wait_until(lambda: (s.payment_intents_for(oid) or [None])[0], 60, 0.5, f"PaymentIntent for #{order['increment_id']}")
-        answer = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {"payment_method": card, "return_url": "https://shop.example.com/checkout/return"})
+        answer = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {"payment_method": card,
+                                                                         "return_url": "https://shop.example.com/checkout/return"})
         timelines[oid] = {"pi": pi, "confirm": answer.json(), "confirmed_at": time.time()}
 
     print("\nWaiting for Stripe's webhooks to come back through Tally…")
@@ -57,44 +64,47 @@ def main() -> None:
     webhooks = s.magento.sim("GET", "webhooks").json().get("deliveries", [])
     for label, card, order in placed:
         oid, t = order["entity_id"], timelines[order["entity_id"]]
-        now = s.magento.order(oid)
-        pi = t["pi"]
-        rows = [(magento_time(order["created_at"]), f"order #{order['increment_id']} placed in Magento "
+        now, pi = s.magento.order(oid), t["pi"]
+        rows = [(order["created_at"], f"order #{order['increment_id']} placed in Magento "
                  f"({order['grand_total']} {order['order_currency_code']})")]
-        for d in webhooks:
-            if str(d.get("order_id")) == str(oid) and d.get("time"):
-                rows.append((d["time"], f"Adobe Commerce webhook -> Tally answered {d.get('status')}"))
-        rows.append((pi["created"], f"PaymentIntent {pi['id']} for {pi['amount']} {pi['currency'].upper()} (minor units)"))
-        rows.append((t["confirmed_at"], f"customer pays with {card}: Stripe says "
-                     f"{t['confirm'].get('status') or t['confirm'].get('error', {}).get('decline_code')}"))
+        rows += [(d["time"], f"Adobe Commerce webhook delivered to Tally (answered {d.get('status')})")
+                 for d in webhooks if str(d.get("order_id")) == str(oid)]
+        rows.append((pi["created"], f"Tally created PaymentIntent {pi['id']}: {pi['amount']} {pi['currency'].upper()} "
+                     "minor units, metadata order_id/increment_id"))
+        outcome = t["confirm"].get("status") or t["confirm"].get("error", {}).get("decline_code")
+        rows.append((t["confirmed_at"], f"customer paid with {card}: {outcome}"))
         for d in deliveries:
-            obj = d.get("object_id") or ""
-            if d.get("event_id") and (pi["id"] in str(d) ) and d.get("type", "").split(".")[0] in ("payment_intent", "charge") \
-                    and d.get("type") != "payment_intent.created":
-                first = (d.get("attempts") or [{}])[0]
-                rows.append((first.get("time") or d.get("time") or t["confirmed_at"],
-                             f"Stripe webhook {d['type']} -> Tally answered {first.get('status', '?')}"))
+            if d["type"] in ("payment_intent.created",) or not d.get("attempts"):
+                continue
+            event = s.stripe.call("GET", f"/v1/events/{d['event_id']}").json()
+            obj = event.get("data", {}).get("object", {})
+            if pi["id"] not in (obj.get("id"), obj.get("payment_intent")):
+                continue
+            recorded = s.recorded_event(d["event_id"])
+            when = int(recorded["recorded_at_ms"]["N"]) / 1000 if recorded else d["attempts"][0]["at"]
+            rows.append((when, f"Stripe webhook {d['type']} verified and handled by Tally"))
         for inv in now["invoices"]:
-            rows.append((magento_time(inv["created_at"]), f"Magento invoice #{inv.get('increment_id', inv['entity_id'])} "
-                         f"(captured offline); order now {now['order']['state']}/{now['order']['status']}"))
+            rows.append((inv["created_at"], f"Magento invoice {inv.get('increment_id', inv['entity_id'])} created "
+                         f"(offline capture); order {now['order']['state']}/{now['order']['status']}"))
         for h in now["order"]["status_histories"]:
             if h.get("status") == "payment_failed":
-                rows.append((magento_time(h["created_at"]), f"order status payment_failed, customer notified: {h['comment']}"))
+                rows.append((h["created_at"], f"order set to payment_failed, customer notified: {h['comment']}"))
         for e in s.erp.entries(oid):
-            lines = ", ".join(f"{'Dr' if 'debit' in l else 'Cr'} {l['account']} {l.get('debit') or l.get('credit')}" for l in e["lines"])
-            posted = e.get("posted_at")
-            ts = magento_time(posted[:19].replace("T", " ")) if isinstance(posted, str) else (posted or time.time())
-            rows.append((ts, f"ERP journal entry {e['id']}: {lines}"))
+            lines = ", ".join(f"{'Dr' if 'debit' in l else 'Cr'} {l['account']} {l.get('debit') or l.get('credit')}"
+                              for l in e["lines"])
+            rows.append((e["posted_at"], f"ERP journal entry {e['id']} posted: {lines}"))
         print(f"\nOrder #{order['increment_id']} ({label})")
-        for ts, text in sorted(rows, key=lambda r: r[0]):
-            print(f"  {clock(ts)}  {text}")
+        # Platform times have one-second resolution: keep the causal order within a second.
+        ordered = sorted(enumerate(rows), key=lambda r: (int(to_ts(r[1][0])), r[0]))
+        for _, (ts, text) in ordered:
+            print(f"  {clock(to_ts(ts))}  {text}")
 
     print(f"""
 Try it yourself (everything keeps running until `make down`):
   place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
                       -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}]}}'
   pay it:           curl -s {s['STRIPE_API_BASE']}/v1/payment_intents/<pi_id>/confirm -u {s['STRIPE_API_KEY']}: \\
-                      -d payment_method=pm_card_visa
+                      -d payment_method=pm_card_visa -d return_url=https://shop.example.com/return
   send any Stripe event:  .venv/bin/python scripts/send_stripe_event.py payment_intent.succeeded
   look:  {s['MAGENTO_BASE_URL']}/_sim/orders   {s['ERP_BASE_URL']}/_sim/entries   {s['STRIPE_API_BASE']}/_sim/state
   logs:  .tally/ministack.log (the Lambdas' JSON logs), .tally/<simulator>.log
