@@ -7,7 +7,9 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::json;
 use tally_core::money::Currency;
-use tally_core::testkit::{harness, order, order_message, payment_intent_json, stripe_message, Harness};
+use tally_core::testkit::{
+    harness, order, order_message, payment_intent_json, stripe_message, Harness,
+};
 
 /// A harness with one placed order, its PaymentIntent paid; returns the three messages.
 fn paid_order(runtime: &tokio::runtime::Runtime) -> (Harness, Vec<String>) {
@@ -15,7 +17,9 @@ fn paid_order(runtime: &tokio::runtime::Runtime) -> (Harness, Vec<String>) {
     let o = order("42", Currency::Usd, "39.98");
     h.platform.put(o.clone());
     let created = order_message(&o);
-    runtime.block_on(h.handler.handle_message(&created)).unwrap();
+    runtime
+        .block_on(h.handler.handle_message(&created))
+        .unwrap();
     let pi = h.state.links()["magento/default/42"].clone();
     let charge = h.stripe.succeed(&pi);
     let pi_json = payment_intent_json(&h.stripe, &pi);
@@ -30,7 +34,9 @@ fn paid_order(runtime: &tokio::runtime::Runtime) -> (Harness, Vec<String>) {
 }
 
 fn order_to_cash(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("order_to_cash");
     group.bench_function("new order: PaymentIntent, invoice, ERP entry", |b| {
         b.iter_batched(
@@ -45,7 +51,11 @@ fn order_to_cash(c: &mut Criterion) {
                     h.handler.handle_message(&created).await.unwrap();
                     let pi = h.state.links()["magento/default/42"].clone();
                     h.stripe.succeed(&pi);
-                    let paid = stripe_message("evt_bench_pi", "payment_intent.succeeded", &payment_intent_json(&h.stripe, &pi));
+                    let paid = stripe_message(
+                        "evt_bench_pi",
+                        "payment_intent.succeeded",
+                        &payment_intent_json(&h.stripe, &pi),
+                    );
                     h.handler.handle_message(&paid).await.unwrap();
                     assert_eq!(h.erp.entries().len(), 1);
                 });
@@ -54,26 +64,29 @@ fn order_to_cash(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
-    group.bench_function("duplicate deliveries of a finished order (3 messages)", |b| {
-        b.iter_batched(
-            || {
-                let (h, messages) = paid_order(&runtime);
-                for m in &messages {
-                    runtime.block_on(h.handler.handle_message(m)).unwrap();
-                }
-                (h, messages)
-            },
-            |(h, messages)| {
-                runtime.block_on(async {
+    group.bench_function(
+        "duplicate deliveries of a finished order (3 messages)",
+        |b| {
+            b.iter_batched(
+                || {
+                    let (h, messages) = paid_order(&runtime);
                     for m in &messages {
-                        h.handler.handle_message(m).await.unwrap();
+                        runtime.block_on(h.handler.handle_message(m)).unwrap();
                     }
-                });
-                h
-            },
-            BatchSize::SmallInput,
-        )
-    });
+                    (h, messages)
+                },
+                |(h, messages)| {
+                    runtime.block_on(async {
+                        for m in &messages {
+                            h.handler.handle_message(m).await.unwrap();
+                        }
+                    });
+                    h
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     group.finish();
 }
 
