@@ -9,7 +9,7 @@ use crate::clock::ManualClock;
 use crate::commerce::{Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 use crate::config::{ErpAccounts, OrderToCashConfig};
 use crate::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
-use crate::flows::payments::{PaymentsHandler, ORDER_CREATED};
+use crate::flows::payments::{order_created_message, PaymentsHandler};
 use crate::memory::{
     MemoryErp, MemoryEventJournal, MemoryIdempotencyStore, MemoryPlatform, MemoryState,
     MemoryStripe,
@@ -107,15 +107,7 @@ pub fn order(id: &str, currency: Currency, total: &str) -> Order {
 }
 
 pub fn order_message(order: &Order) -> String {
-    QueueEnvelope::platform_message(
-        "magento",
-        &format!("magento/{}/created", order.reference.key()),
-        ORDER_CREATED,
-        order,
-        0,
-    )
-    .expect("serializable")
-    .body
+    order_created_message(order, 0).expect("serializable").body
 }
 
 /// A queued Stripe event wrapping `object` (JSON).

@@ -9,8 +9,7 @@
 use crate::clock::{utc_datetime, Clock};
 use crate::commerce::{CommercePlatform, PaymentState, PlatformError};
 use crate::error::{QueueError, Retryable, StoreError};
-use crate::flows::payments::ORDER_CREATED;
-use crate::message::QueueEnvelope;
+use crate::flows::payments::order_created_message;
 use crate::ports::{Queue, Watermarks};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,18 +86,8 @@ impl OrderPoller<'_> {
                 if order.payment_state != PaymentState::AwaitingPayment {
                     continue;
                 }
-                let message = QueueEnvelope::platform_message(
-                    &order.reference.platform,
-                    &format!(
-                        "{}/{}/created",
-                        order.reference.platform,
-                        order.reference.key()
-                    ),
-                    ORDER_CREATED,
-                    order,
-                    self.clock.now_ms(),
-                )
-                .map_err(|e| PollError::Serialize(order.reference.key(), e.to_string()))?;
+                let message = order_created_message(order, self.clock.now_ms())
+                    .map_err(|e| PollError::Serialize(order.reference.key(), e.to_string()))?;
                 self.queue.send(&message).await?;
                 enqueued += 1;
             }

@@ -22,6 +22,21 @@ use crate::stripe::{EnvelopeError, EventEnvelope};
 /// The canonical event type platform receivers and pollers enqueue.
 pub const ORDER_CREATED: &str = "order.created";
 
+/// The queue message for a new order, from a platform webhook or a poll. The
+/// event id names the order, so every source's message for it is recognisably one.
+pub fn order_created_message(
+    order: &Order,
+    received_at_ms: i64,
+) -> Result<crate::message::OutboundMessage, serde_json::Error> {
+    QueueEnvelope::platform_message(
+        &order.reference.platform,
+        &format!("{}/created", order.reference.key()),
+        ORDER_CREATED,
+        order,
+        received_at_ms,
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentsError {
     #[error(transparent)]

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use super::webhook::{MagentoWebhookVerifier, WebhookError, WebhookPayload};
 use crate::clock::Clock;
 use crate::commerce::PaymentState;
-use crate::flows::payments::ORDER_CREATED;
-use crate::message::QueueEnvelope;
+use crate::flows::payments::order_created_message;
 use crate::ports::Queue;
 use crate::receiver::MAX_BODY_BYTES;
 use crate::secrets::{CachedSecret, MagentoSecrets};
@@ -137,17 +136,7 @@ impl MagentoReceiver {
             tracing::info!(state = %order.state, "order is not awaiting payment; acknowledged");
             return MagentoReceipt::ok(Some("not awaiting payment"));
         }
-        let message = match QueueEnvelope::platform_message(
-            &order.reference.platform,
-            &format!(
-                "{}/{}/created",
-                order.reference.platform,
-                order.reference.key()
-            ),
-            ORDER_CREATED,
-            order,
-            self.clock.now_ms(),
-        ) {
+        let message = match order_created_message(order, self.clock.now_ms()) {
             Ok(m) => m,
             Err(e) => return MagentoReceipt::error(500, e.to_string()),
         };
@@ -157,5 +146,77 @@ impl MagentoReceiver {
         }
         tracing::info!(parent: &span, queue = self.queue.name(), "order enqueued");
         MagentoReceipt::ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::memory::{MemoryQueue, MemorySecret};
+    use crate::message::QueueEnvelope;
+    use std::time::Duration;
+
+    const PUBLIC_PEM: &str = include_str!("testdata/webhook_public.pem");
+    const BODY: &[u8] = include_bytes!("testdata/webhook_body.json");
+    const SIGNATURE: &str = include_str!("testdata/webhook_body.sig");
+
+    fn receiver() -> (MagentoReceiver, Arc<MemoryQueue>) {
+        let secret = serde_json::json!({"access_token": "t", "webhook_public_keys": [PUBLIC_PEM]});
+        let queue = MemoryQueue::new("payments");
+        let receiver = MagentoReceiver::new(
+            CachedSecret::new(
+                Box::new(MemorySecret::new("magento", &secret.to_string())),
+                Duration::from_secs(300),
+                Duration::from_secs(0),
+            ),
+            queue.clone(),
+            "default".into(),
+            Arc::new(ManualClock::at_secs(1_795_651_200)),
+        );
+        (receiver, queue)
+    }
+
+    #[tokio::test]
+    async fn a_signed_order_is_enqueued_once_as_order_created() {
+        let (r, queue) = receiver();
+        let receipt = r.receive("POST", Some(SIGNATURE), BODY).await;
+        assert_eq!(
+            (receipt.status, receipt.body.as_str()),
+            (200, r#"{"op":"success"}"#)
+        );
+        let sent = queue.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].attribute("event_type"), Some("order.created"));
+        assert_eq!(
+            sent[0].attribute("event_id"),
+            Some("magento/default/7/created")
+        );
+        let envelope = QueueEnvelope::parse(&sent[0].body).unwrap();
+        let order: crate::commerce::Order = serde_json::from_str(envelope.event.get()).unwrap();
+        assert_eq!(order.grand_total.get(), 1999);
+    }
+
+    #[tokio::test]
+    async fn bad_requests_are_refused_and_nothing_is_enqueued() {
+        let (r, queue) = receiver();
+        assert_eq!(r.receive("GET", Some(SIGNATURE), BODY).await.status, 405);
+        assert_eq!(r.receive("POST", None, BODY).await.status, 400);
+        let mut tampered = BODY.to_vec();
+        tampered[10] ^= 1;
+        assert_eq!(
+            r.receive("POST", Some(SIGNATURE), &tampered).await.status,
+            400
+        );
+        let huge = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(r.receive("POST", Some(SIGNATURE), &huge).await.status, 413);
+        assert!(queue.messages().is_empty());
+        queue.fail(true);
+        let receipt = r.receive("POST", Some(SIGNATURE), BODY).await;
+        assert_eq!(
+            receipt.status, 500,
+            "the sender must retry: {}",
+            receipt.body
+        );
     }
 }

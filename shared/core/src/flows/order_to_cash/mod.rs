@@ -20,7 +20,9 @@ pub use error::O2cError;
 pub use payment_event::{PaymentEvent, PaymentEventKind};
 
 use crate::clock::Clock;
-use crate::commerce::{CommercePlatform, Order, OrderRef};
+use tracing::Instrument;
+
+use crate::commerce::{CommercePlatform, Order, OrderComment, OrderRef};
 use crate::config::{ErpAccounts, OrderToCashConfig};
 use crate::erp::Erp;
 use crate::idempotency::{run_once, Once, OnceError};
@@ -95,6 +97,62 @@ impl OrderToCash {
             Err(OnceError::Work(e)) => Err(e),
             Err(OnceError::Store(e)) => Err(O2cError::Store(e)),
             Err(OnceError::Busy { key, .. }) => Err(O2cError::Busy(key)),
+        }
+    }
+
+    /// Adds an internal note to the order once: re-reads the order first and
+    /// skips the write when a comment already contains `marker`.
+    async fn note_once(
+        &self,
+        order: &OrderRef,
+        step: &str,
+        marker: &str,
+        text: String,
+    ) -> Result<String, O2cError> {
+        self.step(order, step, || async {
+            let fresh = self.platform.get_order(&order.order_id).await?;
+            if fresh.has_comment_containing(marker) {
+                return Ok("already-commented".into());
+            }
+            let comment = OrderComment {
+                text,
+                status: None,
+                notify_customer: false,
+                visible_on_front: false,
+            };
+            self.platform
+                .add_order_comment(&order.order_id, &comment)
+                .await?;
+            Ok("commented".into())
+        })
+        .await
+    }
+
+    /// Entry point for Stripe events on the payments queue.
+    pub async fn on_payment_event(&self, event: &PaymentEvent) -> Result<O2cOutcome, O2cError> {
+        let mut metadata = event.metadata.clone();
+        // A charge does not always carry its PaymentIntent's metadata: ask Stripe.
+        // A PaymentIntent event's own metadata is authoritative.
+        if event.from_charge
+            && !metadata.contains_key("order_id")
+            && !metadata.contains_key("increment_id")
+        {
+            if let Some(pi) = &event.payment_intent_id {
+                metadata = self.stripe.retrieve_payment_intent(pi).await?.metadata;
+            }
+        }
+        let Some(order) = self.order_for_metadata(&metadata).await? else {
+            tracing::info!("payment is not for an order of this platform");
+            return Ok(O2cOutcome::Skipped("not an order of this platform"));
+        };
+        let span = tracing::info_span!("order", order_id = %order.reference.order_id, increment_id = %order.increment_id);
+        match event.kind {
+            PaymentEventKind::Succeeded { .. } => {
+                self.payment_succeeded(event, order).instrument(span).await
+            }
+            PaymentEventKind::Failed { .. } => {
+                self.payment_failed(event, order).instrument(span).await
+            }
         }
     }
 

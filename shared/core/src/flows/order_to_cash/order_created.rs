@@ -1,7 +1,7 @@
 //! `order.created`: make sure the order has exactly one PaymentIntent.
 
 use super::{O2cError, O2cOutcome, OrderToCash};
-use crate::commerce::{Order, OrderComment, PaymentState};
+use crate::commerce::{Order, PaymentState};
 use crate::ports::LinkOutcome;
 use crate::stripe::objects::PaymentIntent;
 use crate::stripe::NewPaymentIntent;
@@ -49,29 +49,15 @@ impl OrderToCash {
                 }
             })
             .await?;
-        let span_pi = payment_intent.clone();
-        self.step(reference, "payment-intent-comment", || async move {
-            // Re-read: a crash after the comment but before completion must not add it twice.
-            let fresh = self.platform.get_order(&reference.order_id).await?;
-            if fresh.has_comment_containing(&span_pi) {
-                return Ok("already-commented".into());
-            }
-            self.platform
-                .add_order_comment(
-                    &reference.order_id,
-                    &OrderComment {
-                        text: format!(
-                            "Stripe PaymentIntent {span_pi} for {} (Tally).",
-                            order.total()
-                        ),
-                        status: None,
-                        notify_customer: false,
-                        visible_on_front: false,
-                    },
-                )
-                .await?;
-            Ok("commented".into())
-        })
+        self.note_once(
+            reference,
+            "payment-intent-comment",
+            &payment_intent,
+            format!(
+                "Stripe PaymentIntent {payment_intent} for {} (Tally).",
+                order.total()
+            ),
+        )
         .await?;
         Ok(O2cOutcome::PaymentIntentLinked {
             payment_intent,

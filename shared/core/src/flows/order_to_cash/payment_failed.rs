@@ -1,8 +1,6 @@
 //! A payment attempt failed: put the order in the failure status with the
 //! decline code and tell the customer. A later success still completes it.
 
-use tracing::Instrument;
-
 use super::{O2cError, O2cOutcome, OrderToCash, PaymentEvent, PaymentEventKind};
 use crate::commerce::{Order, OrderComment, PaymentState};
 use crate::stripe::objects::PaymentIntentStatus;
@@ -63,33 +61,5 @@ impl OrderToCash {
         Ok(O2cOutcome::FailureRecorded {
             decline_code: decline_code.clone(),
         })
-    }
-
-    /// Entry point for Stripe events on the payments queue.
-    pub async fn on_payment_event(&self, event: &PaymentEvent) -> Result<O2cOutcome, O2cError> {
-        let mut metadata = event.metadata.clone();
-        // A charge does not always carry its PaymentIntent's metadata: ask Stripe.
-        // A PaymentIntent event's own metadata is authoritative.
-        if event.from_charge
-            && !metadata.contains_key("order_id")
-            && !metadata.contains_key("increment_id")
-        {
-            if let Some(pi) = &event.payment_intent_id {
-                metadata = self.stripe.retrieve_payment_intent(pi).await?.metadata;
-            }
-        }
-        let Some(order) = self.order_for_metadata(&metadata).await? else {
-            tracing::info!("payment is not for an order of this platform");
-            return Ok(O2cOutcome::Skipped("not an order of this platform"));
-        };
-        let span = tracing::info_span!("order", order_id = %order.reference.order_id, increment_id = %order.increment_id);
-        match event.kind {
-            PaymentEventKind::Succeeded { .. } => {
-                self.payment_succeeded(event, order).instrument(span).await
-            }
-            PaymentEventKind::Failed { .. } => {
-                self.payment_failed(event, order).instrument(span).await
-            }
-        }
     }
 }

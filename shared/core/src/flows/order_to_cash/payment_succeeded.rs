@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{O2cError, O2cOutcome, OrderToCash, PaymentEvent, PaymentEventKind};
 use crate::clock::utc_date;
-use crate::commerce::{Order, OrderComment, PaymentCapture, PaymentState};
+use crate::commerce::{Order, PaymentCapture, PaymentState};
 use crate::erp::{JournalEntry, JournalLine, Side};
 use crate::money::Money;
 use crate::ports::LinkOutcome;
@@ -86,26 +86,12 @@ impl OrderToCash {
             })
             .await?;
 
-        self.step(&reference, "paid-comment", || async {
-            let fresh = self.platform.get_order(&reference.order_id).await?;
-            if fresh.has_comment_containing(&format!("charge {transaction}")) {
-                return Ok("already-commented".into());
-            }
-            self.platform
-                .add_order_comment(
-                    &reference.order_id,
-                    &OrderComment {
-                        text: format!(
-                            "Payment of {paid} received in Stripe: charge {transaction}, PaymentIntent {pi} (Tally)."
-                        ),
-                        status: None,
-                        notify_customer: false,
-                        visible_on_front: false,
-                    },
-                )
-                .await?;
-            Ok("commented".into())
-        })
+        self.note_once(
+            &reference,
+            "paid-comment",
+            &format!("charge {transaction}"),
+            format!("Payment of {paid} received in Stripe: charge {transaction}, PaymentIntent {pi} (Tally)."),
+        )
         .await?;
 
         let erp_entry = self
