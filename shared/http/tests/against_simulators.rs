@@ -281,3 +281,56 @@ async fn tallys_stripe_client_reads_localstripe_and_the_simulator_alike() {
     assert_eq!(seen[0], seen[1]);
     assert_eq!(seen[0].2, PaymentIntentStatus::RequiresPaymentMethod);
 }
+
+/// A 401 re-reads the secret once: a token rotated in Secrets Manager works
+/// without a redeploy; a token that is still wrong is a permanent error.
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn magento_401_rereads_the_token_once() {
+    let secret = Arc::new(MemorySecret::new(
+        "magento",
+        &json!({"access_token": "rotated-away"}).to_string(),
+    ));
+    struct Shared(Arc<MemorySecret>);
+    #[async_trait]
+    impl tally_core::secrets::SecretFetcher for Shared {
+        fn id(&self) -> &str {
+            "magento"
+        }
+        async fn fetch(&self) -> Result<String, tally_core::secrets::SecretError> {
+            self.0.fetch().await
+        }
+    }
+    let cache: Arc<CachedSecret<tally_core::secrets::MagentoSecrets>> =
+        Arc::new(CachedSecret::new(
+            Box::new(Shared(secret.clone())),
+            Duration::from_secs(300),
+            Duration::from_secs(0),
+        ));
+    cache.get().await.unwrap(); // the container cached the old token
+    let magento = MagentoRest::new(
+        tally_http::client(),
+        &env("MAGENTO_BASE_URL"),
+        MagentoConfig {
+            http: fast(),
+            ..MagentoConfig::default()
+        },
+        cache,
+    );
+    use tally_core::commerce::{CommercePlatform, PlatformError};
+    let order_id = place_order().await["entity_id"].to_string();
+    let err = magento.get_order(&order_id).await.unwrap_err();
+    assert!(
+        matches!(err, PlatformError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    secret.set(&json!({"access_token": env("MAGENTO_TOKEN")}).to_string());
+    let order = magento.get_order(&order_id).await.unwrap();
+    assert_eq!(order.grand_total, MinorUnit::new(2250));
+    let missing = magento.get_order("999999").await.unwrap_err();
+    assert!(
+        matches!(missing, PlatformError::NotFound { .. }),
+        "{missing}"
+    );
+}

@@ -289,3 +289,15 @@ async fn payments_for_other_platforms_or_without_order_are_skipped() {
     }
     assert!(h.platform.invoices().is_empty());
 }
+
+#[tokio::test]
+async fn a_known_stripe_customer_is_used_for_the_payment_intent() {
+    let h = harness();
+    h.state.set_customer("magento/default/77", "cus_known");
+    let mut o = order("14", Currency::Usd, "8.00");
+    o.customer.external_id = Some("77".into());
+    h.platform.put(o.clone());
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    let pi = h.stripe.intents().pop().unwrap();
+    assert_eq!(pi.customer.map(|c| c.0).as_deref(), Some("cus_known"));
+}
