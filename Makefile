@@ -33,8 +33,9 @@ lint: tools
 	$(VENV)/cfn-lint infra/template.yaml
 
 e2e: up
-	$(WITH_STACK) cargo test -p tally-aws --test emulator_adapters -- --ignored
-	$(WITH_STACK) cargo test -p tally-http --test against_simulators -- --ignored
+	# One invocation with the same feature set as `unit`, so nothing is rebuilt: the
+	# ignored tests are exactly those needing the stack (shared/aws/tests, shared/http/tests).
+	$(WITH_STACK) cargo test --workspace -- --ignored
 	$(WITH_STACK) $(VENV)/pytest -q tests
 
 ## bench: criterion benchmarks of the webhook receiver's CPU path
