@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::commerce::{PaymentState, PlatformError};
-use crate::error::{Retryable, StoreError};
+use crate::error::Retryable;
 use crate::flows::order_to_cash::O2cOutcome;
 use crate::money::Currency;
 use crate::stripe::StripeApiError;
@@ -267,7 +267,6 @@ async fn outages_are_retryable_and_finish_on_retry() {
     h.handler.handle_message(&events[0]).await.unwrap();
     assert_eq!(h.platform.invoices().len(), 1);
     assert_eq!(h.erp.entries().len(), 1);
-    let _ = StoreError::Unavailable(String::new());
 }
 
 #[tokio::test]
