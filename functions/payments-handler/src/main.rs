@@ -6,43 +6,49 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use tally_aws::config::{self, cached_secret, parsed_or, required, tally_config};
+use tally_aws::config::{
+    self, batch_settings, cached_secret, lease_secs, parsed_or, required, tally_config,
+};
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::sqs::SqsQueue;
 use tally_aws::sqs_batch::handle_sqs_event;
 use tally_aws::state::DynamoState;
-use tally_core::clock::SystemClock;
+use tally_core::batch::BatchContext;
+use tally_core::clock::{Clock, SystemClock};
 use tally_core::config::TallyConfig;
+use tally_core::deadline::instant_from_unix_ms;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
-use tally_core::idempotency::DEFAULT_LEASE_SECS;
 use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tally_aws::logging::init();
     let settings = tally_config()?;
+    let batch = batch_settings()?;
+    let lease_secs = lease_secs()?;
     let aws = config::load().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     let http = tally_http::client();
     let clock = Arc::new(SystemClock);
     let table = required("IDEMPOTENCY_TABLE")?;
     let store = Arc::new(DynamoIdempotencyStore::new(dynamodb.clone(), table.clone()));
-    let lease_secs = parsed_or("LEASE_SECS", DEFAULT_LEASE_SECS)?;
+    let stripe = Arc::new(HttpStripe::new(
+        http.clone(),
+        settings.stripe.clone(),
+        Arc::new(cached_secret(&secrets, "STRIPE_API_SECRET_ID")?),
+    ));
 
     let order_to_cash = OrderToCash {
         platform: Arc::new(MagentoRest::new(
             http.clone(),
             TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
             settings.magento.clone(),
-            Arc::new(cached_secret(&secrets, "MAGENTO_SECRET_ID")?),
+            Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
         )),
-        stripe: Arc::new(HttpStripe::new(
-            http.clone(),
-            settings.stripe.clone(),
-            Arc::new(cached_secret(&secrets, "STRIPE_SECRET_ID")?),
-        )),
+        stripe: stripe.clone(),
         erp: Arc::new(HttpErp::new(
             http,
             TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
@@ -69,15 +75,24 @@ async fn main() -> Result<(), Error> {
         )),
         clock: clock.clone(),
         lease_secs,
+        stripe,
         order_to_cash: Arc::new(order_to_cash),
     };
-    let dead_letters = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        required("DEAD_LETTER_QUEUE_URL")?,
-    );
-    let (handler, dead_letters, clock) = (&handler, &dead_letters, clock.as_ref());
+    let dead_letters = SqsQueue::new(sqs.clone(), required("DEAD_LETTER_QUEUE_URL")?);
+    let source = SqsQueue::new(sqs, required("QUEUE_URL")?);
+    let (handler, dead_letters, source, clock, batch) =
+        (&handler, &dead_letters, &source, clock.as_ref(), &batch);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(handle_sqs_event(event.payload, handler, dead_letters, clock).await)
+        let ctx = BatchContext {
+            dead_letters,
+            redelivery: source,
+            clock,
+            deadline: Some(instant_from_unix_ms(
+                i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
+                clock.now_ms(),
+            )),
+        };
+        Ok::<_, Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
     }))
     .await
 }

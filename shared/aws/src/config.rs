@@ -70,3 +70,47 @@ pub fn cached_secret<T: serde::de::DeserializeOwned + Send + Sync>(
         )?),
     ))
 }
+
+/// The batch helper's settings from the environment the template sets:
+/// `BATCH_CONCURRENCY`, `RETRY_BASE_DELAY_SECS`, `RETRY_MAX_DELAY_SECS`, `MAX_DELIVERIES`,
+/// `MIN_SECS_TO_START_RECORD`.
+pub fn batch_settings() -> Result<tally_core::batch::BatchSettings, ConfigError> {
+    use tally_core::batch::{BatchSettings, RetryPolicy};
+    let defaults = BatchSettings::default();
+    let retry = RetryPolicy {
+        base_delay_secs: parsed_or("RETRY_BASE_DELAY_SECS", defaults.retry.base_delay_secs)?,
+        max_delay_secs: parsed_or("RETRY_MAX_DELAY_SECS", defaults.retry.max_delay_secs)?,
+        max_deliveries: parsed_or("MAX_DELIVERIES", defaults.retry.max_deliveries)?,
+    };
+    if retry.max_deliveries == 0 || retry.base_delay_secs == 0 {
+        return Err(ConfigError::Invalid {
+            name: "MAX_DELIVERIES",
+            value: retry.max_deliveries.to_string(),
+            reason: "MAX_DELIVERIES and RETRY_BASE_DELAY_SECS must be positive".into(),
+        });
+    }
+    Ok(BatchSettings {
+        concurrency: parsed_or("BATCH_CONCURRENCY", defaults.concurrency)?,
+        min_time_to_start: std::time::Duration::from_secs(parsed_or(
+            "MIN_SECS_TO_START_RECORD",
+            defaults.min_time_to_start.as_secs(),
+        )?),
+        retry,
+    })
+}
+
+/// The idempotency lease from `LEASE_SECS`, refused unless it outlasts the
+/// function's timeout (`FUNCTION_TIMEOUT_SECS`): a lease that expires while its
+/// holder still runs lets a second worker do the same step at the same time.
+pub fn lease_secs() -> Result<i64, ConfigError> {
+    let lease = parsed_or("LEASE_SECS", tally_core::idempotency::DEFAULT_LEASE_SECS)?;
+    let timeout: i64 = parsed_or("FUNCTION_TIMEOUT_SECS", 30)?;
+    if lease <= timeout {
+        return Err(ConfigError::Invalid {
+            name: "LEASE_SECS",
+            value: lease.to_string(),
+            reason: format!("the lease must outlast the function timeout of {timeout} s"),
+        });
+    }
+    Ok(lease)
+}

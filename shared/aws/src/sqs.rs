@@ -51,3 +51,25 @@ impl Queue for SqsQueue {
         Ok(())
     }
 }
+
+#[async_trait]
+impl tally_core::batch::Redelivery for SqsQueue {
+    async fn redeliver_after(
+        &self,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(i32::try_from(delay_secs).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                queue: self.name.clone(),
+                message: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        Ok(())
+    }
+}

@@ -1,17 +1,21 @@
 //! SQS event -> `process_batch` -> partial batch response.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use tally_core::batch::{process_batch, BatchRecord, MessageHandler};
-use tally_core::clock::Clock;
-use tally_core::ports::Queue;
+use tally_core::batch::{process_batch, BatchContext, BatchRecord, BatchSettings, MessageHandler};
 
 pub fn records(event: SqsEvent) -> Vec<BatchRecord> {
     event
         .records
         .into_iter()
         .map(|m| BatchRecord {
+            receive_count: m
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
             message_id: m.message_id.unwrap_or_default(),
             body: m.body.unwrap_or_default(),
+            receipt_handle: m.receipt_handle,
             attributes: m
                 .message_attributes
                 .into_iter()
@@ -25,10 +29,10 @@ pub fn records(event: SqsEvent) -> Vec<BatchRecord> {
 pub async fn handle_sqs_event<H: MessageHandler>(
     event: SqsEvent,
     handler: &H,
-    dead_letters: &dyn Queue,
-    clock: &dyn Clock,
+    ctx: &BatchContext<'_>,
+    settings: &BatchSettings,
 ) -> SqsBatchResponse {
-    let failed = process_batch(&records(event), handler, dead_letters, clock).await;
+    let failed = process_batch(&records(event), handler, ctx, settings).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
         .into_iter()
@@ -48,7 +52,7 @@ mod tests {
     use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
     use tally_core::clock::ManualClock;
     use tally_core::error::Retryable;
-    use tally_core::memory::MemoryQueue;
+    use tally_core::memory::{MemoryQueue, MemoryRedelivery};
 
     #[derive(Debug, thiserror::Error)]
     #[error("{0}")]
@@ -72,14 +76,17 @@ mod tests {
         }
     }
 
-    fn message(id: &str, body: &str) -> SqsMessage {
+    fn message(id: &str, body: &str, receives: &str) -> SqsMessage {
         let mut attribute = SqsMessageAttribute::default();
         attribute.string_value = Some(format!("evt_{id}"));
         attribute.data_type = Some("String".into());
         let mut m = SqsMessage::default();
         m.message_id = Some(id.into());
+        m.receipt_handle = Some(format!("handle-{id}"));
         m.body = Some(body.into());
         m.message_attributes.insert("event_id".into(), attribute);
+        m.attributes
+            .insert("ApproximateReceiveCount".into(), receives.into());
         m
     }
 
@@ -87,19 +94,28 @@ mod tests {
     async fn partial_batch_response_lists_only_retryable_failures() {
         let mut event = SqsEvent::default();
         event.records = vec![
-            message("a", "ok"),
-            message("b", "retry"),
-            message("c", "poison"),
+            message("a", "ok", "1"),
+            message("b", "retry", "2"),
+            message("c", "poison", "1"),
         ];
         let dlq = MemoryQueue::new("dlq");
-        let response =
-            handle_sqs_event(event, &ByBody, dlq.as_ref(), &ManualClock::at_secs(7)).await;
+        let redelivery = MemoryRedelivery::new();
+        let clock = ManualClock::at_secs(7);
+        let ctx = BatchContext {
+            dead_letters: dlq.as_ref(),
+            redelivery: redelivery.as_ref(),
+            clock: &clock,
+            deadline: None,
+        };
+        let response = handle_sqs_event(event, &ByBody, &ctx, &BatchSettings::default()).await;
         let ids: Vec<_> = response
             .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
         assert_eq!(ids, vec!["b"]);
+        // the receive count and receipt handle come from the SQS record
+        assert_eq!(redelivery.delays(), vec![("handle-b".to_string(), 120)]);
         let dead = dlq.messages();
         assert_eq!(dead.len(), 1);
         assert_eq!(dead[0].attribute("event_id"), Some("evt_c"));

@@ -37,6 +37,38 @@ impl DynamoState {
             .map(str::to_string))
     }
 
+    /// Writes `pk` with `attr = value` unless it exists (conditional write);
+    /// reports the value written first.
+    async fn put_once(
+        &self,
+        pk: &str,
+        attr: &str,
+        value: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item(attr, s(value))
+            .item("linked_at_ms", n(now_ms))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(LinkOutcome::Linked),
+            Err(e) if is_condition_failure(&e) => {
+                let existing = self
+                    .read_attr(pk, attr)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("{pk} exists without {attr}")))?;
+                Ok(LinkOutcome::AlreadyLinked(existing))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Records the Stripe customer for a platform customer (customers flow; tests).
     pub async fn put_customer(&self, key: &str, stripe_customer: &str) -> Result<(), StoreError> {
         self.client
@@ -64,30 +96,33 @@ impl OrderLinks for DynamoState {
         payment_intent_id: &str,
         now_ms: i64,
     ) -> Result<LinkOutcome, StoreError> {
-        let pk = format!("link/{order_key}");
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("payment_intent_id", s(payment_intent_id))
-            .item("linked_at_ms", n(now_ms))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(LinkOutcome::Linked),
-            Err(e) if is_condition_failure(&e) => {
-                let existing =
-                    self.read_attr(&pk, "payment_intent_id")
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!("{pk} exists without payment_intent_id"))
-                        })?;
-                Ok(LinkOutcome::AlreadyLinked(existing))
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_once(
+            &format!("link/{order_key}"),
+            "payment_intent_id",
+            payment_intent_id,
+            now_ms,
+        )
+        .await
+    }
+
+    async fn settlement_for(&self, order_key: &str) -> Result<Option<String>, StoreError> {
+        self.read_attr(&format!("settled/{order_key}"), "charge_id")
+            .await
+    }
+
+    async fn record_settlement(
+        &self,
+        order_key: &str,
+        charge_id: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError> {
+        self.put_once(
+            &format!("settled/{order_key}"),
+            "charge_id",
+            charge_id,
+            now_ms,
+        )
+        .await
     }
 
     async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {

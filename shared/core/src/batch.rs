@@ -1,16 +1,28 @@
 //! Runs a batch of queue messages and reports which ones to redeliver, the
-//! shape of Lambda's SQS partial batch response. Retryable failures are
-//! redelivered (and reach the DLQ by redrive after maxReceiveCount); permanent
-//! ones go to the DLQ at once with their reason and are acknowledged.
+//! shape of Lambda's SQS partial batch response.
+//!
+//! - Records run concurrently up to a bound; records with the same sequence
+//!   key (one order) run one after another, in the order they arrived.
+//! - No record starts without enough of the invocation left to finish it;
+//!   unstarted records are reported for redelivery, never half-done.
+//! - A retryable failure is redelivered after an exponential backoff, set with
+//!   the message's visibility; on its last allowed delivery the handler puts it
+//!   on the DLQ itself, with the last failure's reason. A permanent failure goes
+//!   to the DLQ at once. The queue's redrive policy stays as the backstop for
+//!   crashes, which never reach this code.
 
+use std::collections::HashMap;
 use std::fmt::Display;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::clock::Clock;
-use crate::error::Retryable;
-use crate::message::{OutboundMessage, ATTR_EVENT_ID, ATTR_FAILED_AT_MS, ATTR_FAILURE_REASON};
+use crate::error::{QueueError, Retryable};
+use crate::message::{OutboundMessage, ATTR_EVENT_ID};
 use crate::ports::Queue;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +30,10 @@ pub struct BatchRecord {
     pub message_id: String,
     pub body: String,
     pub attributes: Vec<(String, String)>,
+    /// SQS's handle for changing this delivery's visibility.
+    pub receipt_handle: Option<String>,
+    /// Which delivery this is (SQS `ApproximateReceiveCount`, 1 for the first).
+    pub receive_count: u32,
 }
 
 impl BatchRecord {
@@ -32,147 +48,224 @@ impl BatchRecord {
 #[async_trait]
 pub trait MessageHandler: Send + Sync {
     type Error: Retryable + Display + Send;
+    /// Records with the same key run in sequence (e.g. one order's messages).
+    fn sequence_key(&self, record: &BatchRecord) -> Option<String> {
+        record.attribute(ATTR_EVENT_ID).map(str::to_string)
+    }
     async fn handle(&self, record: &BatchRecord) -> Result<(), Self::Error>;
 }
 
-/// SQS keeps message attributes to 10 and values to 256 KiB; reasons stay short.
-const MAX_REASON_CHARS: usize = 1000;
+/// Delays the next delivery of a message (SQS `ChangeMessageVisibility`).
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    async fn redeliver_after(
+        &self,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> Result<(), QueueError>;
+}
 
-/// Processes `records` in order; returns the message ids SQS must redeliver.
+/// How long retryable failures are retried: delays double from `base_delay_secs`
+/// up to `max_delay_secs`, for `max_deliveries` deliveries in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base_delay_secs: u32,
+    pub max_delay_secs: u32,
+    pub max_deliveries: u32,
+}
+
+/// SQS refuses a visibility timeout over 12 hours.
+pub const MAX_VISIBILITY_SECS: u32 = 43_200;
+
+impl Default for RetryPolicy {
+    /// 60 s doubling to 2 h over 20 deliveries: about 26 hours of retrying.
+    fn default() -> Self {
+        RetryPolicy {
+            base_delay_secs: 60,
+            max_delay_secs: 7_200,
+            max_deliveries: 20,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed delivery `delivery` (1-based), overflow-safe.
+    pub fn delay_after(&self, delivery: u32) -> u32 {
+        let doublings = delivery.saturating_sub(1).min(31);
+        let delay = u64::from(self.base_delay_secs).saturating_mul(1u64 << doublings);
+        delay
+            .min(u64::from(self.max_delay_secs))
+            .min(u64::from(MAX_VISIBILITY_SECS)) as u32
+    }
+
+    /// Seconds from the first delivery to the last: how long an outage can last
+    /// before a message is dead-lettered.
+    pub fn budget_secs(&self) -> u64 {
+        (1..self.max_deliveries)
+            .map(|d| u64::from(self.delay_after(d)))
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Records in flight at once.
+    pub concurrency: usize,
+    /// Least time left in the invocation for a record to be started.
+    pub min_time_to_start: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for BatchSettings {
+    fn default() -> Self {
+        BatchSettings {
+            concurrency: 4,
+            min_time_to_start: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Where a batch's failures go, and the invocation's deadline.
+pub struct BatchContext<'a> {
+    pub dead_letters: &'a dyn Queue,
+    pub redelivery: &'a dyn Redelivery,
+    pub clock: &'a dyn Clock,
+    pub deadline: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    Redeliver,
+}
+
+/// Processes `records`; returns the message ids SQS must redeliver, in input order.
 pub async fn process_batch<H: MessageHandler>(
     records: &[BatchRecord],
     handler: &H,
-    dead_letters: &dyn Queue,
-    clock: &dyn Clock,
+    ctx: &BatchContext<'_>,
+    settings: &BatchSettings,
 ) -> Vec<String> {
-    let mut redeliver = Vec::new();
-    for record in records {
-        let span = tracing::info_span!(
-            "message",
-            message_id = %record.message_id,
-            event_id = record.attribute(ATTR_EVENT_ID).unwrap_or("-"),
-        );
-        let keep = async {
-            match handler.handle(record).await {
-                Ok(()) => false,
-                Err(err) if err.is_retryable() => {
-                    tracing::warn!(error = %err, "retryable failure, message will be redelivered");
-                    true
+    // Group by sequence key, keeping first-arrival order within and across groups.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for (i, record) in records.iter().enumerate() {
+        match handler.sequence_key(record) {
+            Some(key) => match by_key.get(&key) {
+                Some(&g) => groups[g].push(i),
+                None => {
+                    by_key.insert(key, groups.len());
+                    groups.push(vec![i]);
                 }
-                Err(err) => dead_letter(record, &err.to_string(), dead_letters, clock).await,
-            }
-        }
-        .instrument(span)
-        .await;
-        if keep {
-            redeliver.push(record.message_id.clone());
+            },
+            None => groups.push(vec![i]),
         }
     }
-    redeliver
+    let mut outcomes = vec![Outcome::Redeliver; records.len()];
+    let finished: Vec<Vec<(usize, Outcome)>> = stream::iter(groups)
+        .map(|group| async move {
+            let mut done = Vec::with_capacity(group.len());
+            for i in group {
+                done.push((i, run_record(&records[i], handler, ctx, settings).await));
+            }
+            done
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    for (i, outcome) in finished.into_iter().flatten() {
+        outcomes[i] = outcome;
+    }
+    records
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| *o == Outcome::Redeliver)
+        .map(|(r, _)| r.message_id.clone())
+        .collect()
 }
 
-/// Returns true when the message must be redelivered because even the DLQ refused it.
-async fn dead_letter(
+async fn run_record<H: MessageHandler>(
+    record: &BatchRecord,
+    handler: &H,
+    ctx: &BatchContext<'_>,
+    settings: &BatchSettings,
+) -> Outcome {
+    let span = tracing::info_span!(
+        "message",
+        message_id = %record.message_id,
+        event_id = record.attribute(ATTR_EVENT_ID).unwrap_or("-"),
+        delivery = record.receive_count,
+    );
+    async {
+        if let Some(deadline) = ctx.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < settings.min_time_to_start {
+                tracing::warn!(
+                    left_ms = left.as_millis() as u64,
+                    "not started: too little of the invocation left; redelivering"
+                );
+                return Outcome::Redeliver;
+            }
+        }
+        let result = crate::deadline::within(ctx.deadline, handler.handle(record)).await;
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(err) if err.is_retryable() => {
+                retry_later(record, &err.to_string(), ctx, settings).await
+            }
+            Err(err) => dead_letter(record, &err.to_string(), ctx).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn retry_later(
     record: &BatchRecord,
     reason: &str,
-    dlq: &dyn Queue,
-    clock: &dyn Clock,
-) -> bool {
-    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    let mut attributes: Vec<(String, String)> = record
-        .attributes
-        .iter()
-        .filter(|(k, _)| k != ATTR_FAILURE_REASON && k != ATTR_FAILED_AT_MS)
-        .take(8)
-        .cloned()
-        .collect();
-    attributes.push((ATTR_FAILURE_REASON.into(), reason.clone()));
-    attributes.push((ATTR_FAILED_AT_MS.into(), clock.now_ms().to_string()));
+    ctx: &BatchContext<'_>,
+    settings: &BatchSettings,
+) -> Outcome {
+    let retry = &settings.retry;
+    if record.receive_count >= retry.max_deliveries {
+        let reason = format!(
+            "still failing after {} deliveries over about {} h: {reason}",
+            record.receive_count,
+            retry.budget_secs().div_ceil(3600)
+        );
+        return dead_letter(record, &reason, ctx).await;
+    }
+    let delay = retry.delay_after(record.receive_count);
+    tracing::warn!(error = %reason, retry_in_secs = delay, "retryable failure, message will be redelivered");
+    if let Some(handle) = &record.receipt_handle {
+        if let Err(err) = ctx.redelivery.redeliver_after(handle, delay).await {
+            // The queue's own visibility timeout applies instead.
+            tracing::warn!(error = %err, "could not set the retry delay");
+        }
+    }
+    Outcome::Redeliver
+}
+
+/// Puts the message on the DLQ with its reason; if even the DLQ refuses it,
+/// the message is redelivered instead of being lost.
+async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>) -> Outcome {
     let message = OutboundMessage {
         body: record.body.clone(),
-        attributes,
-    };
-    match dlq.send(&message).await {
+        attributes: record.attributes.clone(),
+    }
+    .dead_letter(reason, ctx.clock.now_ms(), record.receive_count);
+    match ctx.dead_letters.send(&message).await {
         Ok(()) => {
-            tracing::error!(reason = %reason, dlq = dlq.name(), "permanent failure, message dead-lettered");
-            false
+            tracing::error!(reason = %reason, dlq = ctx.dead_letters.name(), "message dead-lettered");
+            Outcome::Done
         }
         Err(err) => {
-            tracing::error!(reason = %reason, error = %err, "permanent failure and the DLQ refused it; redelivering");
-            true
+            tracing::error!(reason = %reason, error = %err, "the DLQ refused the message; redelivering");
+            Outcome::Redeliver
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::memory::MemoryQueue;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("{0}")]
-    struct TestError(&'static str, bool);
-
-    impl Retryable for TestError {
-        fn is_retryable(&self) -> bool {
-            self.1
-        }
-    }
-
-    struct ByBody;
-
-    #[async_trait]
-    impl MessageHandler for ByBody {
-        type Error = TestError;
-        async fn handle(&self, record: &BatchRecord) -> Result<(), TestError> {
-            match record.body.as_str() {
-                "ok" => Ok(()),
-                "transient" => Err(TestError("throttled", true)),
-                _ => Err(TestError("malformed event", false)),
-            }
-        }
-    }
-
-    fn record(id: &str, body: &str) -> BatchRecord {
-        BatchRecord {
-            message_id: id.into(),
-            body: body.into(),
-            attributes: vec![("event_id".into(), format!("evt_{id}"))],
-        }
-    }
-
-    #[tokio::test]
-    async fn only_retryable_failures_are_redelivered_and_permanent_ones_dead_lettered() {
-        let dlq = MemoryQueue::new("dlq");
-        let clock = ManualClock::at_secs(100);
-        let records = [
-            record("1", "ok"),
-            record("2", "transient"),
-            record("3", "bad"),
-            record("4", "ok"),
-        ];
-        let failed = process_batch(&records, &ByBody, dlq.as_ref(), &clock).await;
-        assert_eq!(failed, vec!["2".to_string()]);
-        let dead = dlq.messages();
-        assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].body, "bad");
-        assert_eq!(dead[0].attribute("failure_reason"), Some("malformed event"));
-        assert_eq!(dead[0].attribute("event_id"), Some("evt_3"));
-        assert_eq!(dead[0].attribute("failed_at_ms"), Some("100000"));
-    }
-
-    #[tokio::test]
-    async fn a_dlq_outage_keeps_the_message_for_redelivery() {
-        let dlq = MemoryQueue::new("dlq");
-        dlq.fail(true);
-        let failed = process_batch(
-            &[record("9", "bad")],
-            &ByBody,
-            dlq.as_ref(),
-            &ManualClock::default(),
-        )
-        .await;
-        assert_eq!(failed, vec!["9".to_string()]);
-    }
-}
+mod tests;

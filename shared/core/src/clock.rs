@@ -69,6 +69,35 @@ pub fn utc_datetime(unix_secs: i64) -> String {
     )
 }
 
+/// Unix seconds of a UTC timestamp `YYYY-MM-DD HH:MM:SS` (or with a `T`, and
+/// any fraction or `Z` after the seconds); `None` for anything else.
+pub fn parse_utc_datetime(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 #[cfg(test)]
 mod date_tests {
     #[test]
@@ -78,5 +107,25 @@ mod date_tests {
         assert_eq!(super::utc_date(1_795_651_200), "2026-11-26");
         assert_eq!(super::utc_date(-1), "1969-12-31");
         assert_eq!(super::utc_datetime(1_795_691_045), "2026-11-26 11:04:05");
+    }
+
+    #[test]
+    fn parses_what_it_formats() {
+        for t in [0, 951_782_400, 1_795_691_045, -86_401] {
+            assert_eq!(super::parse_utc_datetime(&super::utc_datetime(t)), Some(t));
+        }
+        assert_eq!(
+            super::parse_utc_datetime("2026-11-26T11:04:05.123Z"),
+            Some(1_795_691_045)
+        );
+        for bad in [
+            "",
+            "2026-11-26",
+            "2026-13-01 00:00:00",
+            "2026-11-26 1x:00:00",
+            "２０２６-11-26 00:00:00",
+        ] {
+            assert_eq!(super::parse_utc_datetime(bad), None, "{bad}");
+        }
     }
 }

@@ -141,6 +141,10 @@ pub struct OrderToCashConfig {
     pub failure_status: String,
     pub notify_customer_on_failure: bool,
     pub notify_customer_on_invoice: bool,
+    /// The platform payment method codes whose orders Tally collects through
+    /// Stripe. Orders paid any other way (check/money order, bank transfer,
+    /// another gateway) are left alone. Defaults: the codes of Stripe's Magento module.
+    pub payment_methods: Vec<String>,
 }
 
 impl Default for OrderToCashConfig {
@@ -149,7 +153,15 @@ impl Default for OrderToCashConfig {
             failure_status: "payment_failed".into(),
             notify_customer_on_failure: true,
             notify_customer_on_invoice: true,
+            payment_methods: vec!["stripe_payments".into(), "stripe_payments_checkout".into()],
         }
+    }
+}
+
+impl OrderToCashConfig {
+    /// Whether Tally collects an order paid with `method`.
+    pub fn collects(&self, method: Option<&str>) -> bool {
+        method.is_some_and(|m| self.payment_methods.iter().any(|p| p == m))
     }
 }
 

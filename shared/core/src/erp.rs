@@ -108,6 +108,9 @@ impl JournalEntry {
     pub fn idempotency_key(&self) -> &str {
         &self.idempotency_key
     }
+    pub fn date(&self) -> &str {
+        &self.date
+    }
     pub fn currency(&self) -> Currency {
         self.currency
     }

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod clock;
 pub mod commerce;
 pub mod config;
+pub mod deadline;
 pub mod erp;
 pub mod error;
 pub mod flows;

@@ -28,6 +28,24 @@ pub struct OutboundMessage {
 }
 
 impl OutboundMessage {
+    /// The same message marked for the DLQ: why it failed, when, and after how many deliveries.
+    pub fn dead_letter(mut self, reason: &str, failed_at_ms: i64, deliveries: u32) -> Self {
+        self.attributes.retain(|(k, _)| {
+            k != ATTR_FAILURE_REASON && k != ATTR_FAILED_AT_MS && k != ATTR_DELIVERIES
+        });
+        // SQS allows 10 attributes; the failure's three come last and always fit.
+        self.attributes.truncate(7);
+        self.attributes.push((
+            ATTR_FAILURE_REASON.into(),
+            reason.chars().take(MAX_REASON_CHARS).collect(),
+        ));
+        self.attributes
+            .push((ATTR_FAILED_AT_MS.into(), failed_at_ms.to_string()));
+        self.attributes
+            .push((ATTR_DELIVERIES.into(), deliveries.to_string()));
+        self
+    }
+
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
@@ -42,6 +60,9 @@ pub const ATTR_EVENT_TYPE: &str = "event_type";
 pub const ATTR_SCHEMA_VERSION: &str = "schema_version";
 pub const ATTR_FAILURE_REASON: &str = "failure_reason";
 pub const ATTR_FAILED_AT_MS: &str = "failed_at_ms";
+pub const ATTR_DELIVERIES: &str = "deliveries";
+/// Reasons stay short: SQS caps a message's attributes.
+const MAX_REASON_CHARS: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {

@@ -140,9 +140,19 @@ impl Currency {
         }
     }
 
-    /// Converts a major-unit amount (e.g. a platform's grand total) to minor units,
-    /// refusing anything that is not exactly representable.
+    /// Converts an amount Stripe will charge (e.g. an order's grand total) to
+    /// minor units, refusing anything not exactly representable in the currency
+    /// or not a multiple of Stripe's step for it (10 for three-decimal currencies).
     pub fn to_minor(self, amount: Decimal) -> Result<MinorUnit, MoneyError> {
+        let minor = self.to_minor_exact(amount)?;
+        self.check_step(minor.0)?;
+        Ok(minor)
+    }
+
+    /// Converts any amount (a line total, a tax) to minor units, refusing only
+    /// what the currency's exponent cannot represent exactly. Stripe's step
+    /// applies to what is charged, not to the parts of an order.
+    pub fn to_minor_exact(self, amount: Decimal) -> Result<MinorUnit, MoneyError> {
         let exponent = self.exponent();
         let normalized = amount.normalize();
         if normalized.scale() > exponent {
@@ -160,7 +170,6 @@ impl Currency {
             .checked_mul(Decimal::from(10_i64.pow(exponent)))
             .ok_or_else(overflow)?;
         let minor: i64 = scaled.trunc().try_into().map_err(|_| overflow())?;
-        self.check_step(minor)?;
         Ok(MinorUnit(minor))
     }
 

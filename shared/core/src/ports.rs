@@ -91,6 +91,17 @@ pub trait OrderLinks: Send + Sync {
         payment_intent_id: &str,
         now_ms: i64,
     ) -> Result<LinkOutcome, StoreError>;
+    /// The charge recorded as having paid the order, if any.
+    async fn settlement_for(&self, order_key: &str) -> Result<Option<String>, StoreError>;
+    /// Records that `charge_id` paid the order, unless a charge is recorded
+    /// already (conditional write); reports the one recorded first. A second,
+    /// different charge for one order is a double payment.
+    async fn record_settlement(
+        &self,
+        order_key: &str,
+        charge_id: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError>;
     /// The Stripe customer known for a platform customer (written by the customers flow).
     async fn stripe_customer_for(
         &self,

@@ -64,6 +64,24 @@ struct Cached<T> {
 struct State<T> {
     cached: Option<Cached<T>>,
     last_forced: Option<Instant>,
+    /// While the store is failing: the last error and when to ask again.
+    outage: Option<Outage>,
+}
+
+struct Outage {
+    error: SecretError,
+    failures: u32,
+    retry_at: Instant,
+}
+
+/// First wait after a failed read; doubles per failure up to `MAX_OUTAGE_BACKOFF`.
+pub const FIRST_OUTAGE_BACKOFF: Duration = Duration::from_secs(5);
+pub const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(300);
+
+fn outage_backoff(failures: u32) -> Duration {
+    FIRST_OUTAGE_BACKOFF
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(MAX_OUTAGE_BACKOFF)
 }
 
 pub struct CachedSecret<T> {
@@ -86,6 +104,7 @@ impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
             state: Mutex::new(State {
                 cached: None,
                 last_forced: None,
+                outage: None,
             }),
         }
     }
@@ -108,7 +127,8 @@ impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
 
     /// The cached value, re-read when older than the TTL. If the re-read fails
     /// and a value is cached, the stale value is served (and the failure logged):
-    /// an outage of the secret store must not reject every webhook.
+    /// an outage of the secret store must not reject every webhook. While the
+    /// store keeps failing, it is asked again only after a growing backoff.
     pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         let mut state = self.state.lock().await;
         if let Some(c) = &state.cached {
@@ -116,21 +136,37 @@ impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
                 return Ok(c.value.clone());
             }
         }
+        if let Some(outage) = &state.outage {
+            if Instant::now() < outage.retry_at {
+                return match &state.cached {
+                    Some(stale) => Ok(stale.value.clone()),
+                    None => Err(outage.error.clone()),
+                };
+            }
+        }
         match self.load().await {
             Ok(value) => {
+                state.outage = None;
                 state.cached = Some(Cached {
                     value: value.clone(),
                     fetched_at: Instant::now(),
                 });
                 Ok(value)
             }
-            Err(err) => match &state.cached {
-                Some(stale) => {
-                    tracing::warn!(secret_id = self.fetcher.id(), error = %err, "serving stale secret");
-                    Ok(stale.value.clone())
+            Err(err) => {
+                let failures = state.outage.as_ref().map_or(0, |o| o.failures) + 1;
+                let wait = outage_backoff(failures);
+                tracing::warn!(secret_id = self.fetcher.id(), error = %err, failures, retry_in_secs = wait.as_secs(), "secret store unavailable");
+                state.outage = Some(Outage {
+                    error: err.clone(),
+                    failures,
+                    retry_at: Instant::now() + wait,
+                });
+                match &state.cached {
+                    Some(stale) => Ok(stale.value.clone()),
+                    None => Err(err),
                 }
-                None => Err(err),
-            },
+            }
         }
     }
 
@@ -212,6 +248,44 @@ mod tests {
             empty.get().await,
             Err(SecretError::Unavailable { .. })
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_is_asked_again_only_after_a_growing_backoff() {
+        let secret = MemorySecret::new("stripe", r#"{"webhook_signing_secrets":["whsec_1"]}"#);
+        let c = cache(&secret);
+        c.get().await.unwrap();
+        secret.fail(true);
+        tokio::time::advance(Duration::from_secs(301)).await;
+        for _ in 0..50 {
+            assert_eq!(
+                c.get().await.unwrap().webhook_signing_secrets[0].expose(),
+                "whsec_1"
+            );
+        }
+        assert_eq!(secret.fetches(), 2, "one failed read, then the stale value");
+        tokio::time::advance(Duration::from_secs(5)).await;
+        c.get().await.unwrap();
+        assert_eq!(secret.fetches(), 3);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        c.get().await.unwrap();
+        assert_eq!(secret.fetches(), 3, "the second wait is 10 s");
+        secret.fail(false);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        c.get().await.unwrap();
+        assert_eq!(secret.fetches(), 4);
+        c.get().await.unwrap();
+        assert_eq!(secret.fetches(), 4, "fresh again, within its TTL");
+
+        let cold = cache(&secret);
+        secret.fail(true);
+        assert!(cold.get().await.is_err());
+        assert!(cold.get().await.is_err());
+        assert_eq!(
+            secret.fetches(),
+            5,
+            "nothing cached: the error is served during the backoff too"
+        );
     }
 
     #[tokio::test]

@@ -25,6 +25,14 @@ pub struct Harness {
     pub erp: Arc<MemoryErp>,
     pub state: Arc<MemoryState>,
     pub journal: Arc<MemoryEventJournal>,
+    pub store: Arc<MemoryIdempotencyStore>,
+}
+
+impl Harness {
+    /// Loses a step's completion record, as a crash right after its work would.
+    pub fn store_forget(&self, key: &str) {
+        self.store.forget(key);
+    }
 }
 
 pub fn harness() -> Harness {
@@ -53,10 +61,11 @@ pub fn harness() -> Harness {
     };
     Harness {
         handler: PaymentsHandler {
-            store,
+            store: store.clone(),
             journal: journal.clone(),
             clock,
             lease_secs: 60,
+            stripe: stripe.clone(),
             order_to_cash: Arc::new(o2c),
         },
         stripe,
@@ -64,6 +73,7 @@ pub fn harness() -> Harness {
         erp,
         state,
         journal,
+        store,
     }
 }
 
@@ -99,7 +109,10 @@ pub fn order(id: &str, currency: Currency, total: &str) -> Order {
         }],
         billing_address: None,
         shipping_address: None,
-        payment: OrderPayment::default(),
+        payment: OrderPayment {
+            method: Some("stripe_payments".into()),
+            transaction_id: None,
+        },
         comments: vec![],
         created_at: "2026-11-26 10:00:00".into(),
         updated_at: "2026-11-26 10:00:00".into(),

@@ -3,7 +3,6 @@
 //! and `X-Tally-Signature: v1=hex(HMAC-SHA256(secret, "{timestamp}.{body}"))`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -14,7 +13,7 @@ use tally_core::config::ErpConfig;
 use tally_core::erp::{Erp, ErpError, JournalEntry, Posting};
 use tally_core::secrets::{CachedSecret, ErpSecrets};
 
-use crate::retry::with_retries;
+use crate::retry::{with_retries, Repeat, Reply};
 
 pub const TIMESTAMP_HEADER: &str = "X-Tally-Timestamp";
 pub const SIGNATURE_HEADER: &str = "X-Tally-Signature";
@@ -53,43 +52,64 @@ impl HttpErp {
     }
 }
 
-#[async_trait]
-impl Erp for HttpErp {
-    async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
-        let secrets = self
-            .secrets
-            .get()
-            .await
-            .map_err(|e| ErpError::Unavailable {
-                status: 0,
-                message: e.to_string(),
-            })?;
-        let body = entry.to_json().to_string();
-        let reply = with_retries(&self.config.http, "erp POST journal entry", || {
-            // Signed per attempt so a retry after a long backoff is still fresh.
-            let ts = self.clock.now_secs();
-            self.client
-                .post(&self.url)
-                .timeout(Duration::from_millis(self.config.http.timeout_ms))
-                .header("content-type", "application/json")
-                .header("Idempotency-Key", entry.idempotency_key())
-                .header(TIMESTAMP_HEADER, ts.to_string())
-                .header(
-                    SIGNATURE_HEADER,
-                    sign(
-                        secrets.signing_secret.expose().as_bytes(),
-                        ts,
-                        body.as_bytes(),
-                    ),
-                )
-                .body(body.clone())
-                .send()
-        })
+impl HttpErp {
+    async fn send(
+        &self,
+        entry: &JournalEntry,
+        body: &str,
+        secrets: &ErpSecrets,
+    ) -> Result<Reply, ErpError> {
+        // The ERP deduplicates by the Idempotency-Key, so a repeat is safe.
+        with_retries(
+            &self.config.http,
+            "erp POST journal entry",
+            Repeat::Safe,
+            |timeout| {
+                // Signed per attempt so a retry after a long backoff is still fresh.
+                let ts = self.clock.now_secs();
+                self.client
+                    .post(&self.url)
+                    .timeout(timeout)
+                    .header("content-type", "application/json")
+                    .header("Idempotency-Key", entry.idempotency_key())
+                    .header(TIMESTAMP_HEADER, ts.to_string())
+                    .header(
+                        SIGNATURE_HEADER,
+                        sign(
+                            secrets.signing_secret.expose().as_bytes(),
+                            ts,
+                            body.as_bytes(),
+                        ),
+                    )
+                    .body(body.to_string())
+                    .send()
+            },
+        )
         .await
         .map_err(|e| ErpError::Unavailable {
             status: 0,
-            message: e.without_url().to_string(),
-        })?;
+            message: e.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl Erp for HttpErp {
+    async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
+        let unavailable = |e: tally_core::secrets::SecretError| ErpError::Unavailable {
+            status: 0,
+            message: e.to_string(),
+        };
+        let secrets = self.secrets.get().await.map_err(unavailable)?;
+        let body = entry.to_json().to_string();
+        let mut reply = self.send(entry, &body, &secrets).await?;
+        // The signing key may have been rotated since this container read it: re-read once.
+        if reply.status == 401 {
+            if let Some(fresh) = self.secrets.refresh().await.map_err(unavailable)? {
+                tracing::info!("the ERP answered 401; retrying once with the re-read key");
+                reply = self.send(entry, &body, &fresh).await?;
+            }
+        }
         #[derive(Deserialize)]
         struct Created {
             id: String,

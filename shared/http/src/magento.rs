@@ -3,19 +3,19 @@
 //! access token as a bearer token.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::magento::{parse_order, PLATFORM};
 use tally_core::commerce::{
-    CommercePlatform, Order, OrderComment, OrderPage, PaymentCapture, PlatformError,
+    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError, PolledOrder,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
+use tally_core::stripe::objects::Metadata;
 
-use crate::retry::{with_retries, Reply};
+use crate::retry::{with_retries, Repeat, Reply};
 
 pub struct MagentoRest {
     client: reqwest::Client,
@@ -57,10 +57,11 @@ pub fn render_error(body: &[u8]) -> Option<String> {
     Some(message)
 }
 
-/// One filter of Magento's `searchCriteria` query syntax.
+/// Magento's `searchCriteria` query: each filter its own group (groups AND),
+/// then the sort orders in priority, then the page.
 pub fn search_query(
     filters: &[(&str, &str, &str)],
-    sort: Option<(&str, &str)>,
+    sorts: &[(&str, &str)],
     page: u32,
     page_size: u32,
 ) -> Vec<(String, String)> {
@@ -71,11 +72,14 @@ pub fn search_query(
         q.push((format!("{prefix}[value]"), value.to_string()));
         q.push((format!("{prefix}[condition_type]"), condition.to_string()));
     }
-    if let Some((field, direction)) = sort {
-        q.push(("searchCriteria[sortOrders][0][field]".into(), field.into()));
+    for (i, (field, direction)) in sorts.iter().enumerate() {
         q.push((
-            "searchCriteria[sortOrders][0][direction]".into(),
-            direction.into(),
+            format!("searchCriteria[sortOrders][{i}][field]"),
+            field.to_string(),
+        ));
+        q.push((
+            format!("searchCriteria[sortOrders][{i}][direction]"),
+            direction.to_string(),
         ));
     }
     q.push(("searchCriteria[pageSize]".into(), page_size.to_string()));
@@ -120,15 +124,23 @@ impl MagentoRest {
         token: &str,
     ) -> Result<Reply, PlatformError> {
         let url = format!("{}{}", self.base, path);
+        // Magento does not deduplicate writes: a POST that may have arrived is
+        // not sent again; the step fails and its next run re-reads the order.
+        let repeat = if *method == reqwest::Method::GET {
+            Repeat::Safe
+        } else {
+            Repeat::Unsafe
+        };
         with_retries(
             &self.config.http,
             &format!("magento {method} {path}"),
-            || {
+            repeat,
+            |timeout| {
                 let mut r = self
                     .client
                     .request(method.clone(), &url)
                     .bearer_auth(token)
-                    .timeout(Duration::from_millis(self.config.http.timeout_ms))
+                    .timeout(timeout)
                     .query(query);
                 if let Some(b) = body {
                     r = r
@@ -139,7 +151,7 @@ impl MagentoRest {
             },
         )
         .await
-        .map_err(|e| Self::unavailable(0, e.without_url().to_string()))
+        .map_err(|e| Self::unavailable(0, e.to_string()))
     }
 
     /// Sends with retries; a 401 re-reads the secret once (the token may have
@@ -201,28 +213,54 @@ impl MagentoRest {
         }
     }
 
-    fn orders_of(&self, reply: &Reply) -> Result<OrderPage, PlatformError> {
+    /// A search's items, each parsed on its own: one order Tally cannot read
+    /// is reported as such and never hides the others.
+    fn orders_of(&self, reply: &Reply) -> Result<Vec<PolledOrder>, PlatformError> {
         #[derive(Deserialize)]
         struct Page {
             #[serde(default)]
             items: Vec<Box<serde_json::value::RawValue>>,
-            #[serde(default)]
-            total_count: u64,
         }
         let page: Page =
             serde_json::from_slice(&reply.body).map_err(|e| Self::invalid(e.to_string()))?;
-        let orders = page
-            .items
+        page.items
             .iter()
-            .map(|raw| {
-                parse_order(&self.store_code, raw.get().as_bytes())
-                    .map_err(|e| Self::invalid(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(OrderPage {
-            orders,
-            total_count: page.total_count,
-        })
+            .map(
+                |raw| match parse_order(&self.store_code, raw.get().as_bytes()) {
+                    Ok(order) => Ok(PolledOrder::Readable(Box::new(order))),
+                    Err(e) => {
+                        #[derive(Deserialize)]
+                        struct Key {
+                            entity_id: Value,
+                            #[serde(default)]
+                            updated_at: String,
+                        }
+                        let key: Key = serde_json::from_str(raw.get()).map_err(|_| {
+                            Self::invalid(format!("an order without entity_id: {e}"))
+                        })?;
+                        let order_id = match key.entity_id {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        Ok(PolledOrder::Unreadable {
+                            order_id,
+                            updated_at: key.updated_at,
+                            reason: e.to_string(),
+                        })
+                    }
+                },
+            )
+            .collect()
+    }
+
+    async fn search_orders(
+        &self,
+        query: &[(String, String)],
+    ) -> Result<Vec<PolledOrder>, PlatformError> {
+        let reply = self
+            .call(reqwest::Method::GET, "/orders", query, None)
+            .await?;
+        self.orders_of(&reply)
     }
 }
 
@@ -259,11 +297,14 @@ impl CommercePlatform for MagentoRest {
     }
 
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError> {
-        let query = search_query(&[("increment_id", number, "eq")], None, 1, 1);
-        let reply = self
-            .call(reqwest::Method::GET, "/orders", &query, None)
-            .await?;
-        Ok(self.orders_of(&reply)?.orders.into_iter().next())
+        let query = search_query(&[("increment_id", number, "eq")], &[], 1, 1);
+        match self.search_orders(&query).await?.into_iter().next() {
+            None => Ok(None),
+            Some(PolledOrder::Readable(order)) => Ok(Some(*order)),
+            Some(PolledOrder::Unreadable {
+                order_id, reason, ..
+            }) => Err(Self::invalid(format!("order {order_id}: {reason}"))),
+        }
     }
 
     async fn add_order_comment(
@@ -318,22 +359,48 @@ impl CommercePlatform for MagentoRest {
         }
     }
 
-    async fn orders_updated_since(
+    /// Two keyset queries, both always page 1 so nothing shifts under them:
+    /// first the rest of the key's own second (`updated_at eq`, ids not yet
+    /// read, by id), then what changed after it (`updated_at gt`, by time then id).
+    async fn orders_changed_after(
         &self,
-        since: &str,
-        page: u32,
-        page_size: u32,
-    ) -> Result<OrderPage, PlatformError> {
-        let query = search_query(
-            &[("updated_at", since, "gteq")],
-            Some(("updated_at", "ASC")),
-            page,
-            page_size,
-        );
-        let reply = self
-            .call(reqwest::Method::GET, "/orders", &query, None)
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledOrder>, PlatformError> {
+        let seen = key.seen.join(",");
+        let mut same_second = vec![("updated_at", key.updated_at.as_str(), "eq")];
+        if !key.seen.is_empty() {
+            same_second.push(("entity_id", seen.as_str(), "nin"));
+        }
+        let rest_of_second = self
+            .search_orders(&search_query(
+                &same_second,
+                &[("entity_id", "ASC")],
+                1,
+                limit,
+            ))
             .await?;
-        self.orders_of(&reply)
+        if !rest_of_second.is_empty() {
+            return Ok(rest_of_second);
+        }
+        self.search_orders(&search_query(
+            &[("updated_at", key.updated_at.as_str(), "gt")],
+            &[("updated_at", "ASC"), ("entity_id", "ASC")],
+            1,
+            limit,
+        ))
+        .await
+    }
+
+    /// Stripe's Magento module puts the order number under "Order #" and its
+    /// own name and version under "Module" ("Magento2 v…") on the
+    /// PaymentIntents it makes at checkout.
+    fn checkout_order_number(&self, metadata: &Metadata) -> Option<String> {
+        let module = metadata.get("Module")?;
+        module
+            .starts_with("Magento2")
+            .then(|| metadata.get("Order #").cloned())
+            .flatten()
     }
 }
 
@@ -358,10 +425,14 @@ mod tests {
     fn search_criteria_use_magentos_bracket_syntax() {
         let q = search_query(
             &[("updated_at", "2026-11-26 10:00:00", "gteq")],
-            Some(("updated_at", "ASC")),
+            &[("updated_at", "ASC"), ("entity_id", "ASC")],
             2,
             50,
         );
+        assert!(q.contains(&(
+            "searchCriteria[sortOrders][1][field]".into(),
+            "entity_id".into()
+        )));
         assert!(q.contains(&(
             "searchCriteria[filter_groups][0][filters][0][field]".into(),
             "updated_at".into()

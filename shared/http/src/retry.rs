@@ -1,4 +1,11 @@
 //! The retry loop shared by every HTTP adapter.
+//!
+//! Only requests that are safe to repeat are retried after an answer or a
+//! timeout: reads, and writes the server deduplicates by an idempotency key.
+//! Any other write is retried only when it certainly never arrived (the
+//! connection was refused) or was turned away unprocessed (429); otherwise the
+//! failure goes up, and the next delivery re-reads before writing again.
+//! Every attempt and every wait fits in the invocation's remaining time.
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,6 +30,28 @@ impl Reply {
     }
 }
 
+/// Whether repeating a request can do its effect twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// GETs, and writes deduplicated by an idempotency key.
+    Safe,
+    /// A write the server does not deduplicate.
+    Unsafe,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Network(String),
+    #[error("not sent: {left_ms} ms left in this invocation, too little for a request")]
+    OutOfTime { left_ms: u64 },
+}
+
+/// Shortest attempt worth starting; less than this left and the call gives up.
+pub const MIN_ATTEMPT: Duration = Duration::from_millis(1_000);
+/// Kept back from the deadline for recording the outcome.
+pub const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
 /// The backoff before attempt `retry` (0-based): random in [0, min(cap, base·2^retry)].
 pub fn backoff(policy: &HttpPolicy, retry: u32) -> Duration {
     let ceiling = policy
@@ -32,37 +61,65 @@ pub fn backoff(policy: &HttpPolicy, retry: u32) -> Duration {
     Duration::from_millis(fastrand::u64(0..=ceiling))
 }
 
-fn should_retry(reply: &Reply) -> bool {
+fn should_retry(reply: &Reply, repeat: Repeat) -> bool {
+    if reply.status == 429 {
+        return true;
+    }
+    if repeat == Repeat::Unsafe {
+        return false;
+    }
     // Stripe tells clients explicitly; its word overrides the status code.
     match reply.header("stripe-should-retry") {
         Some("true") => return true,
         Some("false") => return false,
         _ => {}
     }
-    matches!(reply.status, 409 | 429) || reply.status >= 500
+    reply.status == 409 || reply.status >= 500
 }
 
 fn retry_after(reply: &Reply, policy: &HttpPolicy) -> Option<Duration> {
     let secs: u64 = reply.header("retry-after")?.trim().parse().ok()?;
     Some(Duration::from_millis(
-        (secs * 1000).min(policy.max_backoff_ms),
+        secs.saturating_mul(1000).min(policy.max_backoff_ms),
     ))
 }
 
-/// Sends with `send` until a non-retryable reply or the retry budget is spent.
-/// Returns the last reply (whatever its status) or the last network error.
+/// Time this attempt may take: the policy's timeout, cut to what the
+/// invocation has left; `None` when too little is left to start.
+fn attempt_budget(policy: &HttpPolicy) -> Result<Duration, SendError> {
+    let timeout = Duration::from_millis(policy.timeout_ms);
+    match tally_core::deadline::remaining() {
+        None => Ok(timeout),
+        Some(left) => {
+            let usable = left.saturating_sub(DEADLINE_MARGIN);
+            if usable < MIN_ATTEMPT {
+                Err(SendError::OutOfTime {
+                    left_ms: left.as_millis() as u64,
+                })
+            } else {
+                Ok(timeout.min(usable))
+            }
+        }
+    }
+}
+
+/// Sends with `send(timeout)` until a reply that is not retried, the retry
+/// budget is spent, or the invocation's time runs short. Returns the last
+/// reply (whatever its status) or the last error.
 pub async fn with_retries<F, Fut>(
     policy: &HttpPolicy,
     what: &str,
+    repeat: Repeat,
     mut send: F,
-) -> Result<Reply, reqwest::Error>
+) -> Result<Reply, SendError>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<reqwest::Response, reqwest::Error>>,
 {
     let mut retry = 0;
     loop {
-        let outcome = match send().await {
+        let timeout = attempt_budget(policy)?;
+        let outcome = match send(timeout).await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let headers = response.headers().clone();
@@ -75,13 +132,21 @@ where
             Err(e) => Err(e),
         };
         let wait = match &outcome {
-            Ok(reply) if !should_retry(reply) => return outcome,
-            Ok(reply) => retry_after(reply, policy).unwrap_or_else(|| backoff(policy, retry)),
-            Err(_) => backoff(policy, retry),
+            Ok(reply) if should_retry(reply, repeat) => {
+                Some(retry_after(reply, policy).unwrap_or_else(|| backoff(policy, retry)))
+            }
+            // A refused connection never reached the server: safe to repeat any request.
+            Err(e) if repeat == Repeat::Safe || e.is_connect() => Some(backoff(policy, retry)),
+            _ => None,
         };
-        if retry >= policy.max_retries {
-            return outcome;
-        }
+        let out_of_time = |wait: Duration| {
+            tally_core::deadline::remaining()
+                .is_some_and(|left| left < wait + MIN_ATTEMPT + DEADLINE_MARGIN)
+        };
+        let wait = match wait {
+            Some(w) if retry < policy.max_retries && !out_of_time(w) => w,
+            _ => return finish(outcome),
+        };
         match &outcome {
             Ok(reply) => tracing::warn!(
                 what,
@@ -91,7 +156,7 @@ where
                 "retrying"
             ),
             Err(e) => {
-                tracing::warn!(what, error = %e, retry, wait_ms = wait.as_millis() as u64, "retrying after network error")
+                tracing::warn!(what, error = %e.without_url_ref(), retry, wait_ms = wait.as_millis() as u64, "retrying after network error")
             }
         }
         tokio::time::sleep(wait).await;
@@ -99,22 +164,24 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn finish(outcome: Result<Reply, reqwest::Error>) -> Result<Reply, SendError> {
+    outcome.map_err(|e| SendError::Network(e.without_url().to_string()))
+}
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = HttpPolicy {
-            max_retries: 5,
-            retry_base_ms: 100,
-            max_backoff_ms: 1_000,
-            timeout_ms: 1_000,
-        };
-        for _ in 0..200 {
-            assert!(backoff(&p, 0) <= Duration::from_millis(100));
-            assert!(backoff(&p, 3) <= Duration::from_millis(800));
-            assert!(backoff(&p, 30) <= Duration::from_millis(1_000));
+/// reqwest's errors carry the URL, which may hold a store's host; logs drop it.
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(url) = self.url() {
+            text = text.replace(url.as_str(), "<url>");
         }
+        text
     }
 }
+
+#[cfg(test)]
+mod tests;

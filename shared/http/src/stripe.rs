@@ -2,7 +2,6 @@
 //! `Stripe-Version`, an idempotency key on every write, typed errors.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -12,7 +11,7 @@ use tally_core::secrets::{CachedSecret, StripeSecrets};
 use tally_core::stripe::objects::{Charge, PaymentIntent};
 use tally_core::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
 
-use crate::retry::{with_retries, Reply};
+use crate::retry::{with_retries, Repeat, Reply};
 
 pub struct HttpStripe {
     client: reqwest::Client,
@@ -110,24 +109,56 @@ impl HttpStripe {
         form: Option<&[(String, String)]>,
         idempotency_key: Option<&str>,
     ) -> Result<T, StripeApiError> {
-        let secrets = self
-            .secrets
-            .get()
-            .await
-            .map_err(|e| StripeApiError::Network(format!("Stripe API key unavailable: {e}")))?;
+        let unavailable = |e: tally_core::secrets::SecretError| {
+            StripeApiError::Network(format!("Stripe API key unavailable: {e}"))
+        };
+        let secrets = self.secrets.get().await.map_err(unavailable)?;
+        let mut reply = self
+            .send(&method, path, form, idempotency_key, &secrets)
+            .await?;
+        // The key may have been rolled since this container read it: re-read once.
+        if reply.status == 401 {
+            if let Some(fresh) = self.secrets.refresh().await.map_err(unavailable)? {
+                tracing::info!("Stripe answered 401; retrying once with the re-read key");
+                reply = self
+                    .send(&method, path, form, idempotency_key, &fresh)
+                    .await?;
+            }
+        }
+        if !(200..300).contains(&reply.status) {
+            return Err(error_from(&reply));
+        }
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| StripeApiError::Decode(format!("{path}: {e}")))
+    }
+
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        form: Option<&[(String, String)]>,
+        idempotency_key: Option<&str>,
+        secrets: &StripeSecrets,
+    ) -> Result<Reply, StripeApiError> {
         let key = secrets
             .api_key
             .as_ref()
             .ok_or(StripeApiError::Authentication(0))?;
         let url = format!("{}{}", self.config.api_base.trim_end_matches('/'), path);
         let what = format!("stripe {method} {path}");
-        let reply = with_retries(&self.config.http, &what, || {
+        // Stripe deduplicates writes by their idempotency key, so those repeat safely.
+        let repeat = if *method == reqwest::Method::GET || idempotency_key.is_some() {
+            Repeat::Safe
+        } else {
+            Repeat::Unsafe
+        };
+        with_retries(&self.config.http, &what, repeat, |timeout| {
             let mut request = self
                 .client
                 .request(method.clone(), &url)
                 .bearer_auth(key.expose())
                 .header("Stripe-Version", &self.config.api_version)
-                .timeout(Duration::from_millis(self.config.http.timeout_ms));
+                .timeout(timeout);
             if let Some(k) = idempotency_key {
                 request = request.header("Idempotency-Key", k);
             }
@@ -137,12 +168,7 @@ impl HttpStripe {
             request.send()
         })
         .await
-        .map_err(|e| StripeApiError::Network(e.without_url().to_string()))?;
-        if !(200..300).contains(&reply.status) {
-            return Err(error_from(&reply));
-        }
-        serde_json::from_slice(&reply.body)
-            .map_err(|e| StripeApiError::Decode(format!("{path}: {e}")))
+        .map_err(|e| StripeApiError::Network(e.to_string()))
     }
 }
 
@@ -171,6 +197,35 @@ impl StripeApi for HttpStripe {
             None,
         )
         .await
+    }
+
+    async fn search_payment_intents(
+        &self,
+        metadata: &[(&str, &str)],
+    ) -> Result<Vec<PaymentIntent>, StripeApiError> {
+        #[derive(Deserialize)]
+        struct SearchResult {
+            data: Vec<PaymentIntent>,
+        }
+        let query = tally_core::stripe::metadata_search_query(metadata);
+        let path = format!(
+            "/v1/payment_intents/search?query={}&limit=10",
+            url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        );
+        let found: SearchResult = self.call(reqwest::Method::GET, &path, None, None).await?;
+        Ok(found.data)
+    }
+
+    async fn livemode(&self) -> Result<Option<bool>, StripeApiError> {
+        let secrets = self
+            .secrets
+            .get()
+            .await
+            .map_err(|e| StripeApiError::Network(format!("Stripe API key unavailable: {e}")))?;
+        Ok(secrets
+            .api_key
+            .as_ref()
+            .and_then(|k| tally_core::stripe::key_livemode(k.expose())))
     }
 
     async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError> {

@@ -90,6 +90,17 @@ impl OrderLinks for LinkLostOnce {
         }
         self.inner.link_payment_intent(key, pi, now_ms).await
     }
+    async fn settlement_for(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.settlement_for(key).await
+    }
+    async fn record_settlement(
+        &self,
+        key: &str,
+        charge: &str,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError> {
+        self.inner.record_settlement(key, charge, now_ms).await
+    }
     async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.stripe_customer_for(key).await
     }

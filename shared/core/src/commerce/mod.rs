@@ -2,9 +2,11 @@
 //! the `CommercePlatform` port. Platform specifics (Magento's JSON, its
 //! webhook signature) live in submodules; flows only see the canonical shapes.
 
+mod change_key;
 pub mod magento;
 mod order;
 mod platform;
 
+pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
-pub use platform::{CommercePlatform, OrderComment, OrderPage, PaymentCapture, PlatformError};
+pub use platform::{CommercePlatform, OrderComment, PaymentCapture, PlatformError, PolledOrder};

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 
+use super::change_key::ChangeKey;
 use super::order::Order;
 use crate::error::Retryable;
 use crate::money::Money;
@@ -29,10 +30,32 @@ pub struct PaymentCapture {
     pub notify_customer: bool,
 }
 
+/// One order a poll read: the canonical order, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderPage {
-    pub orders: Vec<Order>,
-    pub total_count: u64,
+pub enum PolledOrder {
+    Readable(Box<Order>),
+    /// The platform's order exists but is not one Tally can act on as read
+    /// (an unknown currency, an amount finer than the currency allows, ...).
+    Unreadable {
+        order_id: String,
+        updated_at: String,
+        reason: String,
+    },
+}
+
+impl PolledOrder {
+    pub fn order_id(&self) -> &str {
+        match self {
+            PolledOrder::Readable(o) => &o.reference.order_id,
+            PolledOrder::Unreadable { order_id, .. } => order_id,
+        }
+    }
+    pub fn updated_at(&self) -> &str {
+        match self {
+            PolledOrder::Readable(o) => &o.updated_at,
+            PolledOrder::Unreadable { updated_at, .. } => updated_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +94,14 @@ pub trait CommercePlatform: Send + Sync {
     fn platform(&self) -> &str;
     /// Which store/site of the platform this adapter serves.
     fn store(&self) -> &str;
+    /// The order number of a PaymentIntent the platform's own Stripe module
+    /// made at checkout (it carries no Tally metadata), if `metadata` is one.
+    fn checkout_order_number(
+        &self,
+        _metadata: &crate::stripe::objects::Metadata,
+    ) -> Option<String> {
+        None
+    }
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError>;
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError>;
     async fn add_order_comment(
@@ -84,12 +115,12 @@ pub trait CommercePlatform: Send + Sync {
         order_id: &str,
         capture: &PaymentCapture,
     ) -> Result<String, PlatformError>;
-    /// Orders updated at or after `since` (the platform's own timestamp format),
-    /// oldest first, one 1-based page at a time.
-    async fn orders_updated_since(
+    /// At most `limit` orders changed after `key` (see `ChangeKey`), oldest
+    /// change first. An empty answer means there is nothing after `key`. Adapters
+    /// page by key, never by offset, so writes during a poll cannot hide an order.
+    async fn orders_changed_after(
         &self,
-        since: &str,
-        page: u32,
-        page_size: u32,
-    ) -> Result<OrderPage, PlatformError>;
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledOrder>, PlatformError>;
 }

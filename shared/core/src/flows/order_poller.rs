@@ -1,16 +1,22 @@
-//! Order polling for platforms without outbound webhooks (Magento Open Source):
-//! page through orders updated since a watermark, enqueue the ones awaiting
-//! payment as `order.created`, then move the watermark with a conditional
-//! write so two overlapping polls never move it twice. The search is
-//! inclusive (`gteq`), so boundary orders are seen again next time; the
-//! handler's per-order idempotency makes that harmless, while an exclusive
-//! search could skip an order updated within the same second.
+//! Order polling, the primary intake for platforms without outbound webhooks
+//! and the safety net for those with them. Each page is read by key ("changed
+//! after the last order read", see `ChangeKey`), never by offset, so orders
+//! that change during the poll, Tally's own writes included, cannot shift out
+//! of view. The key is saved after every page with a conditional write, so two
+//! overlapping polls never move it twice and a poll cut short keeps its progress.
+//! An order is enqueued once per change: a poll that finds nothing new sends nothing.
 
 use crate::clock::{utc_datetime, Clock};
-use crate::commerce::{CommercePlatform, PaymentState, PlatformError};
+use crate::commerce::{
+    ChangeKey, CommercePlatform, Order, OrderRef, PaymentState, PlatformError, PolledOrder,
+};
+use crate::config::OrderToCashConfig;
 use crate::error::{QueueError, Retryable, StoreError};
-use crate::flows::payments::order_created_message;
+use crate::flows::payments::{order_changed_message, order_created_message};
 use crate::ports::{Queue, Watermarks};
+
+/// A poll stops starting pages with less than this left of its invocation.
+const MIN_SECS_FOR_A_PAGE: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -41,19 +47,28 @@ pub struct PollReport {
     pub pages: u32,
     pub seen: usize,
     pub enqueued: usize,
+    /// Orders that could not be read, sent to the DLQ with their reason.
+    pub dead_lettered: usize,
     pub watermark: String,
     /// False when another poll moved the watermark first (its work overlaps ours).
     pub advanced: bool,
+    /// True when the poll stopped for time or the page limit before reaching the end.
+    pub truncated: bool,
 }
 
 pub struct OrderPoller<'a> {
     pub platform: &'a dyn CommercePlatform,
     pub queue: &'a dyn Queue,
+    /// Where unreadable orders go, as `order.changed` hints with their reason.
+    pub dead_letters: &'a dyn Queue,
     pub watermarks: &'a dyn Watermarks,
     pub clock: &'a dyn Clock,
+    pub rules: &'a OrderToCashConfig,
     pub page_size: u32,
     /// Where a first poll starts, in seconds before now.
     pub initial_lookback_secs: i64,
+    /// Bound on pages per poll; the next poll continues from the saved key.
+    pub max_pages: u32,
 }
 
 impl OrderPoller<'_> {
@@ -65,111 +80,113 @@ impl OrderPoller<'_> {
         )
     }
 
+    fn wanted(&self, order: &Order) -> bool {
+        order.payment_state == PaymentState::AwaitingPayment
+            && self.rules.collects(order.payment.method.as_deref())
+    }
+
     pub async fn poll(&self) -> Result<PollReport, PollError> {
         let name = self.watermark_name();
-        let previous = self.watermarks.get(&name).await?;
-        let since = previous
-            .clone()
-            .unwrap_or_else(|| utc_datetime(self.clock.now_secs() - self.initial_lookback_secs));
-        let (mut page, mut seen, mut enqueued) = (1u32, 0usize, 0usize);
-        let mut newest = since.clone();
+        let mut stored = self.watermarks.get(&name).await?;
+        let mut key = match &stored {
+            Some(s) => ChangeKey::decode(s),
+            None => ChangeKey::starting_at(utc_datetime(
+                self.clock
+                    .now_secs()
+                    .saturating_sub(self.initial_lookback_secs),
+            )),
+        };
+        let since = key.updated_at.clone();
+        let mut report = PollReport {
+            since,
+            pages: 0,
+            seen: 0,
+            enqueued: 0,
+            dead_lettered: 0,
+            watermark: key.updated_at.clone(),
+            advanced: false,
+            truncated: false,
+        };
         loop {
-            let batch = self
+            let short_of_time = crate::deadline::remaining()
+                .is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE);
+            if short_of_time || report.pages >= self.max_pages {
+                report.truncated = true;
+                break;
+            }
+            let page = self
                 .platform
-                .orders_updated_since(&since, page, self.page_size)
+                .orders_changed_after(&key, self.page_size)
                 .await?;
-            for order in &batch.orders {
-                seen += 1;
-                if order.updated_at > newest {
-                    newest = order.updated_at.clone();
-                }
-                if order.payment_state != PaymentState::AwaitingPayment {
-                    continue;
+            if page.is_empty() {
+                break;
+            }
+            report.pages += 1;
+            let before = key.clone();
+            for polled in &page {
+                report.seen += 1;
+                self.take(polled, &mut report).await?;
+                key.advance(polled.order_id(), polled.updated_at());
+            }
+            if key == before {
+                // An adapter that answers with orders not after the key would loop forever.
+                tracing::error!(key = %key.encode(), "the platform answered with no order after the key; stopping");
+                break;
+            }
+            let encoded = key.encode();
+            if !self
+                .watermarks
+                .advance(&name, stored.as_deref(), &encoded)
+                .await?
+            {
+                tracing::info!("another poll moved the watermark first; leaving the rest to it");
+                report.watermark = key.updated_at.clone();
+                return Ok(report);
+            }
+            stored = Some(encoded);
+            report.advanced = true;
+            report.watermark = key.updated_at.clone();
+        }
+        tracing::info!(since = %report.since, watermark = %report.watermark, pages = report.pages, seen = report.seen, enqueued = report.enqueued, dead_lettered = report.dead_lettered, truncated = report.truncated, "poll done");
+        Ok(report)
+    }
+
+    async fn take(&self, polled: &PolledOrder, report: &mut PollReport) -> Result<(), PollError> {
+        match polled {
+            PolledOrder::Readable(order) => {
+                if !self.wanted(order) {
+                    return Ok(());
                 }
                 let message = order_created_message(order, self.clock.now_ms())
                     .map_err(|e| PollError::Serialize(order.reference.key(), e.to_string()))?;
                 self.queue.send(&message).await?;
-                enqueued += 1;
+                report.enqueued += 1;
             }
-            // Magento answers a page past the end with the last page again, so
-            // stop on the count, never on an empty page alone.
-            if batch.orders.is_empty()
-                || u64::from(page) * u64::from(self.page_size) >= batch.total_count
-            {
-                break;
+            PolledOrder::Unreadable {
+                order_id,
+                updated_at,
+                reason,
+            } => {
+                let reference = OrderRef {
+                    platform: self.platform.platform().to_string(),
+                    store: self.platform.store().to_string(),
+                    order_id: order_id.clone(),
+                };
+                tracing::error!(order_id = %order_id, reason = %reason, "order cannot be read; dead-lettered, the poll goes on");
+                let message = order_changed_message(&reference, updated_at, self.clock.now_ms())
+                    .map_err(|e| PollError::Serialize(reference.key(), e.to_string()))?
+                    .dead_letter(
+                        &format!("order {reference} cannot be read: {reason}"),
+                        self.clock.now_ms(),
+                        0,
+                    );
+                self.dead_letters.send(&message).await?;
+                report.dead_lettered += 1;
             }
-            page += 1;
         }
-        let advanced = newest == since
-            || self
-                .watermarks
-                .advance(&name, previous.as_deref(), &newest)
-                .await?;
-        tracing::info!(since = %since, watermark = %newest, pages = page, seen, enqueued, advanced, "poll done");
-        Ok(PollReport {
-            since,
-            pages: page,
-            seen,
-            enqueued,
-            watermark: newest,
-            advanced,
-        })
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::memory::{MemoryPlatform, MemoryQueue, MemoryState};
-    use crate::money::Currency;
-    use crate::testkit::order;
-
-    #[tokio::test]
-    async fn pages_to_the_end_enqueues_awaiting_orders_and_moves_the_watermark_once() {
-        let platform = MemoryPlatform::new();
-        for i in 1..=7 {
-            let mut o = order(&i.to_string(), Currency::Usd, "1.00");
-            o.updated_at = format!("2026-11-26 10:00:0{i}");
-            if i == 3 {
-                o.payment_state = PaymentState::Paid;
-            }
-            platform.put(o);
-        }
-        let (queue, marks) = (MemoryQueue::new("q"), MemoryState::new());
-        let clock = ManualClock::at_secs(1_795_651_200 + 36_000);
-        let poller = OrderPoller {
-            platform: platform.as_ref(),
-            queue: queue.as_ref(),
-            watermarks: marks.as_ref(),
-            clock: &clock,
-            page_size: 3,
-            initial_lookback_secs: 3_600,
-        };
-        let first = poller.poll().await.unwrap();
-        assert_eq!(first.since, "2026-11-26 09:00:00");
-        assert_eq!((first.pages, first.seen, first.enqueued), (3, 7, 6));
-        assert_eq!(first.watermark, "2026-11-26 10:00:07");
-        assert!(first.advanced);
-        // the next poll starts at the watermark and sees only the boundary order
-        let second = poller.poll().await.unwrap();
-        assert_eq!((second.seen, second.enqueued), (1, 1));
-        // a concurrent poll that read the old watermark cannot move it back
-        assert!(!marks
-            .advance(
-                "poller/magento/default",
-                Some("2026-11-26 09:00:00"),
-                "2026-11-26 10:00:05"
-            )
-            .await
-            .unwrap());
-        assert_eq!(
-            marks
-                .get("poller/magento/default")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("2026-11-26 10:00:07")
-        );
-    }
-}
+mod tests;

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::batch::{BatchRecord, MessageHandler};
 use crate::clock::Clock;
-use crate::commerce::Order;
+use crate::commerce::{Order, OrderRef};
 use crate::error::{Retryable, StoreError};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
 use crate::idempotency::{run_once, Once, OnceError};
@@ -21,6 +21,25 @@ use crate::stripe::{EnvelopeError, EventEnvelope};
 
 /// The canonical event type platform receivers and pollers enqueue.
 pub const ORDER_CREATED: &str = "order.created";
+/// A hint that an order changed: the handler re-reads it from the platform.
+/// Used for orders a poll could not read (redriven once fixed) and for
+/// webhooks from senders that cannot sign their bodies.
+pub const ORDER_CHANGED: &str = "order.changed";
+
+/// The hint for an order that changed at `updated_at`.
+pub fn order_changed_message(
+    reference: &OrderRef,
+    updated_at: &str,
+    received_at_ms: i64,
+) -> Result<crate::message::OutboundMessage, serde_json::Error> {
+    QueueEnvelope::platform_message(
+        &reference.platform,
+        &format!("{}/changed@{updated_at}", reference.key()),
+        ORDER_CHANGED,
+        reference,
+        received_at_ms,
+    )
+}
 
 /// The queue message for a new order, from a platform webhook or a poll. The
 /// event id names the order, so every source's message for it is recognisably one.
@@ -49,14 +68,24 @@ pub enum PaymentsError {
     Once(#[from] OnceError<StoreError>),
     #[error(transparent)]
     OrderToCash(#[from] O2cError),
+    #[error("event {event} is livemode={event_livemode} but the Stripe API key is for livemode={key_livemode}: refused")]
+    WrongMode {
+        event: String,
+        event_livemode: bool,
+        key_livemode: bool,
+    },
+    #[error(transparent)]
+    Stripe(#[from] crate::stripe::StripeApiError),
 }
 
 impl Retryable for PaymentsError {
     fn is_retryable(&self) -> bool {
         match self {
-            PaymentsError::Message(_) | PaymentsError::Event(_) | PaymentsError::WrongFlow(..) => {
-                false
-            }
+            PaymentsError::Message(_)
+            | PaymentsError::Event(_)
+            | PaymentsError::WrongFlow(..)
+            | PaymentsError::WrongMode { .. } => false,
+            PaymentsError::Stripe(e) => e.is_retryable(),
             PaymentsError::Once(e) => e.is_retryable(),
             PaymentsError::OrderToCash(e) => e.is_retryable(),
         }
@@ -68,6 +97,8 @@ pub struct PaymentsHandler {
     pub journal: Arc<dyn EventJournal>,
     pub clock: Arc<dyn Clock>,
     pub lease_secs: i64,
+    /// Tells which mode (live or test) the API key is for.
+    pub stripe: Arc<dyn crate::stripe::StripeApi>,
     pub order_to_cash: Arc<OrderToCash>,
 }
 
@@ -90,6 +121,16 @@ impl PaymentsHandler {
         if crate::routing::route_stripe_event(&event.event_type) != Some(Flow::Payments) {
             return Err(PaymentsError::WrongFlow(event.id, event.event_type));
         }
+        // A test event must never move live orders, nor a live one test orders.
+        if let Some(key_livemode) = self.stripe.livemode().await? {
+            if key_livemode != event.livemode {
+                return Err(PaymentsError::WrongMode {
+                    event: event.id,
+                    event_livemode: event.livemode,
+                    key_livemode,
+                });
+            }
+        }
         let first_delivery = self.journal_once(&event).await?;
         let order_to_cash = match PaymentEvent::from_stripe(&event.id, &event.event_type, raw)
             .map_err(O2cError::Invalid)?
@@ -107,14 +148,26 @@ impl PaymentsHandler {
         &self,
         queued: &QueueEnvelope,
     ) -> Result<PaymentOutcome, PaymentsError> {
-        if queued.event_type != ORDER_CREATED {
-            return Err(PaymentsError::WrongFlow(
-                queued.event_id.clone(),
-                queued.event_type.clone(),
-            ));
-        }
-        let order: Order = serde_json::from_str(queued.event.get())
-            .map_err(|e| O2cError::Invalid(format!("order event {}: {e}", queued.event_id)))?;
+        let invalid = |e: serde_json::Error| {
+            O2cError::Invalid(format!(
+                "{} event {}: {e}",
+                queued.event_type, queued.event_id
+            ))
+        };
+        let order: Order = match queued.event_type.as_str() {
+            ORDER_CREATED => serde_json::from_str(queued.event.get()).map_err(invalid)?,
+            ORDER_CHANGED => {
+                let reference: OrderRef =
+                    serde_json::from_str(queued.event.get()).map_err(invalid)?;
+                self.order_to_cash.reread(&reference).await?
+            }
+            _ => {
+                return Err(PaymentsError::WrongFlow(
+                    queued.event_id.clone(),
+                    queued.event_type.clone(),
+                ))
+            }
+        };
         let span = tracing::info_span!("order", order_id = %order.reference.order_id, increment_id = %order.increment_id);
         let outcome = self
             .order_to_cash
@@ -173,8 +226,55 @@ impl PaymentsHandler {
 impl MessageHandler for PaymentsHandler {
     type Error = PaymentsError;
 
+    /// One order's messages run in sequence: the order's key where the message
+    /// names it, else the PaymentIntent it is about.
+    fn sequence_key(&self, record: &BatchRecord) -> Option<String> {
+        sequence_key(&record.body)
+    }
+
     async fn handle(&self, record: &BatchRecord) -> Result<(), PaymentsError> {
         self.handle_message(&record.body).await.map(|_| ())
+    }
+}
+
+/// The order (or, failing that, the PaymentIntent) a queued message is about.
+pub fn sequence_key(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        id: Option<String>,
+        object: Option<String>,
+        payment_intent: Option<String>,
+        #[serde(default)]
+        metadata: std::collections::HashMap<String, String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        object: Object,
+    }
+    #[derive(serde::Deserialize)]
+    struct Event {
+        data: Data,
+    }
+    let queued = QueueEnvelope::parse(body).ok()?;
+    if queued.source != "stripe" {
+        return match queued.event_type.as_str() {
+            ORDER_CREATED | ORDER_CHANGED => serde_json::from_str::<OrderRef>(queued.event.get())
+                .ok()
+                .map(|r| r.key()),
+            _ => None,
+        };
+    }
+    let object = serde_json::from_str::<Event>(queued.event.get())
+        .ok()?
+        .data
+        .object;
+    let m = &object.metadata;
+    if let (Some(p), Some(s), Some(o)) = (m.get("platform"), m.get("store"), m.get("order_id")) {
+        return Some(format!("{p}/{s}/{o}"));
+    }
+    match object.object.as_deref() {
+        Some("payment_intent") => object.id,
+        _ => object.payment_intent,
     }
 }
 
@@ -219,14 +319,14 @@ mod tests {
         h.journal.fail(true);
         let err = h
             .handler
-            .handle_message(&ignored_by_o2c("evt_b", "charge.captured"))
+            .handle_message(&ignored_by_o2c("evt_b", "payment_intent.processing"))
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
         h.journal.fail(false);
         assert!(
             h.handler
-                .handle_message(&ignored_by_o2c("evt_b", "charge.captured"))
+                .handle_message(&ignored_by_o2c("evt_b", "payment_intent.processing"))
                 .await
                 .unwrap()
                 .first_delivery

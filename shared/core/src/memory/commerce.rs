@@ -1,25 +1,62 @@
 //! An in-memory commerce platform with Magento's rules: an order is invoiced
-//! once, invoicing makes it paid, unknown orders are not found.
+//! once, invoicing makes it paid, unknown orders are not found, and every
+//! write stamps the order's `updated_at` with the platform's clock, to the
+//! second, as real platforms do (so pollers see their own writes move orders).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::clock::utc_datetime;
 use crate::commerce::{
-    CommercePlatform, Order, OrderComment, OrderPage, PaymentCapture, PaymentState, PlatformError,
+    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PaymentState, PlatformError,
+    PolledOrder,
 };
 
-#[derive(Default)]
+/// 2026-11-26 12:00:00 UTC, after every fixture order's timestamps.
+const PLATFORM_CLOCK_START: i64 = 1_795_694_400;
+
 pub struct MemoryPlatform {
     orders: Mutex<BTreeMap<String, Order>>,
+    unreadable: Mutex<BTreeMap<String, (String, String)>>,
     invoices: Mutex<Vec<(String, PaymentCapture)>>,
     failures: Mutex<Vec<PlatformError>>,
+    now_secs: Mutex<i64>,
+}
+
+impl Default for MemoryPlatform {
+    fn default() -> Self {
+        MemoryPlatform {
+            orders: Mutex::default(),
+            unreadable: Mutex::default(),
+            invoices: Mutex::default(),
+            failures: Mutex::default(),
+            now_secs: Mutex::new(PLATFORM_CLOCK_START),
+        }
+    }
 }
 
 impl MemoryPlatform {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Moves the platform's clock (it stamps `updated_at` on every write).
+    pub fn advance_clock(&self, secs: i64) {
+        *self.now_secs.lock().unwrap() += secs;
+    }
+
+    fn stamp(&self) -> String {
+        utc_datetime(*self.now_secs.lock().unwrap())
+    }
+
+    /// An order the adapter could not read (as a real adapter reports one).
+    pub fn put_unreadable(&self, order_id: &str, updated_at: &str, reason: &str) {
+        self.unreadable
+            .lock()
+            .unwrap()
+            .insert(order_id.into(), (updated_at.into(), reason.into()));
     }
 
     pub fn put(&self, order: Order) {
@@ -102,6 +139,7 @@ impl CommercePlatform for MemoryPlatform {
         if let Some(status) = &comment.status {
             order.status = status.clone();
         }
+        order.updated_at = self.stamp();
         Ok(())
     }
 
@@ -126,36 +164,45 @@ impl CommercePlatform for MemoryPlatform {
         order.state = "processing".into();
         order.status = "processing".into();
         order.total_invoiced = order.grand_total;
+        order.updated_at = self.stamp();
         let mut invoices = self.invoices.lock().unwrap();
         invoices.push((order_id.into(), capture.clone()));
         Ok(invoices.len().to_string())
     }
 
-    async fn orders_updated_since(
+    async fn orders_changed_after(
         &self,
-        since: &str,
-        page: u32,
-        page_size: u32,
-    ) -> Result<OrderPage, PlatformError> {
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledOrder>, PlatformError> {
         self.injected()?;
-        let mut matching: Vec<Order> = self
+        let mut changed: Vec<PolledOrder> = self
             .orders
             .lock()
             .unwrap()
             .values()
-            .filter(|o| o.updated_at.as_str() >= since)
+            .filter(|o| key.is_before(&o.reference.order_id, &o.updated_at))
             .cloned()
+            .map(|o| PolledOrder::Readable(Box::new(o)))
             .collect();
-        matching.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
-        let total_count = matching.len() as u64;
-        let start = (page.saturating_sub(1) * page_size) as usize;
-        Ok(OrderPage {
-            orders: matching
-                .into_iter()
-                .skip(start)
-                .take(page_size as usize)
-                .collect(),
-            total_count,
-        })
+        for (id, (updated_at, reason)) in self.unreadable.lock().unwrap().iter() {
+            if key.is_before(id, updated_at) {
+                changed.push(PolledOrder::Unreadable {
+                    order_id: id.clone(),
+                    updated_at: updated_at.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        // Ids compare as numbers where they are numbers, as a database sorts an integer key.
+        changed.sort_by(|a, b| {
+            (a.updated_at(), a.order_id().len(), a.order_id()).cmp(&(
+                b.updated_at(),
+                b.order_id().len(),
+                b.order_id(),
+            ))
+        });
+        changed.truncate(limit as usize);
+        Ok(changed)
     }
 }

@@ -63,6 +63,37 @@ impl Queue for MemoryQueue {
     }
 }
 
+/// Records the delays the batch helper asks for.
+#[derive(Default)]
+pub struct MemoryRedelivery {
+    delays: Mutex<Vec<(String, u32)>>,
+}
+
+impl MemoryRedelivery {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn delays(&self) -> Vec<(String, u32)> {
+        self.delays.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl crate::batch::Redelivery for MemoryRedelivery {
+    async fn redeliver_after(
+        &self,
+        receipt_handle: &str,
+        delay_secs: u32,
+    ) -> Result<(), QueueError> {
+        self.delays
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_string(), delay_secs));
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Entry {
     InProgress {
@@ -83,6 +114,11 @@ pub struct MemoryIdempotencyStore {
 impl MemoryIdempotencyStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Drops a key's record, as if the worker had crashed before completing it.
+    pub fn forget(&self, key: &str) {
+        self.entries.lock().unwrap().remove(key);
     }
 }
 
@@ -238,7 +274,9 @@ impl SecretFetcher for MemorySecret {
 /// In-memory `OrderLinks` and `Watermarks`, with the same conditional semantics.
 #[derive(Default)]
 pub struct MemoryState {
+    failing_links: AtomicBool,
     links: Mutex<HashMap<String, String>>,
+    settlements: Mutex<HashMap<String, String>>,
     customers: Mutex<HashMap<String, String>>,
     marks: Mutex<HashMap<String, String>>,
 }
@@ -253,6 +291,11 @@ impl MemoryState {
             .lock()
             .unwrap()
             .insert(key.into(), stripe_customer.into());
+    }
+
+    /// Makes link writes fail, as a DynamoDB outage would.
+    pub fn fail_links(&self, failing: bool) {
+        self.failing_links.store(failing, Ordering::SeqCst);
     }
 
     pub fn links(&self) -> HashMap<String, String> {
@@ -272,11 +315,34 @@ impl crate::ports::OrderLinks for MemoryState {
         payment_intent_id: &str,
         _now_ms: i64,
     ) -> Result<crate::ports::LinkOutcome, StoreError> {
+        if self.failing_links.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("simulated outage".into()));
+        }
         let mut links = self.links.lock().unwrap();
         Ok(match links.get(order_key) {
             Some(existing) => crate::ports::LinkOutcome::AlreadyLinked(existing.clone()),
             None => {
                 links.insert(order_key.into(), payment_intent_id.into());
+                crate::ports::LinkOutcome::Linked
+            }
+        })
+    }
+
+    async fn settlement_for(&self, order_key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.settlements.lock().unwrap().get(order_key).cloned())
+    }
+
+    async fn record_settlement(
+        &self,
+        order_key: &str,
+        charge_id: &str,
+        _now_ms: i64,
+    ) -> Result<crate::ports::LinkOutcome, StoreError> {
+        let mut settled = self.settlements.lock().unwrap();
+        Ok(match settled.get(order_key) {
+            Some(existing) => crate::ports::LinkOutcome::AlreadyLinked(existing.clone()),
+            None => {
+                settled.insert(order_key.into(), charge_id.into());
                 crate::ports::LinkOutcome::Linked
             }
         })

@@ -17,12 +17,33 @@ pub struct MemoryStripe {
     keys: Mutex<HashMap<String, (String, String)>>,
     next: AtomicUsize,
     creates: AtomicUsize,
+    searches: AtomicUsize,
     failures: Mutex<Vec<StripeApiError>>,
+    live_key: Mutex<Option<bool>>,
 }
+
+/// When the in-memory Stripe's PaymentIntents are created: 2026-11-26.
+pub const PI_CREATED: i64 = 1_795_651_200;
 
 impl MemoryStripe {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        let stripe = Self::default();
+        *stripe.live_key.lock().unwrap() = Some(false);
+        Arc::new(stripe)
+    }
+
+    /// The mode of the API key this Stripe is reached with.
+    pub fn set_key_livemode(&self, live: Option<bool>) {
+        *self.live_key.lock().unwrap() = live;
+    }
+
+    /// Stripe forgets idempotency keys after 24 hours.
+    pub fn forget_idempotency_keys(&self) {
+        self.keys.lock().unwrap().clear();
+    }
+
+    pub fn searches(&self) -> usize {
+        self.searches.load(Ordering::SeqCst)
     }
 
     /// PaymentIntents Stripe really created (idempotent replays excluded).
@@ -41,6 +62,11 @@ impl MemoryStripe {
 
     /// Confirms like a card payment: success makes a charge; returns its id.
     pub fn succeed(&self, pi_id: &str) -> String {
+        self.succeed_at(pi_id, PI_CREATED + 3_600)
+    }
+
+    /// `succeed`, with the charge made at `created` (unix seconds).
+    pub fn succeed_at(&self, pi_id: &str, created: i64) -> String {
         let mut intents = self.intents.lock().unwrap();
         let pi = intents.get_mut(pi_id).expect("known PaymentIntent");
         let charge_id = format!("ch_mem_{}", self.next.fetch_add(1, Ordering::SeqCst));
@@ -66,7 +92,7 @@ impl MemoryStripe {
                 failure_message: None,
                 outcome: None,
                 metadata: pi.metadata.clone(),
-                created: pi.created,
+                created,
                 livemode: false,
             },
         );
@@ -111,7 +137,7 @@ impl StripeApi for MemoryStripe {
             description: params.description.clone(),
             metadata: params.metadata.iter().cloned().collect(),
             last_payment_error: None,
-            created: 1_795_651_200,
+            created: PI_CREATED,
             livemode: false,
         };
         self.creates.fetch_add(1, Ordering::SeqCst);
@@ -135,7 +161,36 @@ impl StripeApi for MemoryStripe {
             .ok_or_else(|| missing("payment_intent", id))
     }
 
+    async fn search_payment_intents(
+        &self,
+        metadata: &[(&str, &str)],
+    ) -> Result<Vec<PaymentIntent>, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.searches.fetch_add(1, Ordering::SeqCst);
+        Ok(self
+            .intents
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|pi| {
+                metadata
+                    .iter()
+                    .all(|(k, v)| pi.metadata.get(*k).map(String::as_str) == Some(*v))
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn livemode(&self) -> Result<Option<bool>, StripeApiError> {
+        Ok(*self.live_key.lock().unwrap())
+    }
+
     async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
         self.charges
             .lock()
             .unwrap()

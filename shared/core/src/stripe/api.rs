@@ -69,4 +69,48 @@ pub trait StripeApi: Send + Sync {
     ) -> Result<PaymentIntent, StripeApiError>;
     async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeApiError>;
     async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError>;
+    /// PaymentIntents whose metadata has every pair (Stripe's search API; it
+    /// lags writes by up to a minute, so it finds old PaymentIntents, not new ones).
+    async fn search_payment_intents(
+        &self,
+        metadata: &[(&str, &str)],
+    ) -> Result<Vec<PaymentIntent>, StripeApiError>;
+    /// Whether the API key is a live one (`Some(true)`), a test one, or of an
+    /// unknown kind (`None`): events of the other mode are refused.
+    async fn livemode(&self) -> Result<Option<bool>, StripeApiError>;
+}
+
+/// Stripe's search query for metadata pairs: `metadata['k']:'v' AND ...`.
+pub fn metadata_search_query(metadata: &[(&str, &str)]) -> String {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    metadata
+        .iter()
+        .map(|(k, v)| format!("metadata['{}']:'{}'", quote(k), quote(v)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The mode of a Stripe secret or restricted key, from its prefix.
+pub fn key_livemode(key: &str) -> Option<bool> {
+    if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
+        Some(true)
+    } else if key.starts_with("sk_test_") || key.starts_with("rk_test_") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn search_queries_quote_their_values() {
+        assert_eq!(
+            super::metadata_search_query(&[("platform", "magento"), ("order_id", "4'2")]),
+            r"metadata['platform']:'magento' AND metadata['order_id']:'4\'2'"
+        );
+        assert_eq!(super::key_livemode("sk_live_x"), Some(true));
+        assert_eq!(super::key_livemode("rk_test_x"), Some(false));
+        assert_eq!(super::key_livemode("whatever"), None);
+    }
 }

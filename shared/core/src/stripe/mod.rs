@@ -5,6 +5,6 @@ pub mod event;
 pub mod objects;
 pub mod signature;
 
-pub use api::{NewPaymentIntent, StripeApi, StripeApiError};
+pub use api::{key_livemode, metadata_search_query, NewPaymentIntent, StripeApi, StripeApiError};
 pub use event::{EnvelopeError, EventEnvelope};
 pub use signature::{SignatureError, SignatureVerifier, VerifiedPayload};

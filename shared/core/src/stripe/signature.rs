@@ -127,8 +127,10 @@ impl SignatureVerifier {
         if !matched {
             return Err(SignatureError::NoMatchingSignature);
         }
-        let skew_secs = (now - parsed.timestamp).abs();
-        if self.tolerance_secs > 0 && skew_secs > self.tolerance_secs {
+        // abs_diff cannot overflow, whatever timestamp the header claims.
+        let skew = now.abs_diff(parsed.timestamp);
+        let skew_secs = i64::try_from(skew).unwrap_or(i64::MAX);
+        if self.tolerance_secs > 0 && skew > self.tolerance_secs.unsigned_abs() {
             return Err(SignatureError::TimestampOutsideTolerance {
                 skew_secs,
                 tolerance_secs: self.tolerance_secs,
@@ -249,6 +251,23 @@ mod tests {
         assert!(v.verify(Some(&header), BODY, NOW - 301).is_err());
         let custom = SignatureVerifier::new(vec![secret("whsec_a")], 10);
         assert!(custom.verify(Some(&header), BODY, NOW + 11).is_err());
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let v = verifier(&["whsec_a"]);
+        for (ts, now) in [
+            (i64::MIN, NOW),
+            (i64::MAX, NOW),
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+        ] {
+            let header = sign(&secret("whsec_a"), ts, BODY);
+            assert!(matches!(
+                v.verify(Some(&header), BODY, now).unwrap_err(),
+                SignatureError::TimestampOutsideTolerance { .. }
+            ));
+        }
     }
 
     #[test]

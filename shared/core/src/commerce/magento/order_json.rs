@@ -133,9 +133,21 @@ fn decimal(field: &'static str, v: &Value) -> Result<Decimal, OrderJsonError> {
         })
 }
 
-fn minor(field: &'static str, v: &Value, currency: Currency) -> Result<MinorUnit, OrderJsonError> {
+/// An amount Stripe charges: exact, and a multiple of Stripe's step.
+fn charged(
+    field: &'static str,
+    v: &Value,
+    currency: Currency,
+) -> Result<MinorUnit, OrderJsonError> {
     currency
         .to_minor(decimal(field, v)?)
+        .map_err(|source| OrderJsonError::Money { field, source })
+}
+
+/// Any other amount: exact in the currency's exponent.
+fn minor(field: &'static str, v: &Value, currency: Currency) -> Result<MinorUnit, OrderJsonError> {
+    currency
+        .to_minor_exact(decimal(field, v)?)
         .map_err(|source| OrderJsonError::Money { field, source })
 }
 
@@ -206,7 +218,7 @@ pub(crate) fn order_from(store: &str, m: MagentoOrder) -> Result<Order, OrderJso
         field: "entity_id",
         message: "missing".into(),
     })?;
-    let grand_total = minor("grand_total", &m.grand_total, currency)?;
+    let grand_total = charged("grand_total", &m.grand_total, currency)?;
     let total_invoiced = match &m.total_invoiced {
         Some(Value::Null) | None => MinorUnit::ZERO,
         Some(v) => minor("total_invoiced", v, currency)?,
@@ -319,6 +331,17 @@ mod tests {
             .replace("12.34,", "1500.5,")
             .replace("10.1", "1000");
         assert!(parse_order("default", jpy.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_step_rule_applies_to_the_charged_total_not_to_lines() {
+        // 10.105 KWD per line is exact in fils; only the total must be in steps of 10 fils.
+        let lines = ORDER.replace("\"row_total\":10.1}", "\"row_total\":10.105}");
+        let o = parse_order("default", lines.as_bytes()).unwrap();
+        assert_eq!(o.lines[0].row_total, MinorUnit::new(10_105));
+        let too_fine = ORDER.replace("\"row_total\":10.1}", "\"row_total\":10.1055}");
+        let err = parse_order("default", too_fine.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("row_total"), "{err}");
     }
 
     #[test]

@@ -157,32 +157,44 @@ impl OrderToCash {
     }
 
     /// The order an event's metadata points at, if it is one of this platform's.
+    /// A PaymentIntent that names no platform is nobody's order here, unless the
+    /// platform recognises it as made by its own Stripe module at checkout.
     async fn order_for_metadata(
         &self,
         metadata: &std::collections::HashMap<String, String>,
     ) -> Result<Option<Order>, O2cError> {
-        let platform = self.platform.platform();
-        if let Some(p) = metadata.get("platform") {
-            if p != platform {
-                return Ok(None);
-            }
-        }
-        if let Some(s) = metadata.get("store") {
-            if s != self.platform.store() {
-                return Ok(None);
-            }
+        let Some(platform) = metadata.get("platform") else {
+            return match self.platform.checkout_order_number(metadata) {
+                Some(number) => Ok(self.platform.find_order_by_number(&number).await?),
+                None => Ok(None),
+            };
+        };
+        if platform != self.platform.platform()
+            || metadata.get("store").map(String::as_str) != Some(self.platform.store())
+        {
+            return Ok(None);
         }
         if let Some(order_id) = metadata.get("order_id") {
             return Ok(Some(self.platform.get_order(order_id).await?));
         }
-        // PaymentIntents made at checkout by Magento's Stripe module carry the order number.
-        if let Some(number) = metadata
-            .get("increment_id")
-            .or_else(|| metadata.get("Order #"))
-        {
-            return Ok(self.platform.find_order_by_number(number).await?);
+        match metadata.get("increment_id") {
+            Some(number) => Ok(self.platform.find_order_by_number(number).await?),
+            None => Ok(None),
         }
-        Ok(None)
+    }
+
+    /// Reads an order named by a hint, from the platform that owns it.
+    pub async fn reread(&self, reference: &OrderRef) -> Result<Order, O2cError> {
+        if reference.platform != self.platform.platform()
+            || reference.store != self.platform.store()
+        {
+            return Err(O2cError::Invalid(format!(
+                "order {reference} is not of {}/{}, the platform this handler serves",
+                self.platform.platform(),
+                self.platform.store()
+            )));
+        }
+        Ok(self.platform.get_order(&reference.order_id).await?)
     }
 }
 

@@ -20,6 +20,17 @@ impl OrderToCash {
             tracing::info!(state = %order.state, "order is not awaiting payment; nothing to collect");
             return Ok(O2cOutcome::Skipped("order not awaiting payment"));
         }
+        if !self
+            .settings
+            .rules
+            .collects(order.payment.method.as_deref())
+        {
+            tracing::info!(
+                method = order.payment.method.as_deref().unwrap_or("-"),
+                "order is paid another way; left alone"
+            );
+            return Ok(O2cOutcome::Skipped("payment method not collected by Tally"));
+        }
         let reference = &order.reference;
         let created = std::sync::atomic::AtomicBool::new(false);
         let payment_intent = self
@@ -65,6 +76,16 @@ impl OrderToCash {
         })
     }
 
+    /// True when the order may be older than Stripe's 24-hour idempotency window
+    /// (its creation time is unknown, or 23 hours or more ago).
+    fn may_outlive_idempotency_key(&self, order: &Order) -> bool {
+        const MARGIN_SECS: i64 = 23 * 3600;
+        match crate::clock::parse_utc_datetime(&order.created_at) {
+            Some(created) => self.clock.now_secs().saturating_sub(created) >= MARGIN_SECS,
+            None => true,
+        }
+    }
+
     async fn find_or_create_payment_intent(
         &self,
         order: &Order,
@@ -93,6 +114,23 @@ impl OrderToCash {
             }
             None => None,
         };
+        // Stripe forgets idempotency keys after 24 hours: for an order older than
+        // that (a late redrive after a lost response), look for the PaymentIntent
+        // an earlier attempt made before making one.
+        if self.may_outlive_idempotency_key(order) {
+            let found = self
+                .stripe
+                .search_payment_intents(&[
+                    ("platform", reference.platform.as_str()),
+                    ("store", reference.store.as_str()),
+                    ("order_id", reference.order_id.as_str()),
+                ])
+                .await?;
+            if let Some(pi) = found.into_iter().min_by_key(|p| p.created) {
+                tracing::info!(payment_intent = %pi.id, "found the PaymentIntent an earlier attempt made");
+                return Ok(pi);
+            }
+        }
         let params = NewPaymentIntent {
             amount: order.total(),
             customer,

@@ -11,7 +11,6 @@ pub enum PaymentEventKind {
         charge_id: Option<String>,
         amount: MinorUnit,
         currency: Currency,
-        created: i64,
     },
     Failed {
         /// One failed attempt: the failed charge, else the event itself.
@@ -54,22 +53,28 @@ impl PaymentEvent {
                             pi.amount
                         },
                         currency: pi.currency,
-                        created: pi.created,
                     },
                     metadata: pi.metadata,
                     from_charge: false,
                 }
             }
-            "charge.succeeded" => {
+            "charge.succeeded" | "charge.captured" => {
                 let ch = parse_event::<Charge>(raw).map_err(e)?.data.object;
+                // An authorization is not money received: wait for the capture.
+                if !ch.captured {
+                    return Ok(None);
+                }
                 PaymentEvent {
                     event_id: event_id.into(),
                     payment_intent_id: ch.payment_intent.map(|p| p.0),
                     kind: PaymentEventKind::Succeeded {
                         charge_id: Some(ch.id),
-                        amount: ch.amount,
+                        amount: if ch.amount_captured > MinorUnit::ZERO {
+                            ch.amount_captured
+                        } else {
+                            ch.amount
+                        },
                         currency: ch.currency,
-                        created: ch.created,
                     },
                     metadata: ch.metadata,
                     from_charge: true,

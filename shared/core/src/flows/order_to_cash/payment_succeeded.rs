@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use super::{O2cError, O2cOutcome, OrderToCash, PaymentEvent, PaymentEventKind};
 use crate::clock::utc_date;
-use crate::commerce::{Order, PaymentCapture, PaymentState};
+use crate::commerce::{Order, OrderRef, PaymentCapture, PaymentState};
 use crate::erp::{JournalEntry, JournalLine, Side};
 use crate::money::Money;
 use crate::ports::LinkOutcome;
+use crate::stripe::objects::Charge;
 
 impl OrderToCash {
     pub(super) async fn payment_succeeded(
@@ -19,7 +20,6 @@ impl OrderToCash {
             charge_id,
             amount,
             currency,
-            created,
         } = &event.kind
         else {
             unreachable!("dispatched on kind")
@@ -54,86 +54,167 @@ impl OrderToCash {
                 order.total()
             )));
         }
-        let transaction = charge_id.clone().unwrap_or_else(|| pi.clone());
+        // The charge is the payment's identity: every event about it, whichever
+        // arrives, settles the order with the same charge id.
+        let charge_id = match charge_id {
+            Some(c) => c.clone(),
+            None => self
+                .stripe
+                .retrieve_payment_intent(&pi)
+                .await?
+                .latest_charge
+                .map(|c| c.0)
+                .ok_or_else(|| {
+                    O2cError::Invalid(format!("PaymentIntent {pi} succeeded without a charge"))
+                })?,
+        };
+        if let Some(settled) = self.links.settlement_for(&reference.key()).await? {
+            if settled != charge_id {
+                return Err(double_payment(&reference, &settled, &charge_id, &pi));
+            }
+        }
 
-        let invoice = self
-            .step(&reference, "invoice", || async {
-                let fresh = self.platform.get_order(&reference.order_id).await?;
-                match fresh.payment_state {
-                    PaymentState::Paid => return Ok("already-invoiced".to_string()),
-                    PaymentState::NotCollectable => {
-                        return Err(O2cError::NeedsReview(format!(
-                            "order {reference} is {} / {} but {pi} was paid: refund or reopen the order",
-                            fresh.state, fresh.status
-                        )))
-                    }
-                    PaymentState::AwaitingPayment => {}
-                }
-                let id = self
-                    .platform
-                    .record_payment(
-                        &reference.order_id,
-                        &PaymentCapture {
-                            amount: paid,
-                            transaction_id: transaction.clone(),
-                            payment_intent_id: pi.clone(),
-                            comment: format!("Paid with Stripe: charge {transaction}, PaymentIntent {pi}."),
-                            notify_customer: self.settings.rules.notify_customer_on_invoice,
-                        },
-                    )
-                    .await?;
-                Ok(id)
-            })
-            .await?;
+        let invoice = self.invoice(&reference, &pi, &charge_id, paid).await?;
 
         self.note_once(
             &reference,
             "paid-comment",
-            &format!("charge {transaction}"),
-            format!("Payment of {paid} received in Stripe: charge {transaction}, PaymentIntent {pi} (Tally)."),
+            &format!("charge {charge_id}"),
+            format!("Payment of {paid} received in Stripe: charge {charge_id}, PaymentIntent {pi} (Tally)."),
         )
         .await?;
 
         let erp_entry = self
             .step(&reference, "erp-payment", || async {
-                let accounts = &self.settings.accounts;
-                let references: BTreeMap<String, String> = [
-                    ("platform", reference.platform.as_str()),
-                    ("store", reference.store.as_str()),
-                    ("order_id", reference.order_id.as_str()),
-                    ("increment_id", order.increment_id.as_str()),
-                    ("payment_intent", pi.as_str()),
-                    ("charge", transaction.as_str()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-                let line = |account: &str, side| JournalLine {
-                    account: account.into(),
-                    side,
-                    amount: paid.amount,
-                    memo: None,
-                };
-                let entry = JournalEntry::new(
-                    format!(
-                        "tally-{}-payment-{transaction}",
-                        reference.key().replace('/', "-")
-                    ),
-                    utc_date(*created),
-                    paid.currency,
-                    format!(
-                        "Stripe payment for {} order #{}",
-                        reference.platform, order.increment_id
-                    ),
-                    references,
-                    vec![
-                        line(&accounts.stripe_clearing, Side::Debit),
-                        line(&accounts.accounts_receivable, Side::Credit),
-                    ],
-                )?;
+                let charge = self.stripe.retrieve_charge(&charge_id).await?;
+                let entry = self.payment_entry(&order, &charge)?;
                 Ok(self.erp.post_journal_entry(&entry).await?.id)
             })
             .await?;
         Ok(O2cOutcome::Paid { invoice, erp_entry })
     }
+
+    /// Records the payment on the platform once, after recording which charge
+    /// settles the order (a conditional write: a second charge loses). An order
+    /// found paid already is ours only if this charge settled it (an earlier
+    /// attempt invoiced and crashed) or the platform names this payment;
+    /// otherwise it was paid some other way and this charge is a double payment.
+    async fn invoice(
+        &self,
+        reference: &OrderRef,
+        pi: &str,
+        charge_id: &str,
+        paid: Money,
+    ) -> Result<String, O2cError> {
+        self.step(reference, "invoice", || async {
+            let fresh = self.platform.get_order(&reference.order_id).await?;
+            match fresh.payment_state {
+                PaymentState::Paid => {
+                    let names_this_payment = fresh
+                        .payment
+                        .transaction_id
+                        .as_deref()
+                        .is_some_and(|t| t == pi || t == charge_id);
+                    let settled = self.links.settlement_for(&reference.key()).await?;
+                    if names_this_payment || settled.as_deref() == Some(charge_id) {
+                        return Ok("already-invoiced".to_string());
+                    }
+                    return Err(O2cError::NeedsReview(format!(
+                        "order {reference} was already paid otherwise when charge {charge_id} ({pi}) succeeded: double payment, refund it"
+                    )));
+                }
+                PaymentState::NotCollectable => {
+                    return Err(O2cError::NeedsReview(format!(
+                        "order {reference} is {} / {} but {pi} was paid: refund or reopen the order",
+                        fresh.state, fresh.status
+                    )))
+                }
+                PaymentState::AwaitingPayment => {}
+            }
+            if let LinkOutcome::AlreadyLinked(settled) = self
+                .links
+                .record_settlement(&reference.key(), charge_id, self.clock.now_ms())
+                .await?
+            {
+                if settled != charge_id {
+                    return Err(double_payment(reference, &settled, charge_id, pi));
+                }
+            }
+            let id = self
+                .platform
+                .record_payment(
+                    &reference.order_id,
+                    &PaymentCapture {
+                        amount: paid,
+                        transaction_id: charge_id.to_string(),
+                        payment_intent_id: pi.to_string(),
+                        comment: format!("Paid with Stripe: charge {charge_id}, PaymentIntent {pi}."),
+                        notify_customer: self.settings.rules.notify_customer_on_invoice,
+                    },
+                )
+                .await?;
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The journal entry for a charge. Everything in it comes from the charge
+    /// and the order, never from the event that triggered it, so a retry after
+    /// a crash sends the ERP the same body under the same key. Dated by the
+    /// charge: the day the money was received, not the day the order was placed.
+    fn payment_entry(&self, order: &Order, charge: &Charge) -> Result<JournalEntry, O2cError> {
+        let reference = &order.reference;
+        let accounts = &self.settings.accounts;
+        let received = if charge.amount_captured > crate::money::MinorUnit::ZERO {
+            charge.amount_captured
+        } else {
+            charge.amount
+        };
+        let pi = charge
+            .payment_intent
+            .as_ref()
+            .map(|p| p.0.as_str())
+            .unwrap_or("");
+        let references: BTreeMap<String, String> = [
+            ("platform", reference.platform.as_str()),
+            ("store", reference.store.as_str()),
+            ("order_id", reference.order_id.as_str()),
+            ("increment_id", order.increment_id.as_str()),
+            ("payment_intent", pi),
+            ("charge", charge.id.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let line = |account: &str, side| JournalLine {
+            account: account.into(),
+            side,
+            amount: received,
+            memo: None,
+        };
+        Ok(JournalEntry::new(
+            format!(
+                "tally-{}-payment-{}",
+                reference.key().replace('/', "-"),
+                charge.id
+            ),
+            utc_date(charge.created),
+            charge.currency,
+            format!(
+                "Stripe payment for {} order #{}",
+                reference.platform, order.increment_id
+            ),
+            references,
+            vec![
+                line(&accounts.stripe_clearing, Side::Debit),
+                line(&accounts.accounts_receivable, Side::Credit),
+            ],
+        )?)
+    }
+}
+
+fn double_payment(reference: &OrderRef, settled: &str, charge_id: &str, pi: &str) -> O2cError {
+    O2cError::NeedsReview(format!(
+        "order {reference} was paid by charge {settled} and again by {charge_id} ({pi}): double payment, refund one of them"
+    ))
 }

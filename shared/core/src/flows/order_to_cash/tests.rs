@@ -21,7 +21,8 @@ fn succeeded_events(h: &Harness, pi: &str, charge: &str) -> Vec<String> {
     let pi_json = payment_intent_json(&h.stripe, pi);
     let charge_json = json!({
         "id": charge, "object": "charge", "amount": pi_json["amount"], "currency": pi_json["currency"],
-        "status": "succeeded", "paid": true, "payment_intent": pi, "metadata": {}, "created": 1_795_651_200, "livemode": false
+        "status": "succeeded", "paid": true, "captured": true, "amount_captured": pi_json["amount"],
+        "payment_intent": pi, "metadata": {}, "created": 1_795_651_200, "livemode": false
     });
     vec![
         stripe_message(
@@ -299,4 +300,178 @@ async fn a_known_stripe_customer_is_used_for_the_payment_intent() {
     h.handler.handle_message(&order_message(&o)).await.unwrap();
     let pi = h.stripe.intents().pop().unwrap();
     assert_eq!(pi.customer.map(|c| c.0).as_deref(), Some("cus_known"));
+}
+
+fn charge_json(h: &Harness, pi: &str, charge: &str, captured: bool) -> serde_json::Value {
+    let pi_json = payment_intent_json(&h.stripe, pi);
+    json!({
+        "id": charge, "object": "charge", "amount": pi_json["amount"], "currency": pi_json["currency"],
+        "status": "succeeded", "paid": true, "captured": captured,
+        "amount_captured": if captured { pi_json["amount"].clone() } else { json!(0) },
+        "payment_intent": pi, "metadata": pi_json["metadata"], "created": 1_795_651_200, "livemode": false
+    })
+}
+
+#[tokio::test]
+async fn the_erp_entry_is_dated_by_the_charge_and_the_same_whichever_event_posts_it() {
+    let month_later = 1_795_651_200 + 32 * 86_400; // 2026-12-28
+    for first in ["payment_intent.succeeded", "charge.succeeded"] {
+        let h = harness();
+        let pi = place(&h, "21", Currency::Usd, "15.00").await;
+        let charge = h.stripe.succeed_at(&pi, month_later);
+        let events = succeeded_events(&h, &pi, &charge);
+        let (a, b) = if first == "charge.succeeded" {
+            (&events[1], &events[0])
+        } else {
+            (&events[0], &events[1])
+        };
+        // the first event posts, then its completion record is lost (a crash)
+        h.handler.handle_message(a).await.unwrap();
+        h.store_forget("o2c/magento/default/21/erp-payment");
+        // the other event repeats the step: same key, same body, no 409
+        h.handler.handle_message(b).await.unwrap();
+        let entries = h.erp.entries();
+        assert_eq!(entries.len(), 1, "{first}");
+        assert_eq!(entries[0].date(), "2026-12-28", "{first}");
+        assert_eq!(entries[0].references()["charge"], charge);
+    }
+}
+
+#[tokio::test]
+async fn an_authorization_invoices_nothing_until_it_is_captured() {
+    let h = harness();
+    let pi = place(&h, "22", Currency::Usd, "9.00").await;
+    let charge = h.stripe.succeed(&pi);
+    let authorized = stripe_message(
+        "evt_auth",
+        "charge.succeeded",
+        &charge_json(&h, &pi, &charge, false),
+    );
+    let out = h.handler.handle_message(&authorized).await.unwrap();
+    assert_eq!(out.order_to_cash, None);
+    assert!(h.platform.invoices().is_empty() && h.erp.entries().is_empty());
+    let captured = stripe_message(
+        "evt_cap",
+        "charge.captured",
+        &charge_json(&h, &pi, &charge, true),
+    );
+    let out = h.handler.handle_message(&captured).await.unwrap();
+    assert!(
+        matches!(out.order_to_cash, Some(O2cOutcome::Paid { .. })),
+        "{out:?}"
+    );
+    assert_eq!((h.platform.invoices().len(), h.erp.entries().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_second_charge_for_a_paid_order_is_a_double_payment_for_review() {
+    let h = harness();
+    let pi = place(&h, "23", Currency::Usd, "5.00").await;
+    let charge = h.stripe.succeed(&pi);
+    for e in succeeded_events(&h, &pi, &charge) {
+        h.handler.handle_message(&e).await.unwrap();
+    }
+    // the same PaymentIntent cannot succeed twice, but another charge naming the order can arrive
+    let mut other = charge_json(&h, &pi, "ch_other", true);
+    other["id"] = json!("ch_other");
+    let err = h
+        .handler
+        .handle_message(&stripe_message("evt_other", "charge.succeeded", &other))
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("double payment"), "{err}");
+    assert_eq!((h.platform.invoices().len(), h.erp.entries().len()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_order_paid_some_other_way_is_not_invoiced_again() {
+    let h = harness();
+    let pi = place(&h, "24", Currency::Usd, "5.00").await;
+    let mut o = h.platform.order("24");
+    o.payment_state = PaymentState::Paid;
+    h.platform.put(o);
+    let charge = h.stripe.succeed(&pi);
+    let err = h
+        .handler
+        .handle_message(&succeeded_events(&h, &pi, &charge)[0])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("double payment"), "{err}");
+    assert!(h.erp.entries().is_empty());
+}
+
+#[tokio::test]
+async fn orders_paid_another_way_are_left_alone() {
+    let h = harness();
+    for method in [Some("checkmo"), Some("banktransfer"), None] {
+        let mut o = order("25", Currency::Usd, "5.00");
+        o.payment.method = method.map(str::to_string);
+        h.platform.put(o.clone());
+        let out = h.handler.handle_message(&order_message(&o)).await.unwrap();
+        assert_eq!(
+            out.order_to_cash,
+            Some(O2cOutcome::Skipped("payment method not collected by Tally"))
+        );
+    }
+    assert_eq!(h.stripe.created(), 0);
+}
+
+#[tokio::test]
+async fn a_payment_intent_naming_no_platform_is_not_taken_for_an_order() {
+    let h = harness();
+    let o = order("26", Currency::Usd, "5.00");
+    h.platform.put(o.clone());
+    // another integration's PaymentIntent that happens to carry an order_id
+    let foreign = json!({"id": "pi_f", "object": "payment_intent", "amount": 500, "currency": "usd",
+        "status": "succeeded", "metadata": {"order_id": "26"}, "created": 1, "livemode": false, "latest_charge": "ch_f"});
+    let out = h
+        .handler
+        .handle_message(&stripe_message(
+            "evt_f",
+            "payment_intent.succeeded",
+            &foreign,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.order_to_cash,
+        Some(O2cOutcome::Skipped("not an order of this platform"))
+    );
+    assert!(h.platform.invoices().is_empty());
+}
+
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_refused() {
+    let h = harness();
+    h.stripe.set_key_livemode(Some(true));
+    let pi = json!({"id": "pi_m", "object": "payment_intent", "metadata": {}});
+    let err = h
+        .handler
+        .handle_message(&stripe_message("evt_m", "payment_intent.succeeded", &pi))
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("livemode"), "{err}");
+    assert!(
+        h.journal.events().is_empty(),
+        "nothing is recorded for a refused event"
+    );
+}
+
+#[tokio::test]
+async fn a_redrive_after_stripe_forgot_the_key_finds_the_payment_intent_first() {
+    let h = harness();
+    let mut o = order("27", Currency::Usd, "5.00");
+    o.created_at = "2026-11-24 09:00:00".into(); // two days before the handler's clock
+    h.platform.put(o.clone());
+    // the first attempt created the PaymentIntent, then lost its link write
+    h.state.fail_links(true);
+    assert!(h.handler.handle_message(&order_message(&o)).await.is_err());
+    h.state.fail_links(false);
+    assert_eq!(h.stripe.created(), 1);
+    h.stripe.forget_idempotency_keys();
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    assert_eq!(h.stripe.created(), 1, "found by metadata, not made again");
+    assert_eq!(h.stripe.searches(), 2);
 }

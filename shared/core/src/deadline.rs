@@ -1,0 +1,67 @@
+//! The invocation's deadline, visible to everything a record's work calls.
+//! The batch helper sets it per record; the HTTP retry loop reads it so one
+//! call's retries never outlast the Lambda invocation that made them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Runs `work` with `deadline` visible to `remaining()`; `None` means no deadline.
+pub async fn within<F: Future>(deadline: Option<Instant>, work: F) -> F::Output {
+    match deadline {
+        Some(d) => DEADLINE.scope(d, work).await,
+        None => work.await,
+    }
+}
+
+/// Time left before the current deadline; `None` when no deadline is set.
+pub fn remaining() -> Option<Duration> {
+    DEADLINE
+        .try_with(|d| d.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
+/// A Lambda deadline (unix milliseconds) as an `Instant`, given the wall clock's now.
+/// Overflow-safe: a deadline in the past is now, an absurd one is capped at a day.
+pub fn instant_from_unix_ms(deadline_ms: i64, now_ms: i64) -> Instant {
+    let left = deadline_ms.saturating_sub(now_ms).clamp(0, 86_400_000);
+    Instant::now() + Duration::from_millis(left as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn remaining_counts_down_inside_the_scope_only() {
+        assert_eq!(remaining(), None);
+        let d = Instant::now() + Duration::from_secs(10);
+        within(Some(d), async {
+            tokio::time::advance(Duration::from_secs(4)).await;
+            assert_eq!(remaining(), Some(Duration::from_secs(6)));
+            tokio::time::advance(Duration::from_secs(60)).await;
+            assert_eq!(remaining(), Some(Duration::ZERO));
+        })
+        .await;
+        assert_eq!(remaining(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unix_deadlines_never_overflow() {
+        let now = Instant::now();
+        assert_eq!(instant_from_unix_ms(i64::MIN, i64::MAX), now);
+        assert_eq!(
+            instant_from_unix_ms(i64::MAX, i64::MIN),
+            now + Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            instant_from_unix_ms(5_000, 2_000),
+            now + Duration::from_secs(3)
+        );
+    }
+}
