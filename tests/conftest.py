@@ -24,9 +24,9 @@ def ls_stack() -> LocalStack:
 
 @pytest.fixture(scope="session")
 def signature_cli() -> Path:
-    """Tally's own signer/verifier binary (shared/core/src/bin/tally-stripe-signature.rs)."""
+    """Tally's own signer/verifier binary (shared/tools/src/bin/tally-stripe-signature.rs)."""
     subprocess.run(
-        ["cargo", "build", "--quiet", "-p", "tally-core", "--bin", "tally-stripe-signature"],
+        ["cargo", "build", "--quiet", "-p", "tally-tools", "--bin", "tally-stripe-signature"],
         cwd=ROOT,
         check=True,
     )

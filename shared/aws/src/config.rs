@@ -51,6 +51,28 @@ pub fn tally_config() -> Result<tally_core::config::TallyConfig, tally_core::con
     tally_core::config::TallyConfig::from_json(&std::env::var("TALLY_CONFIG").unwrap_or_default())
 }
 
+/// The SQS queue of each flow, from the environment (`PAYMENTS_QUEUE_URL`, ...).
+pub fn flow_queues(
+    sqs: &aws_sdk_sqs::Client,
+) -> Result<
+    std::collections::HashMap<
+        tally_core::routing::Flow,
+        std::sync::Arc<dyn tally_core::ports::Queue>,
+    >,
+    ConfigError,
+> {
+    let mut queues = std::collections::HashMap::new();
+    for flow in tally_core::routing::Flow::ALL {
+        let url = required(flow.queue_url_env())?;
+        queues.insert(
+            flow,
+            std::sync::Arc::new(crate::sqs::SqsQueue::new(sqs.clone(), url))
+                as std::sync::Arc<dyn tally_core::ports::Queue>,
+        );
+    }
+    Ok(queues)
+}
+
 /// A Secrets Manager secret cached for the container's lifetime (TTL and
 /// refresh interval from `SECRET_TTL_SECS` / `SECRET_MIN_REFRESH_SECS`).
 pub fn cached_secret<T: serde::de::DeserializeOwned + Send + Sync>(

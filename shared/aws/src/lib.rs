@@ -3,7 +3,7 @@
 
 pub mod config;
 pub mod dynamodb;
-pub mod http;
+pub mod function_url;
 pub mod logging;
 pub mod secrets_manager;
 pub mod sqs;

@@ -1,5 +1,7 @@
 //! Which flow handles which Stripe event type. One table, so adding a flow
-//! is one line here and one queue in the template.
+//! is its lines here, its queue and its handler in the template. A route is
+//! added with its consumer: until a flow has a handler, its events are
+//! acknowledged and counted as ignored, never parked on a queue nobody reads.
 
 use std::fmt;
 
@@ -7,25 +9,14 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Flow {
     Payments,
-    Refunds,
-    Customers,
-    Payouts,
 }
 
 impl Flow {
-    pub const ALL: [Flow; 4] = [
-        Flow::Payments,
-        Flow::Refunds,
-        Flow::Customers,
-        Flow::Payouts,
-    ];
+    pub const ALL: [Flow; 1] = [Flow::Payments];
 
     pub const fn name(self) -> &'static str {
         match self {
             Flow::Payments => "payments",
-            Flow::Refunds => "refunds",
-            Flow::Customers => "customers",
-            Flow::Payouts => "payouts",
         }
     }
 
@@ -33,9 +24,6 @@ impl Flow {
     pub const fn queue_url_env(self) -> &'static str {
         match self {
             Flow::Payments => "PAYMENTS_QUEUE_URL",
-            Flow::Refunds => "REFUNDS_QUEUE_URL",
-            Flow::Customers => "CUSTOMERS_QUEUE_URL",
-            Flow::Payouts => "PAYOUTS_QUEUE_URL",
         }
     }
 }
@@ -57,18 +45,6 @@ const STRIPE_ROUTES: &[(&str, Flow)] = &[
     ("charge.succeeded", Flow::Payments),
     ("charge.failed", Flow::Payments),
     ("charge.captured", Flow::Payments),
-    ("charge.refunded", Flow::Refunds),
-    ("charge.refund.updated", Flow::Refunds),
-    ("refund.created", Flow::Refunds),
-    ("refund.updated", Flow::Refunds),
-    ("refund.failed", Flow::Refunds),
-    ("customer.created", Flow::Customers),
-    ("customer.updated", Flow::Customers),
-    ("customer.deleted", Flow::Customers),
-    ("payout.paid", Flow::Payouts),
-    ("payout.failed", Flow::Payouts),
-    ("payout.canceled", Flow::Payouts),
-    ("payout.reconciliation_completed", Flow::Payouts),
 ];
 
 /// The flow for a Stripe event type, or `None` when no flow handles it.
@@ -95,12 +71,10 @@ mod tests {
             Some(Flow::Payments)
         );
         assert_eq!(route_stripe_event("charge.succeeded"), Some(Flow::Payments));
-        assert_eq!(route_stripe_event("charge.refunded"), Some(Flow::Refunds));
-        assert_eq!(
-            route_stripe_event("customer.updated"),
-            Some(Flow::Customers)
-        );
-        assert_eq!(route_stripe_event("payout.paid"), Some(Flow::Payouts));
+        assert_eq!(route_stripe_event("charge.captured"), Some(Flow::Payments));
+        // no consumer yet: not routed
+        assert_eq!(route_stripe_event("charge.refunded"), None);
+        assert_eq!(route_stripe_event("payout.paid"), None);
         assert_eq!(route_stripe_event("plan.created"), None);
         assert_eq!(route_stripe_event("PAYMENT_INTENT.SUCCEEDED"), None);
     }

@@ -1,9 +1,11 @@
-//! Stripe: webhook signatures, the event envelope, and typed objects.
+//! Stripe: webhook signatures and the Stripe webhook source, the event
+//! envelope, typed objects, and the API port.
 
 pub mod api;
 pub mod event;
 pub mod objects;
 pub mod signature;
+pub mod webhook;
 
 pub use api::{key_livemode, metadata_search_query, NewPaymentIntent, StripeApi, StripeApiError};
 pub use event::{EnvelopeError, EventEnvelope};

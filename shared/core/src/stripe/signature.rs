@@ -4,8 +4,9 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
-use crate::secret::SecretString;
+use crate::secrets::SecretString;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -107,40 +108,61 @@ impl SignatureVerifier {
         body: &'a [u8],
         now: i64,
     ) -> Result<VerifiedPayload<'a>, SignatureError> {
-        let header = header.ok_or(SignatureError::MissingHeader)?;
-        let parsed = parse_header(header)?;
-        if self.secrets.is_empty() {
-            return Err(SignatureError::NoSecretsConfigured);
-        }
-        let candidates: Vec<Vec<u8>> = parsed
-            .v1
-            .iter()
-            .filter_map(|sig| hex::decode(sig).ok())
-            .collect();
-        let matched = self.secrets.iter().any(|secret| {
-            let mac = mac_for(secret, parsed.timestamp, body);
-            // verify_slice compares in constant time; clone because it consumes the MAC.
-            candidates
-                .iter()
-                .any(|candidate| mac.clone().verify_slice(candidate).is_ok())
-        });
-        if !matched {
-            return Err(SignatureError::NoMatchingSignature);
-        }
-        // abs_diff cannot overflow, whatever timestamp the header claims.
-        let skew = now.abs_diff(parsed.timestamp);
-        let skew_secs = i64::try_from(skew).unwrap_or(i64::MAX);
-        if self.tolerance_secs > 0 && skew > self.tolerance_secs.unsigned_abs() {
-            return Err(SignatureError::TimestampOutsideTolerance {
-                skew_secs,
-                tolerance_secs: self.tolerance_secs,
-            });
-        }
-        Ok(VerifiedPayload {
-            body,
-            timestamp: parsed.timestamp,
-        })
+        verify_signature(&self.secrets, self.tolerance_secs, header, body, now)
     }
+}
+
+/// Checks a `Stripe-Signature` header against every secret (empty ones
+/// ignored), over the exact body, in constant time, within the tolerance
+/// (`0` disables the timestamp check).
+pub fn verify_signature<'a>(
+    secrets: &[SecretString],
+    tolerance_secs: i64,
+    header: Option<&str>,
+    body: &'a [u8],
+    now: i64,
+) -> Result<VerifiedPayload<'a>, SignatureError> {
+    let header = header.ok_or(SignatureError::MissingHeader)?;
+    let parsed = parse_header(header)?;
+    if secrets.iter().all(SecretString::is_empty) {
+        return Err(SignatureError::NoSecretsConfigured);
+    }
+    let mut candidates = [[0u8; 32]; 4];
+    let mut count = 0;
+    for sig in parsed.v1.iter() {
+        if count < candidates.len() && hex::decode_to_slice(sig, &mut candidates[count]).is_ok() {
+            count += 1;
+        }
+    }
+    let candidates = &candidates[..count];
+    let matched = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
+        let mac = mac_for(secret, parsed.timestamp, body)
+            .finalize()
+            .into_bytes();
+        // ct_eq compares in constant time.
+        candidates
+            .iter()
+            .fold(subtle::Choice::from(0), |any, c| {
+                any | c.as_slice().ct_eq(mac.as_slice())
+            })
+            .into()
+    });
+    if !matched {
+        return Err(SignatureError::NoMatchingSignature);
+    }
+    // abs_diff cannot overflow, whatever timestamp the header claims.
+    let skew = now.abs_diff(parsed.timestamp);
+    let skew_secs = i64::try_from(skew).unwrap_or(i64::MAX);
+    if tolerance_secs > 0 && skew > tolerance_secs.unsigned_abs() {
+        return Err(SignatureError::TimestampOutsideTolerance {
+            skew_secs,
+            tolerance_secs,
+        });
+    }
+    Ok(VerifiedPayload {
+        body,
+        timestamp: parsed.timestamp,
+    })
 }
 
 /// Builds a `Stripe-Signature` header value as Stripe would send it. Used by tests,

@@ -15,6 +15,7 @@ use sha2::Sha256;
 
 use super::order_json::{order_from, MagentoOrder, OrderJsonError};
 use crate::commerce::order::Order;
+use crate::webhook::Verified;
 
 pub const SIGNATURE_HEADER: &str = "x-adobe-commerce-webhook-signature";
 
@@ -57,12 +58,6 @@ impl<'a> VerifiedMagentoWebhook<'a> {
 }
 
 impl MagentoWebhookVerifier {
-    /// For the receiver, after `verify` accepted these exact bytes with a
-    /// verifier built from a secret that may since have been refreshed.
-    pub(crate) fn assume_verified(body: &[u8]) -> VerifiedMagentoWebhook<'_> {
-        VerifiedMagentoWebhook { body }
-    }
-
     pub fn from_pems<S: AsRef<str>>(pems: &[S]) -> Result<Self, WebhookError> {
         if pems.is_empty() {
             return Err(WebhookError::NoKeys);
@@ -129,10 +124,7 @@ struct RawData {
 }
 
 impl WebhookPayload {
-    pub fn parse(
-        store: &str,
-        verified: &VerifiedMagentoWebhook<'_>,
-    ) -> Result<Self, OrderJsonError> {
+    pub fn parse(store: &str, verified: Verified<'_>) -> Result<Self, OrderJsonError> {
         let raw: RawPayload = serde_json::from_slice(verified.body())?;
         Ok(WebhookPayload {
             event_name: raw.event_name,
@@ -155,7 +147,7 @@ mod tests {
     fn accepts_commerce_signature_and_rejects_tampering() {
         let v = MagentoWebhookVerifier::from_pems(&[PUBLIC_PEM]).unwrap();
         let ok = v.verify(Some(SIGNATURE), BODY).unwrap();
-        let payload = WebhookPayload::parse("default", &ok).unwrap();
+        let payload = WebhookPayload::parse("default", Verified::new(ok.body())).unwrap();
         assert_eq!(payload.event_name, "observer.sales_order_place_after");
         assert_eq!(payload.order.increment_id, "000000007");
 

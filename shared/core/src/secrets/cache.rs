@@ -7,11 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-
-use crate::secret::SecretString;
 
 pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
 pub const DEFAULT_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -29,31 +26,6 @@ pub enum SecretError {
 pub trait SecretFetcher: Send + Sync {
     fn id(&self) -> &str;
     async fn fetch(&self) -> Result<String, SecretError>;
-}
-
-/// The Stripe secret: `{"api_key": "sk_...", "webhook_signing_secrets": ["whsec_...", ...]}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StripeSecrets {
-    #[serde(default)]
-    pub api_key: Option<SecretString>,
-    #[serde(default)]
-    pub webhook_signing_secrets: Vec<SecretString>,
-}
-
-/// The Magento secret: `{"access_token": "...", "webhook_public_keys": ["-----BEGIN PUBLIC KEY-----..."]}`.
-/// The integration token is a bearer token; public keys verify Adobe Commerce webhooks.
-#[derive(Debug, Clone, Deserialize)]
-pub struct MagentoSecrets {
-    #[serde(default)]
-    pub access_token: Option<SecretString>,
-    #[serde(default)]
-    pub webhook_public_keys: Vec<String>,
-}
-
-/// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ErpSecrets {
-    pub signing_secret: SecretString,
 }
 
 struct Cached<T> {
@@ -193,6 +165,7 @@ impl<T: DeserializeOwned + Send + Sync> CachedSecret<T> {
 mod tests {
     use super::*;
     use crate::memory::MemorySecret;
+    use crate::stripe::webhook::StripeWebhookKeys as StripeSecrets;
 
     fn cache(secret: &MemorySecret) -> CachedSecret<StripeSecrets> {
         CachedSecret::new(

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tally_core::secret::SecretString;
+use tally_core::secrets::SecretString;
 use tally_core::stripe::signature::{sign, DEFAULT_TOLERANCE_SECS};
 use tally_core::stripe::SignatureVerifier;
 

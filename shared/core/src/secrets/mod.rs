@@ -1,0 +1,36 @@
+//! Secrets: a string type that never prints itself, the per-container cache
+//! that reads them from the secret store, and the JSON shape of each secret.
+//! Each function reads only the secrets it needs: the public webhook functions
+//! read their verification keys (their sources define those shapes), handlers
+//! read the API credentials below.
+
+mod cache;
+mod redacted;
+
+pub use cache::{
+    CachedSecret, SecretError, SecretFetcher, DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_SECRET_TTL,
+    FIRST_OUTAGE_BACKOFF, MAX_OUTAGE_BACKOFF,
+};
+pub use redacted::SecretString;
+
+use serde::Deserialize;
+
+/// The Stripe API secret: `{"api_key": "sk_..."}` (or a restricted `rk_...` key).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeSecrets {
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+}
+
+/// The Magento API secret: `{"access_token": "..."}`, the integration's bearer token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MagentoSecrets {
+    #[serde(default)]
+    pub access_token: Option<SecretString>,
+}
+
+/// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErpSecrets {
+    pub signing_secret: SecretString,
+}

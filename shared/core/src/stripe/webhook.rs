@@ -1,0 +1,128 @@
+//! Stripe as a `WebhookSource`. Stripe retries for days until it gets a 2xx,
+//! so a 2xx means "on a queue": anything that keeps an event from its queue
+//! on our side answers 500. The verified body is carried to the queue as it
+//! came; only the fields routing needs are read here.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::signature::{verify_signature, SignatureError, SIGNATURE_HEADER};
+use crate::message::QueueEnvelope;
+use crate::routing::route_stripe_event;
+use crate::secrets::SecretString;
+use crate::webhook::{
+    Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
+};
+
+/// The signing secrets, from the webhook's own secret:
+/// `{"webhook_signing_secrets": ["whsec_...", ...]}` (two while rolling one).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StripeWebhookKeys {
+    #[serde(default)]
+    pub webhook_signing_secrets: Vec<SecretString>,
+}
+
+pub struct StripeWebhook {
+    pub tolerance_secs: i64,
+}
+
+/// What routing needs of an event, borrowed from the body.
+#[derive(Deserialize)]
+struct EventHead<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    object: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    #[allow(dead_code)]
+    data: IgnoredAny,
+}
+
+impl WebhookSource for StripeWebhook {
+    type Keys = StripeWebhookKeys;
+
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn verify<'a>(
+        &self,
+        keys: &StripeWebhookKeys,
+        request: &WebhookRequest<'a>,
+        now_secs: i64,
+    ) -> Result<Verified<'a>, VerifyError> {
+        let header = request.headers.get(SIGNATURE_HEADER);
+        match verify_signature(
+            &keys.webhook_signing_secrets,
+            self.tolerance_secs,
+            header,
+            request.body,
+            now_secs,
+        ) {
+            Ok(v) => Ok(Verified::new(v.body())),
+            Err(e @ SignatureError::NoMatchingSignature) => {
+                Err(VerifyError::Mismatch(e.to_string()))
+            }
+            Err(e @ SignatureError::NoSecretsConfigured) => {
+                Err(VerifyError::Misconfigured(e.to_string()))
+            }
+            Err(e) => Err(VerifyError::Invalid(e.to_string())),
+        }
+    }
+
+    fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
+        let body = verified.body();
+        let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
+        let head: EventHead =
+            serde_json::from_str(text).map_err(|e| format!("not a Stripe event: {e}"))?;
+        if head.object.as_deref().is_some_and(|o| o != "event") {
+            return Err("not a Stripe event: object is not \"event\"".into());
+        }
+        if head.id.trim().is_empty() || head.event_type.trim().is_empty() {
+            return Err("not a Stripe event: empty id or type".into());
+        }
+        let (event_id, event_type) = (head.id.into_owned(), head.event_type.into_owned());
+        match route_stripe_event(&event_type) {
+            None => Ok(Inbound::Ignore {
+                event_id,
+                event_type,
+                reason: "no flow handles this event type",
+            }),
+            Some(flow) => Ok(Inbound::Enqueue {
+                flow,
+                message: QueueEnvelope::verified_message(
+                    "stripe",
+                    &event_id,
+                    &event_type,
+                    text,
+                    received_at_ms,
+                ),
+                event_id,
+                event_type,
+            }),
+        }
+    }
+
+    fn acknowledge(&self, outcome: &Outcome) -> Reply {
+        match outcome {
+            Outcome::Enqueued => Reply::json(200, json!({"received": true})),
+            Outcome::Ignored(_) => Reply::json(200, json!({"received": true, "ignored": true})),
+            Outcome::MethodNotAllowed => Reply::json(405, json!({"error": "use POST"})),
+            Outcome::TooLarge => Reply::json(413, json!({"error": "body too large"})),
+            Outcome::Unauthenticated(why) => Reply::json(400, json!({"error": why})),
+            Outcome::Unreadable(why) => Reply::json(400, json!({"error": why})),
+            // Ours to fix: Stripe retries a 5xx for days. No internal text.
+            Outcome::CannotVerify(_) | Outcome::EnqueueFailed(_) => Reply::json(
+                500,
+                json!({"error": "temporarily unavailable, retry later"}),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
