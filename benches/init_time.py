@@ -7,6 +7,7 @@ per warm call on ministack) is not part of it.
 Run after `make up`: .venv/bin/python benches/init_time.py [RUNS]"""
 
 import http.server
+import json
 import os
 import statistics
 import subprocess
@@ -39,9 +40,14 @@ def function_env(env: dict, name: str) -> dict:
     base = {k: env[k] for k in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     base.update(AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="warn")
     if name == "stripe-webhook":
-        base.update(STRIPE_SECRET_ID=env["STRIPE_SECRET_ID"], PAYMENTS_QUEUE_URL=env["PAYMENTS_QUEUE_URL"], REFUNDS_QUEUE_URL=env["REFUNDS_QUEUE_URL"], CUSTOMERS_QUEUE_URL=env["CUSTOMERS_QUEUE_URL"], PAYOUTS_QUEUE_URL=env["PAYOUTS_QUEUE_URL"])
+        base.update(STRIPE_WEBHOOK_SECRET_ID=env["STRIPE_WEBHOOK_SECRET_ID"], PAYMENTS_QUEUE_URL=env["PAYMENTS_QUEUE_URL"])
     else:
-        base.update(IDEMPOTENCY_TABLE=env["IDEMPOTENCY_TABLE"], EVENTS_TABLE=env["EVENTS_TABLE"], DEAD_LETTER_QUEUE_URL=env["PAYMENTS_DLQ_URL"])
+        config = {"magento": {"base_url": env["MAGENTO_BASE_URL"]}, "erp": {"base_url": env["ERP_BASE_URL"]},
+                  "stripe": {"api_base": env["STRIPE_API_BASE"]}}
+        base.update(IDEMPOTENCY_TABLE=env["IDEMPOTENCY_TABLE"], EVENTS_TABLE=env["EVENTS_TABLE"],
+                    QUEUE_URL=env["PAYMENTS_QUEUE_URL"], DEAD_LETTER_QUEUE_URL=env["PAYMENTS_DLQ_URL"],
+                    STRIPE_API_SECRET_ID=env["STRIPE_API_SECRET_ID"], MAGENTO_API_SECRET_ID=env["MAGENTO_API_SECRET_ID"],
+                    ERP_SECRET_ID=env["ERP_SECRET_ID"], MAX_RECEIVE_COUNT="25", TALLY_CONFIG=json.dumps(config))
     return base
 
 

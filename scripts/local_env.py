@@ -41,10 +41,8 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
         return response.read()
 
 # Local test values only; the template's production secret starts empty.
-LOCAL_STRIPE_SECRET = {
-    "api_key": "sk_test_tally_local",
-    "webhook_signing_secrets": ["whsec_tally_local_primary", "whsec_tally_local_secondary"],
-}
+LOCAL_STRIPE_API_KEY = "sk_test_tally_local"
+LOCAL_STRIPE_SIGNING_SECRETS = ["whsec_tally_local_primary", "whsec_tally_local_secondary"]
 
 
 def function_url(endpoint: str, stack_url: str) -> str:
@@ -69,18 +67,18 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     erp = f"http://127.0.0.1:{erp_port}"
     public_key = http("GET", f"{magento}/_sim/webhook-public-key").decode()
     secrets = boto3.client("secretsmanager")
-    secrets.put_secret_value(SecretId=outputs["StripeSecretArn"], SecretString=json.dumps(LOCAL_STRIPE_SECRET))
-    secrets.put_secret_value(
-        SecretId=outputs["MagentoSecretArn"],
-        SecretString=json.dumps({"access_token": magento_token, "webhook_public_keys": [public_key]}),
-    )
+    put = lambda arn, value: secrets.put_secret_value(SecretId=outputs[arn], SecretString=json.dumps(value))  # noqa: E731
+    put("StripeWebhookSecretArn", {"webhook_signing_secrets": LOCAL_STRIPE_SIGNING_SECRETS})
+    put("StripeApiSecretArn", {"api_key": LOCAL_STRIPE_API_KEY})
+    put("MagentoWebhookSecretArn", {"webhook_public_keys": [public_key]})
+    put("MagentoApiSecretArn", {"access_token": magento_token})
     secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
 
     stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])
     magento_webhook = function_url(endpoint, outputs["MagentoWebhookUrl"])
     # Both fake Stripes take localstripe's config call: deliver every event, signed.
     http("POST", f"{stripe_api}/_config/webhooks/tally",
-         urlencode({"url": stripe_webhook, "secret": LOCAL_STRIPE_SECRET["webhook_signing_secrets"][0]}).encode(),
+         urlencode({"url": stripe_webhook, "secret": LOCAL_STRIPE_SIGNING_SECRETS[0]}).encode(),
          "application/x-www-form-urlencoded")
     http("DELETE", f"{magento}/_sim/webhooks")
     http("POST", f"{magento}/_sim/webhooks", json.dumps({"url": magento_webhook}).encode())
@@ -92,18 +90,20 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
         "TALLY_STACK_NAME": stack,
         "STRIPE_WEBHOOK_URL": function_url(endpoint, outputs["StripeWebhookUrl"]),
-        "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_SECRET["webhook_signing_secrets"][0],
-        "STRIPE_WEBHOOK_SECRET_SECONDARY": LOCAL_STRIPE_SECRET["webhook_signing_secrets"][1],
-        "STRIPE_SECRET_ID": outputs["StripeSecretArn"],
+        "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_SIGNING_SECRETS[0],
+        "STRIPE_WEBHOOK_SECRET_SECONDARY": LOCAL_STRIPE_SIGNING_SECRETS[1],
+        "STRIPE_WEBHOOK_SECRET_ID": outputs["StripeWebhookSecretArn"],
+        "STRIPE_API_SECRET_ID": outputs["StripeApiSecretArn"],
         "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
         "EVENTS_TABLE": outputs["EventsTableName"],
         "STRIPE_API_BASE": stripe_api,
-        "STRIPE_API_KEY": LOCAL_STRIPE_SECRET["api_key"],
+        "STRIPE_API_KEY": LOCAL_STRIPE_API_KEY,
         "MAGENTO_BASE_URL": magento,
         "MAGENTO_TOKEN": magento_token,
         "MAGENTO_STORE_CODE": store_code,
         "MAGENTO_WEBHOOK_URL": magento_webhook,
-        "MAGENTO_SECRET_ID": outputs["MagentoSecretArn"],
+        "MAGENTO_WEBHOOK_SECRET_ID": outputs["MagentoWebhookSecretArn"],
+        "MAGENTO_API_SECRET_ID": outputs["MagentoApiSecretArn"],
         "MAGENTO_POLLER_FUNCTION": outputs["MagentoOrderPollerName"],
         "PAYMENTS_HANDLER_FUNCTION": outputs["PaymentsHandlerName"],
         "ERP_BASE_URL": erp,
@@ -111,7 +111,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "ERP_SIGNING_SECRET": erp_secret,
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
-    for flow in ("Payments", "Refunds", "Customers", "Payouts"):
+    for flow in ("Payments",):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]
         env[f"{flow.upper()}_DLQ_URL"] = outputs[f"{flow}DeadLetterQueueUrl"]
     with open(out_path, "w") as f:

@@ -260,3 +260,60 @@ def test_magento_webhook_signature_is_required(stack):
     r = requests.post(url, data=body, headers={"content-type": "application/json", header: adobe_signature(body)}, timeout=30)
     assert (r.status_code, r.json()) == (200, {"op": "success"})
     wait_for_payment_intent(s, order["entity_id"])
+
+
+def test_a_poll_finds_every_order_while_tallys_own_writes_move_them(stack):
+    """150 orders, pages of 50, each search slowed so the handler's PaymentIntent
+    comments land between pages and move orders' updated_at: paging by key, not
+    by offset, loses none of them, and a poll after that finds nothing new."""
+    s = stack
+    orders = [s.magento.place_order(currency="USD", notify=False)["entity_id"] for _ in range(150)]
+    s.magento.fault(method="GET", path_contains="/V1/orders", passthrough=True, delay=1.5, count=20)
+    try:
+        report = s.poll_magento()
+    finally:
+        s.magento.clear_faults()
+    assert report["seen"] >= 150 and not report["truncated"], report
+    for o in orders:
+        wait_for_payment_intent(s, o, timeout=120)
+    time.sleep(3)
+    again = s.poll_magento()
+    again_after_writes = s.poll_magento()
+    assert again_after_writes["enqueued"] == 0, (again, again_after_writes)
+    for o in orders:
+        assert len(s.payment_intents_for(o)) == 1
+
+
+def test_orders_paid_another_way_are_left_alone(stack):
+    s = stack
+    check = s.magento.place_order(currency="USD", notify=False, payment_method="checkmo")["entity_id"]
+    card = s.magento.place_order(currency="USD", notify=False)["entity_id"]
+    s.poll_magento()
+    wait_for_payment_intent(s, card)
+    time.sleep(3)
+    assert s.payment_intents_for(check) == []
+    assert not any("PaymentIntent" in (h.get("comment") or "") for h in s.magento.order(check)["order"]["status_histories"])
+
+
+def test_an_unreadable_order_is_dead_lettered_and_the_poll_goes_on(stack):
+    """An order in a currency Tally does not know cannot become minor units:
+    the poll dead-letters that order with its reason and still takes the next one."""
+    s = stack
+    bad = s.magento.place_order(currency="ZZZ", notify=False)["entity_id"]
+    good = s.magento.place_order(currency="USD", notify=False)["entity_id"]
+    report = s.poll_magento()
+    assert report["dead_lettered"] >= 1, report
+    wait_for_payment_intent(s, good)
+
+    def dead_letter():
+        out = s.sqs.receive_message(QueueUrl=s["PAYMENTS_DLQ_URL"], MaxNumberOfMessages=10,
+                                    VisibilityTimeout=0, WaitTimeSeconds=1, MessageAttributeNames=["All"])
+        for m in out.get("Messages", []):
+            if f"magento/default/{bad}" in m["MessageAttributes"].get("failure_reason", {}).get("StringValue", ""):
+                return m
+        return None
+
+    message = wait_until(dead_letter, 30, interval=1, what="the unreadable order in the DLQ")
+    assert json.loads(message["Body"])["event_type"] == "order.changed"
+    assert s.poll_magento()["dead_lettered"] == 0, "the key moved past it"
+    s.sqs.delete_message(QueueUrl=s["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])

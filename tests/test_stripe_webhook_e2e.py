@@ -12,18 +12,15 @@ import pytest
 
 from tally_local import new_event_id, post, sign, stripe_event, wait_until
 
-# Queues no handler consumes yet: their depth shows whether anything was enqueued.
-# (Peeking would count as a receive and, after maxReceiveCount, move messages to a DLQ.)
-UNCONSUMED_QUEUES = ["REFUNDS_QUEUE_URL", "CUSTOMERS_QUEUE_URL", "PAYOUTS_QUEUE_URL"]
+# Only the payments flow has a consumer; it records every event put on its queue,
+# so "nothing enqueued" is "no record and nothing new in its DLQ".
 
 
 def depths(stack):
-    return {key: stack.queue_depth(stack[key]) for key in UNCONSUMED_QUEUES}
+    return {"PAYMENTS_DLQ_URL": stack.queue_depth(stack["PAYMENTS_DLQ_URL"])}
 
 
 def assert_nothing_enqueued(stack, event_id, before):
-    """Nothing new on the unconsumed queues, and (the payments handler would have
-    recorded anything put on its queue) no record of the event."""
     time.sleep(2)
     assert depths(stack) == before
     assert stack.recorded_event(event_id) is None
@@ -140,34 +137,31 @@ def test_second_signing_secret_is_accepted(stack):
     wait_until(lambda: stack.recorded_event(json.loads(body)["id"]), 30, what="the event in the events table")
 
 
-def test_event_is_routed_to_its_flow_queue_as_a_versioned_envelope(stack):
-    body = stripe_event("customer.created", obj={"id": "cus_" + uuid.uuid4().hex[:12], "object": "customer", "email": "a@example.com"})
-    event_id = json.loads(body)["id"]
-    before = depths(stack)
+def test_the_queued_envelope_carries_the_verified_event_verbatim(stack):
+    """A test-mode handler refuses a livemode event and dead-letters it as queued,
+    which shows the envelope the webhook built around the body Stripe signed."""
+    event_id = new_event_id()
+    body = stripe_event("payment_intent.succeeded", event_id).replace(b'"livemode":false', b'"livemode":true', 1)
+    assert b'"livemode":true' in body
     assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
-    wait_until(lambda: depths(stack)["CUSTOMERS_QUEUE_URL"] == before["CUSTOMERS_QUEUE_URL"] + 1, 10, what="one more message on the customers queue")
-    message = find_message(stack, "CUSTOMERS_QUEUE_URL", event_id)
-    assert message is not None
+    message = dlq_message(stack, event_id, timeout=60)
     try:
         attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
-        assert attrs["event_type"] == "customer.created"
-        assert attrs["source"] == "stripe"
-        assert attrs["schema_version"] == "1"
+        assert (attrs["event_type"], attrs["source"], attrs["schema_version"]) == ("payment_intent.succeeded", "stripe", "1")
+        assert "livemode" in attrs["failure_reason"], attrs["failure_reason"]
+        assert message["Body"].endswith(',"event":' + body.decode() + "}"), "the signed bytes, unescaped"
         envelope = json.loads(message["Body"])
-        assert envelope["schema_version"] == 1
-        assert envelope["source"] == "stripe"
-        assert envelope["event_id"] == event_id
+        assert (envelope["schema_version"], envelope["source"], envelope["event_id"]) == (1, "stripe", event_id)
         assert abs(envelope["received_at_ms"] / 1000 - time.time()) < 120
-        assert json.dumps(envelope["event"], separators=(",", ":")).encode() == body
-        assert stack.queue_depth(stack["REFUNDS_QUEUE_URL"]) == before["REFUNDS_QUEUE_URL"]
-        assert stack.queue_depth(stack["PAYOUTS_QUEUE_URL"]) == before["PAYOUTS_QUEUE_URL"]
-        assert stack.recorded_event(event_id) is None
+        assert stack.recorded_event(event_id) is None, "a refused event is not journaled"
     finally:
-        stack.sqs.delete_message(QueueUrl=stack["CUSTOMERS_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"])
+        stack.sqs.delete_message(QueueUrl=stack["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
 
 
-def test_event_types_no_flow_handles_are_acknowledged_not_enqueued(stack):
-    body = stripe_event("plan.created", obj={"id": "plan_1", "object": "plan"})
+@pytest.mark.parametrize("event_type", ["plan.created", "customer.created", "charge.refunded", "payout.paid"])
+def test_event_types_without_a_consumer_are_acknowledged_not_enqueued(stack, event_type):
+    """A flow's route comes with its consumer; until then its events are counted as ignored."""
+    body = stripe_event(event_type, obj={"id": "x_1", "object": event_type.split(".")[0]})
     before = depths(stack)
     status, answer = post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))
     assert (status, answer) == (200, {"received": True, "ignored": True})
@@ -175,11 +169,11 @@ def test_event_types_no_flow_handles_are_acknowledged_not_enqueued(stack):
 
 
 def test_rotated_secret_is_picked_up_without_redeploy(stack):
-    original = stack.secrets.get_secret_value(SecretId=stack["STRIPE_SECRET_ID"])["SecretString"]
+    original = stack.secrets.get_secret_value(SecretId=stack["STRIPE_WEBHOOK_SECRET_ID"])["SecretString"]
     rotated = "whsec_rotated_" + uuid.uuid4().hex
     try:
         stack.secrets.put_secret_value(
-            SecretId=stack["STRIPE_SECRET_ID"], SecretString=json.dumps({"webhook_signing_secrets": [rotated]})
+            SecretId=stack["STRIPE_WEBHOOK_SECRET_ID"], SecretString=json.dumps({"webhook_signing_secrets": [rotated]})
         )
         time.sleep(1.2)  # the local stack allows a forced refresh once a second
         body = stripe_event("payment_intent.succeeded")
@@ -189,7 +183,7 @@ def test_rotated_secret_is_picked_up_without_redeploy(stack):
         old = stripe_event("payment_intent.succeeded")
         assert post(stack["STRIPE_WEBHOOK_URL"], old, signed(stack, old))[0] == 400
     finally:
-        stack.secrets.put_secret_value(SecretId=stack["STRIPE_SECRET_ID"], SecretString=original)
+        stack.secrets.put_secret_value(SecretId=stack["STRIPE_WEBHOOK_SECRET_ID"], SecretString=original)
         time.sleep(1.2)
         warm = stripe_event("payment_intent.created")
         assert post(stack["STRIPE_WEBHOOK_URL"], warm, signed(stack, warm))[0] == 200
@@ -199,9 +193,11 @@ def dlq_message(stack, event_id, timeout):
     return wait_until(lambda: find_message(stack, "PAYMENTS_DLQ_URL", event_id, timeout=1), timeout, interval=1, what=f"{event_id} in the payments DLQ")
 
 
-def test_retryable_failure_reaches_the_dlq_after_max_receive_count(stack):
-    """A claim held by another worker makes the handler fail retryably every time:
-    SQS redelivers until maxReceiveCount, then its redrive policy moves it to the DLQ."""
+def test_retryable_failure_backs_off_then_is_dead_lettered_with_its_reason(stack):
+    """A claim held by another worker makes the handler fail retryably every time.
+    It sets each retry's delay itself (1 s, then 2 s on the local stack, where the
+    queue's visibility timeout is 10 s) and, on the last allowed delivery (3),
+    dead-letters the message with the last reason, before the redrive policy (5) would."""
     event_id = new_event_id()
     stack.dynamodb.put_item(
         TableName=stack["IDEMPOTENCY_TABLE"],
@@ -214,8 +210,16 @@ def test_retryable_failure_reaches_the_dlq_after_max_receive_count(stack):
         },
     )
     body = stripe_event("payment_intent.succeeded", event_id)
+    started = time.monotonic()
     assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
     message = dlq_message(stack, event_id, timeout=120)
+    elapsed = time.monotonic() - started
+    attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attrs["deliveries"] == "3"
+    reason = attrs["failure_reason"]
+    assert "after 3 deliveries" in reason and "another worker" in reason, reason
+    # two visibility timeouts of 10 s would take 20 s; the handler's own delays take about 3 s
+    assert elapsed < 18, f"{elapsed:.1f} s: the retry delays were not applied"
     assert json.loads(message["Body"])["event_id"] == event_id
     assert stack.recorded_event(event_id) is None
     stack.sqs.delete_message(QueueUrl=stack["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])

@@ -179,7 +179,8 @@ class Router:
 
 
 class Faults:
-    """The next `count` requests matching method + path substring fail with `status`."""
+    """The next `count` requests matching method + path substring fail with `status`,
+    or, with `"passthrough": true`, are only slowed by `delay` and then served as usual."""
 
     def __init__(self, default_body: Callable[[int], Any]):
         self._lock = threading.Lock()
@@ -189,7 +190,8 @@ class Faults:
     def add(self, spec: Any) -> dict:
         if not isinstance(spec, dict):
             raise ValueError("fault must be a JSON object")
-        status = spec.get("status")
+        passthrough = bool(spec.get("passthrough", False))
+        status = spec.get("status", 200 if passthrough else None)
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         count = spec.get("count", 1)
@@ -203,6 +205,7 @@ class Faults:
             "count": count,
             "retry_after": retry_after,
             "delay": float(spec.get("delay", 0)),  # seconds, to exercise client timeouts
+            "passthrough": passthrough,
             "body": spec["body"] if "body" in spec else self._default_body(status),
         }
         with self._lock:

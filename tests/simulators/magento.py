@@ -19,6 +19,7 @@ import json
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -208,7 +209,9 @@ class MagentoSimulator:
         if not route:
             return json_response(404, magento_body(NO_ROUTE), php=True)
         fault = self.faults.take(req.method, req.path)
-        if fault:
+        if fault and fault["passthrough"]:
+            time.sleep(fault["delay"])
+        elif fault:
             response = self.faults.response(fault, php=True)
             self.requests.record(req, response.status, fault=True)
             return response

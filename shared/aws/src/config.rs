@@ -111,6 +111,19 @@ pub fn batch_settings() -> Result<tally_core::batch::BatchSettings, ConfigError>
             reason: "MAX_DELIVERIES and RETRY_BASE_DELAY_SECS must be positive".into(),
         });
     }
+    // The redrive policy is the backstop for crashes: if it moved messages first,
+    // they would reach the DLQ without the reason the handler gives them.
+    let redrive: u32 = parsed_or("MAX_RECEIVE_COUNT", u32::MAX)?;
+    if redrive <= retry.max_deliveries {
+        return Err(ConfigError::Invalid {
+            name: "MAX_RECEIVE_COUNT",
+            value: redrive.to_string(),
+            reason: format!(
+                "the redrive policy's count must exceed MAX_DELIVERIES ({})",
+                retry.max_deliveries
+            ),
+        });
+    }
     Ok(BatchSettings {
         concurrency: parsed_or("BATCH_CONCURRENCY", defaults.concurrency)?,
         min_time_to_start: std::time::Duration::from_secs(parsed_or(

@@ -36,9 +36,18 @@ impl Harness {
 }
 
 pub fn harness() -> Harness {
-    let (stripe, platform, erp, state, journal) = (
+    let platform = MemoryPlatform::new();
+    harness_with_platform(platform.clone(), platform)
+}
+
+/// A harness whose flows reach the platform through `reach` (e.g. a slow or
+/// failing wrapper around `platform`, which tests inspect).
+pub fn harness_with_platform(
+    reach: Arc<dyn crate::commerce::CommercePlatform>,
+    platform: Arc<MemoryPlatform>,
+) -> Harness {
+    let (stripe, erp, state, journal) = (
         MemoryStripe::new(),
-        MemoryPlatform::new(),
         MemoryErp::new(),
         MemoryState::new(),
         MemoryEventJournal::new(),
@@ -46,7 +55,7 @@ pub fn harness() -> Harness {
     let store = MemoryIdempotencyStore::new();
     let clock = Arc::new(ManualClock::at_secs(1_795_651_200));
     let o2c = OrderToCash {
-        platform: platform.clone(),
+        platform: reach,
         stripe: stripe.clone(),
         erp: erp.clone(),
         links: state.clone(),

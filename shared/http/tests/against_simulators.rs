@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tally_aws::dynamodb::DynamoIdempotencyStore;
 use tally_aws::state::DynamoState;
 use tally_core::clock::SystemClock;
+use tally_core::commerce::{ChangeKey, CommercePlatform};
 use tally_core::config::{
     ErpAccounts, ErpConfig, HttpPolicy, MagentoConfig, OrderToCashConfig, StripeConfig,
 };
@@ -150,7 +151,7 @@ async fn place_order() -> Value {
         .post(format!("{}/_sim/orders", env("MAGENTO_BASE_URL")))
         .json(&json!({"currency": "EUR", "items": [{"sku": "MUG", "name": "Mug", "qty": 3, "price": "7.50"}],
                       "customer": {"email": "grace@example.com", "firstname": "Grace", "lastname": "Hopper"},
-                      "notify": false}))
+                      "payment_method": "stripe_payments", "notify": false}))
         .send().await.unwrap().error_for_status().unwrap().json().await.unwrap()
 }
 
@@ -328,7 +329,7 @@ async fn magento_401_rereads_the_token_once() {
         },
         cache,
     );
-    use tally_core::commerce::{CommercePlatform, PlatformError};
+    use tally_core::commerce::PlatformError;
     let order_id = place_order().await["entity_id"].to_string();
     let err = magento.get_order(&order_id).await.unwrap_err();
     assert!(
@@ -343,5 +344,118 @@ async fn magento_401_rereads_the_token_once() {
     assert!(
         matches!(missing, PlatformError::NotFound { .. }),
         "{missing}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn magento_keyset_pages_skip_what_was_read_and_find_same_second_changes() {
+    let platform = order_to_cash(Arc::new(DynamoState::new(
+        dynamodb().await,
+        env("IDEMPOTENCY_TABLE"),
+    )))
+    .await
+    .platform;
+    let placed: Vec<Value> = place_orders(3).await;
+    let first = &placed[0];
+    let ids: Vec<String> = placed.iter().map(|p| p["entity_id"].to_string()).collect();
+    // start just before the first order: all three are after the key
+    let mut key = ChangeKey::starting_at(first["updated_at"].as_str().unwrap());
+    let mut read = Vec::new();
+    loop {
+        let page = platform.orders_changed_after(&key, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        for o in &page {
+            assert!(
+                key.is_before(o.order_id(), o.updated_at()),
+                "only orders after the key"
+            );
+            key.advance(o.order_id(), o.updated_at());
+            read.push(o.order_id().to_string());
+        }
+    }
+    for id in &ids {
+        assert_eq!(
+            read.iter().filter(|r| *r == id).count(),
+            1,
+            "order {id} read once: {read:?}"
+        );
+    }
+    // nothing after the key now; a comment (a change) brings an order back
+    assert!(platform
+        .orders_changed_after(&key, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    platform
+        .add_order_comment(
+            &ids[0],
+            &tally_core::commerce::OrderComment {
+                text: "changed".into(),
+                status: None,
+                notify_customer: false,
+                visible_on_front: false,
+            },
+        )
+        .await
+        .unwrap();
+    let after = platform.orders_changed_after(&key, 10).await.unwrap();
+    assert!(after.iter().any(|o| o.order_id() == ids[0]), "{after:?}");
+}
+
+async fn place_orders(n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(place_order().await);
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn a_payment_intent_is_found_by_its_metadata_after_the_key_is_forgotten() {
+    let stripe = stripe(&env("STRIPE_API_BASE"), true);
+    let order_id = format!("search-{}", fastrand::u64(..));
+    let params = NewPaymentIntent {
+        amount: Money {
+            amount: MinorUnit::new(1250),
+            currency: Currency::Usd,
+        },
+        customer: None,
+        description: None,
+        metadata: vec![
+            ("platform".into(), "magento".into()),
+            ("store".into(), "default".into()),
+            ("order_id".into(), order_id.clone()),
+        ],
+    };
+    let made = stripe
+        .create_payment_intent(&params, &format!("tally-pi-{order_id}"))
+        .await
+        .unwrap();
+    let found = stripe
+        .search_payment_intents(&[
+            ("platform", "magento"),
+            ("store", "default"),
+            ("order_id", &order_id),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [made.id.as_str()]
+    );
+    let none = stripe
+        .search_payment_intents(&[("order_id", "no-such-order")])
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert_eq!(
+        stripe.livemode().await.unwrap(),
+        Some(false),
+        "an sk_test_ key"
     );
 }
