@@ -41,6 +41,7 @@ e2e: up
 ## bench: criterion benchmarks of the webhook receiver's CPU path
 bench: tools
 	cargo bench -p tally-core --bench receiver
+	cargo bench -p tally-core --features testkit --bench slow_platform
 	$(VENV)/python benches/stripe_python_construct_event.py
 
 ## bench-emulator: cold/warm latency on the emulator and the functions' init time

@@ -10,6 +10,9 @@ pub mod erp;
 pub mod error;
 pub mod flows;
 pub mod idempotency;
+/// In-memory adapters of every port: for tests, benchmarks and local tools,
+/// never in a deployed function (enable the `testkit` feature to use them).
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod message;
 pub mod money;
@@ -17,5 +20,6 @@ pub mod ports;
 pub mod routing;
 pub mod secrets;
 pub mod stripe;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod webhook;

@@ -459,3 +459,98 @@ async fn a_payment_intent_is_found_by_its_metadata_after_the_key_is_forgotten() 
         "an sk_test_ key"
     );
 }
+
+/// A secret whose cached value is stale: the store already holds `current`.
+async fn rotated<T: serde::de::DeserializeOwned + Send + Sync + 'static>(
+    stale: Value,
+    current: Value,
+) -> Arc<CachedSecret<T>> {
+    let secret = MemorySecret::new("rotated", &stale.to_string());
+    let cache = Arc::new(CachedSecret::new(
+        Box::new(secret.clone()),
+        Duration::from_secs(300),
+        Duration::from_secs(0),
+    ));
+    cache.get().await.unwrap(); // the container cached the old value
+    secret.set(&current.to_string());
+    cache
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn stripe_and_erp_401s_reread_their_secret_once() {
+    let good = stripe(&env("STRIPE_API_BASE"), true);
+    let made = good
+        .create_payment_intent(
+            &NewPaymentIntent {
+                amount: Money {
+                    amount: MinorUnit::new(900),
+                    currency: Currency::Usd,
+                },
+                customer: None,
+                description: None,
+                metadata: vec![],
+            },
+            &format!("tally-401-{}", fastrand::u64(..)),
+        )
+        .await
+        .unwrap();
+    let stale_stripe = HttpStripe::new(
+        tally_http::client(),
+        StripeConfig {
+            api_base: env("STRIPE_API_BASE"),
+            http: fast(),
+            ..StripeConfig::default()
+        },
+        rotated(
+            json!({"api_key": "rolled-away"}),
+            json!({"api_key": env("STRIPE_API_KEY")}),
+        )
+        .await,
+    );
+    assert_eq!(
+        stale_stripe
+            .retrieve_payment_intent(&made.id)
+            .await
+            .unwrap()
+            .id,
+        made.id
+    );
+
+    let erp = HttpErp::new(
+        tally_http::client(),
+        &env("ERP_BASE_URL"),
+        ErpConfig {
+            http: fast(),
+            ..ErpConfig::default()
+        },
+        rotated(
+            json!({"signing_secret": "rotated-away"}),
+            json!({"signing_secret": env("ERP_SIGNING_SECRET")}),
+        )
+        .await,
+        Arc::new(SystemClock),
+    );
+    let key = format!("tally-401-{}", fastrand::u64(..));
+    let line = |account: &str, side| tally_core::erp::JournalLine {
+        account: account.into(),
+        side,
+        amount: MinorUnit::new(900),
+        memo: None,
+    };
+    let entry = tally_core::erp::JournalEntry::new(
+        key,
+        "2026-11-27".into(),
+        Currency::Usd,
+        "401 re-read".into(),
+        Default::default(),
+        vec![
+            line("1150", tally_core::erp::Side::Debit),
+            line("1200", tally_core::erp::Side::Credit),
+        ],
+    )
+    .unwrap();
+    use tally_core::erp::Erp;
+    let posted = erp.post_journal_entry(&entry).await.unwrap();
+    assert!(!posted.replayed);
+}
