@@ -43,6 +43,7 @@ bench: tools
 	cargo bench -p tally-core --bench receiver
 	cargo bench -p tally-core --features testkit --bench slow_platform
 	$(VENV)/python benches/stripe_python_construct_event.py
+	cd benches/stripe-node && npm install --no-audit --no-fund --silent && node construct_event.js
 
 ## bench-emulator: cold/warm latency on the emulator and the functions' init time
 bench-emulator: up

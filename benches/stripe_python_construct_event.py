@@ -8,8 +8,9 @@ import timeit
 import stripe
 
 SECRET = "whsec_bench_secret_0123456789"
-HEAD = '{"id":"evt_3PbenchAAAAAAAAAAAAAAAA","object":"event","api_version":"2024-06-20","created":1750000000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_3PbenchAAAAAAAAAAAAAAAA","object":"payment_intent","amount":1099,"currency":"usd","status":"succeeded","metadata":{"order_id":"100000123","note":"'
-TAIL = '"}}}}'
+# Stripe's own member order: id first, type last.
+HEAD = '{"id":"evt_3PbenchAAAAAAAAAAAAAAAA","object":"event","api_version":"2024-06-20","created":1750000000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"data":{"object":{"id":"pi_3PbenchAAAAAAAAAAAAAAAA","object":"payment_intent","amount":1099,"currency":"usd","status":"succeeded","metadata":{"order_id":"100000123","note":"'
+TAIL = '"}}},"type":"payment_intent.succeeded"}'
 
 
 def event_of_size(size: int) -> str:

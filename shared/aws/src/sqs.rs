@@ -36,13 +36,13 @@ impl Queue for SqsQueue {
         for (key, value) in &message.attributes {
             let attribute = MessageAttributeValue::builder()
                 .data_type("String")
-                .string_value(value)
+                .string_value(value.as_ref())
                 .build()
                 .map_err(|e| QueueError {
                     queue: self.name.clone(),
                     message: e.to_string(),
                 })?;
-            request = request.message_attributes(key, attribute);
+            request = request.message_attributes(key.as_ref(), attribute);
         }
         request.send().await.map_err(|e| QueueError {
             queue: self.name.clone(),

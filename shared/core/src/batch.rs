@@ -252,7 +252,11 @@ async fn retry_later(
 async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>) -> Outcome {
     let message = OutboundMessage {
         body: record.body.clone(),
-        attributes: record.attributes.clone(),
+        attributes: record
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone().into(), v.clone().into()))
+            .collect(),
     }
     .dead_letter(reason, ctx.clock.now_ms(), record.receive_count);
     match ctx.dead_letters.send(&message).await {

@@ -6,6 +6,30 @@ use serde_json::value::RawValue;
 use crate::stripe::EventEnvelope;
 
 pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION_TEXT: &str = "1";
+
+/// The sources Tally knows name themselves without an allocation.
+fn static_or_owned(source: &str) -> AttrText {
+    match source {
+        "stripe" => "stripe".into(),
+        "magento" => "magento".into(),
+        other => other.to_string().into(),
+    }
+}
+
+/// Appends `text` as a JSON string; ids and types need no escaping, anything else is escaped.
+fn push_json_string(out: &mut String, text: &str) {
+    if text
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(text).expect("a string serializes"));
+    }
+}
 
 /// What sits in the SQS body. The event is kept verbatim (as received and
 /// verified), so a handler or a replay sees exactly what Stripe sent.
@@ -20,11 +44,14 @@ pub struct QueueEnvelope {
     pub event: Box<RawValue>,
 }
 
+/// A message attribute's name or value: our own are static text.
+pub type AttrText = std::borrow::Cow<'static, str>;
+
 /// A message ready to be sent: body plus string attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub body: String,
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<(AttrText, AttrText)>,
 }
 
 impl OutboundMessage {
@@ -37,12 +64,16 @@ impl OutboundMessage {
         self.attributes.truncate(7);
         self.attributes.push((
             ATTR_FAILURE_REASON.into(),
-            reason.chars().take(MAX_REASON_CHARS).collect(),
+            reason
+                .chars()
+                .take(MAX_REASON_CHARS)
+                .collect::<String>()
+                .into(),
         ));
         self.attributes
-            .push((ATTR_FAILED_AT_MS.into(), failed_at_ms.to_string()));
+            .push((ATTR_FAILED_AT_MS.into(), failed_at_ms.to_string().into()));
         self.attributes
-            .push((ATTR_DELIVERIES.into(), deliveries.to_string()));
+            .push((ATTR_DELIVERIES.into(), deliveries.to_string().into()));
         self
     }
 
@@ -50,7 +81,7 @@ impl OutboundMessage {
         self.attributes
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -129,10 +160,10 @@ impl QueueEnvelope {
         Ok(OutboundMessage {
             body,
             attributes: vec![
-                (ATTR_SOURCE.into(), source.into()),
-                (ATTR_EVENT_ID.into(), event_id.into()),
-                (ATTR_EVENT_TYPE.into(), event_type.into()),
-                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+                (ATTR_SOURCE.into(), static_or_owned(source)),
+                (ATTR_EVENT_ID.into(), event_id.to_string().into()),
+                (ATTR_EVENT_TYPE.into(), event_type.to_string().into()),
+                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION_TEXT.into()),
             ],
         })
     }
@@ -146,28 +177,25 @@ impl QueueEnvelope {
         raw_json: &str,
         received_at_ms: i64,
     ) -> OutboundMessage {
-        let quoted = |s: &str| serde_json::to_string(s).expect("a string serializes");
-        let mut body = String::with_capacity(raw_json.len() + 160);
-        body.push_str("{\"schema_version\":");
-        body.push_str(&SCHEMA_VERSION.to_string());
-        body.push_str(",\"source\":");
-        body.push_str(&quoted(source));
+        use std::fmt::Write;
+        let mut body =
+            String::with_capacity(raw_json.len() + 128 + event_id.len() + event_type.len());
+        let _ = write!(body, "{{\"schema_version\":{SCHEMA_VERSION},\"source\":");
+        push_json_string(&mut body, source);
         body.push_str(",\"event_id\":");
-        body.push_str(&quoted(event_id));
+        push_json_string(&mut body, event_id);
         body.push_str(",\"event_type\":");
-        body.push_str(&quoted(event_type));
-        body.push_str(",\"received_at_ms\":");
-        body.push_str(&received_at_ms.to_string());
-        body.push_str(",\"event\":");
+        push_json_string(&mut body, event_type);
+        let _ = write!(body, ",\"received_at_ms\":{received_at_ms},\"event\":");
         body.push_str(raw_json);
         body.push('}');
         OutboundMessage {
             body,
             attributes: vec![
-                (ATTR_SOURCE.into(), source.into()),
-                (ATTR_EVENT_ID.into(), event_id.into()),
-                (ATTR_EVENT_TYPE.into(), event_type.into()),
-                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION.to_string()),
+                (ATTR_SOURCE.into(), static_or_owned(source)),
+                (ATTR_EVENT_ID.into(), event_id.to_string().into()),
+                (ATTR_EVENT_TYPE.into(), event_type.to_string().into()),
+                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION_TEXT.into()),
             ],
         }
     }
@@ -178,5 +206,26 @@ impl QueueEnvelope {
             return Err(MessageError::UnsupportedVersion(envelope.schema_version));
         }
         Ok(envelope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_body_is_wrapped_verbatim_and_names_are_escaped() {
+        for (id, t) in [
+            ("evt_1", "payment_intent.succeeded"),
+            ("evt_\"odd\"\\", "type\u{1}é"),
+        ] {
+            let raw = r#"{"id": "x", "n": 1.50}"#;
+            let m = QueueEnvelope::verified_message("stripe", id, t, raw, 7);
+            let e = QueueEnvelope::parse(&m.body).unwrap();
+            assert_eq!((e.event_id.as_str(), e.event_type.as_str()), (id, t));
+            assert_eq!((e.source.as_str(), e.received_at_ms), ("stripe", 7));
+            assert_eq!(e.event.get(), raw);
+            assert_eq!(m.attribute("schema_version"), Some("1"));
+        }
     }
 }

@@ -47,12 +47,14 @@ impl<'a> VerifiedPayload<'a> {
 
 struct ParsedHeader<'h> {
     timestamp: i64,
+    /// As written in the header: Stripe signs these exact characters.
+    timestamp_text: &'h str,
     v1: Vec<&'h str>,
 }
 
 fn parse_header(header: &str) -> Result<ParsedHeader<'_>, SignatureError> {
     let mut timestamp = None;
-    let mut v1 = Vec::new();
+    let mut v1 = Vec::with_capacity(2);
     for part in header.split(',') {
         let Some((key, value)) = part.trim().split_once('=') else {
             return Err(SignatureError::MalformedHeader("element without '='"));
@@ -62,24 +64,29 @@ fn parse_header(header: &str) -> Result<ParsedHeader<'_>, SignatureError> {
                 let t = value
                     .parse::<i64>()
                     .map_err(|_| SignatureError::MalformedHeader("timestamp is not an integer"))?;
-                timestamp = Some(t);
+                timestamp = Some((t, value));
             }
             "v1" => v1.push(value),
             // v0 (test-mode legacy) and future schemes are ignored, as Stripe's libraries do.
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or(SignatureError::MalformedHeader("no t= timestamp"))?;
+    let (timestamp, timestamp_text) =
+        timestamp.ok_or(SignatureError::MalformedHeader("no t= timestamp"))?;
     if v1.is_empty() {
         return Err(SignatureError::MalformedHeader("no v1= signature"));
     }
-    Ok(ParsedHeader { timestamp, v1 })
+    Ok(ParsedHeader {
+        timestamp,
+        timestamp_text,
+        v1,
+    })
 }
 
-fn mac_for(secret: &SecretString, timestamp: i64, body: &[u8]) -> HmacSha256 {
+fn mac_for(secret: &SecretString, timestamp: &str, body: &[u8]) -> HmacSha256 {
     let mut mac =
         HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key length");
-    mac.update(timestamp.to_string().as_bytes());
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
@@ -136,7 +143,7 @@ pub fn verify_signature<'a>(
     }
     let candidates = &candidates[..count];
     let matched = secrets.iter().filter(|s| !s.is_empty()).any(|secret| {
-        let mac = mac_for(secret, parsed.timestamp, body)
+        let mac = mac_for(secret, parsed.timestamp_text, body)
             .finalize()
             .into_bytes();
         // ct_eq compares in constant time.
@@ -166,9 +173,13 @@ pub fn verify_signature<'a>(
 }
 
 /// Builds a `Stripe-Signature` header value as Stripe would send it. Used by tests,
-/// simulators and `tally-sign-stripe`; production code only verifies.
+/// simulators and `tally-stripe-signature`; production code only verifies.
 pub fn sign(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
-    let sig = hex::encode(mac_for(secret, timestamp, body).finalize().into_bytes());
+    let sig = hex::encode(
+        mac_for(secret, &timestamp.to_string(), body)
+            .finalize()
+            .into_bytes(),
+    );
     format!("t={timestamp},v1={sig}")
 }
 

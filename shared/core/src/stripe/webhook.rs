@@ -42,6 +42,57 @@ struct EventHead<'a> {
     data: IgnoredAny,
 }
 
+/// Reads `id` and `type` with a full parse: any layout, any escaping.
+fn parsed_routing_fields(text: &str) -> Result<(String, String), String> {
+    let head: EventHead =
+        serde_json::from_str(text).map_err(|e| format!("not a Stripe event: {e}"))?;
+    if head.object.as_deref().is_some_and(|o| o != "event") {
+        return Err("not a Stripe event: object is not \"event\"".into());
+    }
+    if head.id.trim().is_empty() || head.event_type.trim().is_empty() {
+        return Err("not a Stripe event: empty id or type".into());
+    }
+    Ok((head.id.into_owned(), head.event_type.into_owned()))
+}
+
+/// Reads `id` and `type` without scanning the event, where it is laid out as
+/// Stripe lays out every event: `{"id": "evt_…", "object": "event", …, "type": "…"}`,
+/// `id` first and `type` last. The last member of the root object is the one
+/// right before the document's final `}`, so a `"type"` found there is the
+/// event's own, never a nested object's. This is only a shortcut for a body
+/// Stripe signed (and so valid JSON); anything else takes the full parse, and
+/// the handler parses every message in full before acting on it.
+fn canonical_routing_fields(text: &str) -> Option<(&str, &str)> {
+    let rest = text.trim_start().strip_prefix('{')?;
+    let rest = member(rest, "id")?;
+    let (id, rest) = plain_string(rest)?;
+    let rest = rest.trim_start().strip_prefix(',')?;
+    let rest = member(rest, "object")?;
+    let (object, _) = plain_string(rest)?;
+    // The tail, read backwards: `"type" : "<value>" }`.
+    let tail = text.trim_end().strip_suffix('}')?.trim_end();
+    let tail = tail.strip_suffix('"')?;
+    let open = tail.rfind('"')?;
+    let event_type = &tail[open + 1..];
+    let before = tail[..open].trim_end().strip_suffix(':')?.trim_end();
+    let _ = before.strip_suffix("\"type\"")?;
+    let plain = |v: &str| !v.is_empty() && !v.contains('\\');
+    (object == "event" && plain(id) && plain(event_type)).then_some((id, event_type))
+}
+
+/// After optional whitespace: `"name"` then `:`; returns what follows.
+fn member<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let rest = text.trim_start().strip_prefix('"')?.strip_prefix(name)?;
+    rest.strip_prefix('"')?.trim_start().strip_prefix(':')
+}
+
+/// After optional whitespace: a string with no escapes; returns it and what follows.
+fn plain_string(text: &str) -> Option<(&str, &str)> {
+    let rest = text.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    (rest.as_bytes()[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
+}
+
 impl WebhookSource for StripeWebhook {
     type Keys = StripeWebhookKeys;
 
@@ -77,32 +128,29 @@ impl WebhookSource for StripeWebhook {
     fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
         let body = verified.body();
         let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
-        let head: EventHead =
-            serde_json::from_str(text).map_err(|e| format!("not a Stripe event: {e}"))?;
-        if head.object.as_deref().is_some_and(|o| o != "event") {
-            return Err("not a Stripe event: object is not \"event\"".into());
-        }
-        if head.id.trim().is_empty() || head.event_type.trim().is_empty() {
-            return Err("not a Stripe event: empty id or type".into());
-        }
-        let (event_id, event_type) = (head.id.into_owned(), head.event_type.into_owned());
-        match route_stripe_event(&event_type) {
+        let parsed;
+        let (event_id, event_type) = match canonical_routing_fields(text) {
+            Some(fields) => fields,
+            None => {
+                parsed = parsed_routing_fields(text)?;
+                (parsed.0.as_str(), parsed.1.as_str())
+            }
+        };
+        match route_stripe_event(event_type) {
             None => Ok(Inbound::Ignore {
-                event_id,
-                event_type,
+                event_id: event_id.to_string(),
+                event_type: event_type.to_string(),
                 reason: "no flow handles this event type",
             }),
             Some(flow) => Ok(Inbound::Enqueue {
                 flow,
                 message: QueueEnvelope::verified_message(
                     "stripe",
-                    &event_id,
-                    &event_type,
+                    event_id,
+                    event_type,
                     text,
                     received_at_ms,
                 ),
-                event_id,
-                event_type,
             }),
         }
     }

@@ -92,10 +92,9 @@ pub enum VerifyError {
 /// What a verified body becomes.
 #[derive(Debug)]
 pub enum Inbound {
+    /// The message carries the event id and type as attributes.
     Enqueue {
         flow: Flow,
-        event_id: String,
-        event_type: String,
         message: OutboundMessage,
     },
     /// Acknowledged and counted, not enqueued (a type no flow handles, an order

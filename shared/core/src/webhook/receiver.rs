@@ -11,6 +11,7 @@ use super::{
     Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource, MAX_BODY_BYTES,
 };
 use crate::clock::Clock;
+use crate::message::{ATTR_EVENT_ID, ATTR_EVENT_TYPE};
 use crate::ports::Queue;
 use crate::routing::Flow;
 use crate::secrets::{CachedSecret, SecretError};
@@ -113,14 +114,12 @@ impl<S: WebhookSource> WebhookReceiver<S> {
                 tracing::info!(event_id = %event_id, event_type = %event_type, "ignored");
                 Outcome::Ignored(reason)
             }
-            Inbound::Enqueue {
-                flow,
-                event_id,
-                event_type,
-                message,
-            } => {
-                let span =
-                    tracing::info_span!("webhook", event_id = %event_id, event_type = %event_type);
+            Inbound::Enqueue { flow, message } => {
+                let span = tracing::info_span!(
+                    "webhook",
+                    event_id = message.attribute(ATTR_EVENT_ID).unwrap_or("-"),
+                    event_type = message.attribute(ATTR_EVENT_TYPE).unwrap_or("-"),
+                );
                 async {
                     // A route is added with its consumer; until then, acknowledge and count.
                     let Some(queue) = self.queues.get(&flow) else {

@@ -103,8 +103,6 @@ impl WebhookSource for MagentoWebhook {
         let message = order_created_message(order, received_at_ms).map_err(|e| e.to_string())?;
         Ok(Inbound::Enqueue {
             flow: Flow::Payments,
-            event_id,
-            event_type: crate::flows::payments::ORDER_CREATED.into(),
             message,
         })
     }

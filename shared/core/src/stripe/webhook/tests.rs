@@ -218,3 +218,103 @@ async fn responses_never_echo_secrets_or_headers() {
         assert!(!text.contains(leak), "{text}");
     }
 }
+
+#[test]
+fn routing_fields_read_the_same_on_the_shortcut_and_the_full_parse() {
+    let pretty = br#"{
+  "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+  "object": "event",
+  "api_version": "2024-06-20",
+  "created": 1686089970,
+  "data": {"object": {"id": "pi_1", "object": "payment_intent", "type": "card", "metadata": {"type": "x"}}},
+  "livemode": false,
+  "pending_webhooks": 0,
+  "request": {"id": null, "idempotency_key": null},
+  "type": "payment_intent.succeeded"
+}
+"#;
+    let text = std::str::from_utf8(pretty).unwrap();
+    assert_eq!(
+        canonical_routing_fields(text),
+        Some(("evt_1NG8Du2eZvKYlo2CUI79vXWy", "payment_intent.succeeded"))
+    );
+    let (id, t) = parsed_routing_fields(text).unwrap();
+    assert_eq!(
+        (id.as_str(), t.as_str()),
+        ("evt_1NG8Du2eZvKYlo2CUI79vXWy", "payment_intent.succeeded")
+    );
+    // any other layout takes the full parse, which finds the same fields
+    for other in [
+        r#"{"type":"charge.succeeded","object":"event","id":"evt_2","data":{}}"#,
+        r#"{"id":"evt_2","object":"event","data":{"object":{"type":"nested"}},"type":"charge.succeeded","livemode":false}"#,
+        r#"{"id":"evt_\u0032","object":"event","data":{},"type":"charge.succeeded"}"#,
+        r#"{"id":"evt_2","object":"event","data":{"x":{"type":"nested"}}}"#,
+    ] {
+        assert_eq!(canonical_routing_fields(other), None, "{other}");
+    }
+    assert_eq!(
+        parsed_routing_fields(r#"{"id":"evt_2","object":"event","data":{"object":{"type":"nested"}},"type":"charge.succeeded","livemode":false}"#).unwrap().1,
+        "charge.succeeded"
+    );
+    assert!(parsed_routing_fields(
+        r#"{"id":"evt_2","object":"event","data":{"x":{"type":"nested"}}}"#
+    )
+    .is_err());
+    // not an event on either path
+    assert_eq!(
+        canonical_routing_fields(r#"{"id":"pi_1","object":"payment_intent","data":{},"type":"x"}"#),
+        None
+    );
+}
+
+#[test]
+fn every_published_stripe_event_fixture_reads_the_same_both_ways() {
+    let path = std::env::var("TALLY_STRIPE_FIXTURES").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/stripe/fixtures3.json"
+        )
+        .into()
+    });
+    let Ok(raw) = std::fs::read_to_string(&path) else {
+        panic!("Stripe's fixtures are expected at {path}");
+    };
+    let all: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut checked = 0;
+    for (_, fixture) in all["resources"].as_object().unwrap() {
+        if fixture["object"] != "event" {
+            continue;
+        }
+        // laid out in Stripe's wire order (the fixtures file sorts keys)
+        let order = [
+            "id",
+            "object",
+            "api_version",
+            "created",
+            "data",
+            "livemode",
+            "pending_webhooks",
+            "request",
+            "type",
+        ];
+        let members: Vec<String> = order
+            .iter()
+            .filter(|k| fixture.get(**k).is_some())
+            .map(|k| {
+                format!(
+                    "\"{k}\": {}",
+                    serde_json::to_string_pretty(&fixture[*k]).unwrap()
+                )
+            })
+            .collect();
+        let text = format!("{{\n  {}\n}}\n", members.join(",\n  "));
+        let parsed = parsed_routing_fields(&text).unwrap();
+        assert_eq!(
+            canonical_routing_fields(&text),
+            Some((parsed.0.as_str(), parsed.1.as_str())),
+            "{text}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
