@@ -139,33 +139,15 @@ impl QueueEnvelope {
         raw_event: &[u8],
         received_at_ms: i64,
     ) -> Result<OutboundMessage, serde_json::Error> {
+        // Validated here, since these bytes were not verified as a sender's.
         let raw: &RawValue = serde_json::from_slice(raw_event)?;
-        #[derive(Serialize)]
-        struct Borrowed<'a> {
-            schema_version: u32,
-            source: &'a str,
-            event_id: &'a str,
-            event_type: &'a str,
-            received_at_ms: i64,
-            event: &'a RawValue,
-        }
-        let body = serde_json::to_string(&Borrowed {
-            schema_version: SCHEMA_VERSION,
+        Ok(Self::verified_message(
             source,
             event_id,
             event_type,
+            raw.get(),
             received_at_ms,
-            event: raw,
-        })?;
-        Ok(OutboundMessage {
-            body,
-            attributes: vec![
-                (ATTR_SOURCE.into(), static_or_owned(source)),
-                (ATTR_EVENT_ID.into(), event_id.to_string().into()),
-                (ATTR_EVENT_TYPE.into(), event_type.to_string().into()),
-                (ATTR_SCHEMA_VERSION.into(), SCHEMA_VERSION_TEXT.into()),
-            ],
-        })
+        ))
     }
 
     /// The message for a verified body that is JSON already: the body goes in
