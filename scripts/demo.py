@@ -102,7 +102,7 @@ def main() -> None:
     print(f"""
 Try it yourself (everything keeps running until `make down`):
   place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
-                      -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}]}}'
+                      -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}],"payment_method":"stripe_payments"}}'
   pay it:           curl -s {s['STRIPE_API_BASE']}/v1/payment_intents/<pi_id>/confirm -u {s['STRIPE_API_KEY']}: \\
                       -d payment_method=pm_card_visa -d return_url=https://shop.example.com/return
   send any Stripe event:  .venv/bin/python scripts/send_stripe_event.py payment_intent.succeeded
