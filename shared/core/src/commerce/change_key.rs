@@ -17,6 +17,11 @@ pub struct ChangeKey {
     /// Ids of the orders already read at exactly `updated_at`.
     #[serde(default)]
     pub seen: Vec<String>,
+    /// The key's second was not over when it was read: an order read in it may
+    /// change again within that second without its `updated_at` moving, so the
+    /// next poll reads the whole second again (once).
+    #[serde(default)]
+    pub open: bool,
 }
 
 impl ChangeKey {
@@ -24,7 +29,25 @@ impl ChangeKey {
         ChangeKey {
             updated_at: updated_at.into(),
             seen: Vec::new(),
+            open: false,
         }
+    }
+
+    /// Marks the key open when its second is within `settle_secs` of `now_secs`
+    /// (platform clocks drift a little from ours). A timestamp that does not
+    /// parse is taken as settled.
+    pub fn settle(&mut self, now_secs: i64, settle_secs: i64) {
+        self.open = crate::clock::parse_utc_datetime(&self.updated_at)
+            .is_some_and(|t| t >= now_secs.saturating_sub(settle_secs));
+    }
+
+    /// Where a poll starts: an open key's second is read again in full.
+    pub fn reopened(mut self) -> Self {
+        if self.open {
+            self.seen.clear();
+            self.open = false;
+        }
+        self
     }
 
     /// Whether an order modified at `updated_at` lies after this key.

@@ -5,6 +5,8 @@
 //! of view. The key is saved after every page with a conditional write, so two
 //! overlapping polls never move it twice and a poll cut short keeps its progress.
 //! An order is enqueued once per change: a poll that finds nothing new sends nothing.
+//! (Platforms stamp changes to the second, so the orders of a second that was not
+//! yet over when read are read once more by the next poll: see `ChangeKey::open`.)
 
 use crate::clock::{utc_datetime, Clock};
 use crate::commerce::{
@@ -17,6 +19,8 @@ use crate::ports::{Queue, Watermarks};
 
 /// A poll stops starting pages with less than this left of its invocation.
 const MIN_SECS_FOR_A_PAGE: u64 = 10;
+/// A second is taken as over (no more changes stamped with it) this long after.
+const SETTLE_SECS: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -89,7 +93,7 @@ impl OrderPoller<'_> {
         let name = self.watermark_name();
         let mut stored = self.watermarks.get(&name).await?;
         let mut key = match &stored {
-            Some(s) => ChangeKey::decode(s),
+            Some(s) => ChangeKey::decode(s).reopened(),
             None => ChangeKey::starting_at(utc_datetime(
                 self.clock
                     .now_secs()
@@ -128,7 +132,8 @@ impl OrderPoller<'_> {
                 self.take(polled, &mut report).await?;
                 key.advance(polled.order_id(), polled.updated_at());
             }
-            if key == before {
+            key.settle(self.clock.now_secs(), SETTLE_SECS);
+            if key.updated_at == before.updated_at && key.seen == before.seen {
                 // An adapter that answers with orders not after the key would loop forever.
                 tracing::error!(key = %key.encode(), "the platform answered with no order after the key; stopping");
                 break;

@@ -257,3 +257,35 @@ async fn a_poll_cut_short_keeps_its_progress() {
     assert_eq!(first.enqueued + rest.enqueued + rest2.enqueued, 9);
     assert_eq!(f.enqueued_ids().len(), 9, "no order twice");
 }
+
+#[tokio::test]
+async fn a_change_within_the_second_just_read_is_found_by_the_next_poll() {
+    let platform = MemoryPlatform::new();
+    let f = Fixture::new();
+    // orders stamped in the poller's current second (the platform's clock starts there)
+    let now = 1_795_694_400;
+    let clock = ManualClock::at_secs(now);
+    for id in ["1", "2"] {
+        let mut o = order(id, Currency::Usd, "1.00");
+        o.updated_at = utc_datetime(now);
+        platform.put(o);
+    }
+    let mut poller = f.poller(platform.as_ref(), 10);
+    poller.clock = &clock;
+    assert_eq!(poller.poll().await.unwrap().enqueued, 2);
+    // order 1 changes again in that same second: its updated_at does not move
+    let mut paid_by_check = platform.order("1");
+    paid_by_check.payment.method = Some("checkmo".into());
+    platform.put(paid_by_check);
+    let mut back = platform.order("1");
+    back.payment.method = Some("stripe_payments".into());
+    back.comments.push("changed within the second".into());
+    platform.put(back);
+    // the next poll reads that open second once more
+    clock.advance_secs(120);
+    let next = poller.poll().await.unwrap();
+    assert_eq!((next.seen, next.enqueued), (2, 2));
+    // and then it is settled: nothing again
+    clock.advance_secs(120);
+    assert_eq!(poller.poll().await.unwrap().seen, 0);
+}
