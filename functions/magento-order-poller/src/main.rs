@@ -13,7 +13,7 @@ use tally_aws::sqs::SqsQueue;
 use tally_aws::state::DynamoState;
 use tally_core::clock::{Clock, SystemClock};
 use tally_core::config::TallyConfig;
-use tally_core::deadline::{instant_from_unix_ms, within};
+use tally_core::deadline::{from_lambda, within};
 use tally_core::flows::order_poller::OrderPoller;
 use tally_http::magento::MagentoRest;
 
@@ -51,13 +51,8 @@ async fn main() -> Result<(), Error> {
     };
     let poller = &poller;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = instant_from_unix_ms(
-            i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
-            SystemClock.now_ms(),
-        );
-        within(Some(deadline), poller.poll())
-            .await
-            .map_err(Error::from)
+        let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
+        within(deadline, poller.poll()).await.map_err(Error::from)
     }))
     .await
 }

@@ -16,7 +16,7 @@ use tally_aws::state::DynamoState;
 use tally_core::batch::BatchContext;
 use tally_core::clock::{Clock, SystemClock};
 use tally_core::config::TallyConfig;
-use tally_core::deadline::instant_from_unix_ms;
+use tally_core::deadline;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe};
@@ -87,10 +87,7 @@ async fn main() -> Result<(), Error> {
             dead_letters,
             redelivery: source,
             clock,
-            deadline: Some(instant_from_unix_ms(
-                i64::try_from(event.context.deadline).unwrap_or(i64::MAX),
-                clock.now_ms(),
-            )),
+            deadline: deadline::from_lambda(event.context.deadline, clock.now_ms()),
         };
         Ok::<_, Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
     }))

@@ -33,6 +33,14 @@ pub fn instant_from_unix_ms(deadline_ms: i64, now_ms: i64) -> Instant {
     Instant::now() + Duration::from_millis(left as u64)
 }
 
+/// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms`
+/// (0 when a runtime leaves it out: then there is no deadline, rather than one
+/// already past that would start nothing).
+pub fn from_lambda(deadline_ms: u64, now_ms: i64) -> Option<Instant> {
+    (deadline_ms > 0)
+        .then(|| instant_from_unix_ms(i64::try_from(deadline_ms).unwrap_or(i64::MAX), now_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +57,15 @@ mod tests {
         })
         .await;
         assert_eq!(remaining(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_lambda_deadline_is_none() {
+        assert_eq!(from_lambda(0, 5_000), None);
+        assert_eq!(
+            from_lambda(8_000, 5_000),
+            Some(Instant::now() + Duration::from_secs(3))
+        );
     }
 
     #[tokio::test(start_paused = true)]
