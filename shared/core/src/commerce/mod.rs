@@ -2,10 +2,12 @@
 //! the `CommercePlatform` port. Platform specifics (Magento's JSON, its
 //! webhook signature) live in submodules; flows only see the canonical shapes.
 
+pub mod amounts;
 mod change_key;
 pub mod magento;
 mod order;
 mod platform;
+pub mod znode;
 
 pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};

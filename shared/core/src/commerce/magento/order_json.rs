@@ -7,10 +7,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::commerce::amounts::{charged, currency, decimal, id_text, invalid, minor, FieldError};
 use crate::commerce::order::{
     Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
 };
-use crate::money::{Currency, MinorUnit, MoneyError};
+use crate::money::MinorUnit;
 
 pub const PLATFORM: &str = "magento";
 
@@ -102,61 +103,8 @@ pub struct MagentoHistory {
 pub enum OrderJsonError {
     #[error("not a Magento order: {0}")]
     Shape(#[from] serde_json::Error),
-    #[error("field {field}: {message}")]
-    Field {
-        field: &'static str,
-        message: String,
-    },
-    #[error("field {field}: {source}")]
-    Money {
-        field: &'static str,
-        source: MoneyError,
-    },
-}
-
-fn decimal(field: &'static str, v: &Value) -> Result<Decimal, OrderJsonError> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        other => {
-            return Err(OrderJsonError::Field {
-                field,
-                message: format!("expected a number, got {other}"),
-            })
-        }
-    };
-    text.parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|e| OrderJsonError::Field {
-            field,
-            message: format!("{text:?} is not a decimal: {e}"),
-        })
-}
-
-/// An amount Stripe charges: exact, and a multiple of Stripe's step.
-fn charged(
-    field: &'static str,
-    v: &Value,
-    currency: Currency,
-) -> Result<MinorUnit, OrderJsonError> {
-    currency
-        .to_minor(decimal(field, v)?)
-        .map_err(|source| OrderJsonError::Money { field, source })
-}
-
-/// Any other amount: exact in the currency's exponent.
-fn minor(field: &'static str, v: &Value, currency: Currency) -> Result<MinorUnit, OrderJsonError> {
-    currency
-        .to_minor_exact(decimal(field, v)?)
-        .map_err(|source| OrderJsonError::Money { field, source })
-}
-
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
 
 fn address(a: &MagentoAddress) -> Address {
@@ -207,17 +155,8 @@ pub fn parse_order(store: &str, json: &[u8]) -> Result<Order, OrderJsonError> {
 }
 
 pub(crate) fn order_from(store: &str, m: MagentoOrder) -> Result<Order, OrderJsonError> {
-    let currency: Currency =
-        m.order_currency_code
-            .parse()
-            .map_err(|e: MoneyError| OrderJsonError::Field {
-                field: "order_currency_code",
-                message: e.to_string(),
-            })?;
-    let order_id = id_text(&m.entity_id).ok_or(OrderJsonError::Field {
-        field: "entity_id",
-        message: "missing".into(),
-    })?;
+    let currency = currency("order_currency_code", &m.order_currency_code)?;
+    let order_id = id_text(&m.entity_id).ok_or_else(|| invalid("entity_id", "missing"))?;
     let grand_total = charged("grand_total", &m.grand_total, currency)?;
     let total_invoiced = match &m.total_invoiced {
         Some(Value::Null) | None => MinorUnit::ZERO,
@@ -287,6 +226,7 @@ pub(crate) fn order_from(store: &str, m: MagentoOrder) -> Result<Order, OrderJso
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::money::Currency;
 
     const ORDER: &str = r#"{"entity_id":42,"increment_id":"000000042","state":"new","status":"pending",
       "customer_id":null,"customer_email":"ada@example.com","customer_firstname":"Ada","customer_lastname":"L",
