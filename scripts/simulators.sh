@@ -2,6 +2,7 @@
 # host process with its pid in .tally/<name>.pid and its log in .tally/<name>.log.
 #   magento     Magento 2 REST + signed Adobe Commerce webhooks  (main stack)
 #   magento-ls  a second Magento store for the localstripe stack
+#   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
@@ -9,6 +10,9 @@ SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
 MAGENTO_PORT=4610
 MAGENTO_LS_PORT=4611
 ERP_PORT=4620
+ZNODE_PORT=4640
+ZNODE_DOMAIN="localhost:4640"
+ZNODE_KEY="znode-local-api-key"
 STRIPE_SIM_PORT=4630
 export LOCALSTRIPE_PORT=8420
 MAGENTO_TOKEN="magento-local-integration-token"
@@ -33,9 +37,11 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim magento-ls "$MAGENTO_LS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_LS_PORT" \
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  start_sim znode "$ZNODE_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" --port "$ZNODE_PORT" \
+    --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/state "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
 }
 
-SIMULATORS="magento magento-ls erp stripe-sim localstripe"
+SIMULATORS="magento magento-ls znode erp stripe-sim localstripe"

@@ -59,6 +59,7 @@ config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }
 deploy "$STACK_NAME" "$(config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
 deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
 
+ZNODE_PORT="$ZNODE_PORT" ZNODE_DOMAIN="$ZNODE_DOMAIN" ZNODE_KEY="$ZNODE_KEY" \
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME" "$TALLY_DIR/local.env" \
   "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" default
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-localstripe" "$TALLY_DIR/localstripe.env" \
