@@ -24,6 +24,7 @@ fn err(key: &str, message: impl Into<String>) -> ConfigError {
 pub struct TallyConfig {
     pub stripe: StripeConfig,
     pub magento: MagentoConfig,
+    pub znode: ZnodeConfig,
     pub erp: ErpConfig,
     pub order_to_cash: OrderToCashConfig,
 }
@@ -88,6 +89,35 @@ impl Default for MagentoConfig {
         MagentoConfig {
             base_url: None,
             store_code: "default".into(),
+            page_size: 50,
+            http: HttpPolicy::default(),
+        }
+    }
+}
+
+/// Znode 9.x: REST under `base_url` (no `/api` prefix), one portal per deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZnodeConfig {
+    pub base_url: Option<String>,
+    /// The portal (Znode's store) whose orders Tally collects; the store in order refs.
+    pub portal_id: String,
+    /// The payment state name a paid order gets (`ZnodeOmsPaymentState.Name`, checked
+    /// against `orders/getpaymentstatelist` at run time).
+    pub paid_payment_status: String,
+    /// The order state name (`OrderStateName`) a declined payment sets; create it in Znode.
+    pub failed_order_state: String,
+    pub page_size: u32,
+    pub http: HttpPolicy,
+}
+
+impl Default for ZnodeConfig {
+    fn default() -> Self {
+        ZnodeConfig {
+            base_url: None,
+            portal_id: "1".into(),
+            paid_payment_status: "Captured".into(),
+            failed_order_state: "PAYMENT FAILED".into(),
             page_size: 50,
             http: HttpPolicy::default(),
         }
@@ -243,6 +273,26 @@ impl TallyConfig {
             return Err(err("magento.page_size", "between 1 and 500"));
         }
         check_http("magento.http", &self.magento.http)?;
+        if let Some(url) = &self.znode.base_url {
+            check_url("znode.base_url", url)?;
+        }
+        if self.znode.portal_id.is_empty()
+            || !self.znode.portal_id.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(err("znode.portal_id", "a Znode portal id (digits)"));
+        }
+        for (key, value) in [
+            ("znode.paid_payment_status", &self.znode.paid_payment_status),
+            ("znode.failed_order_state", &self.znode.failed_order_state),
+        ] {
+            if value.trim().is_empty() {
+                return Err(err(key, "must not be empty"));
+            }
+        }
+        if !(1..=500).contains(&self.znode.page_size) {
+            return Err(err("znode.page_size", "between 1 and 500"));
+        }
+        check_http("znode.http", &self.znode.http)?;
         if let Some(url) = &self.erp.base_url {
             check_url("erp.base_url", url)?;
         }

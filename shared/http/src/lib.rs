@@ -7,6 +7,7 @@ pub mod erp;
 pub mod magento;
 pub mod retry;
 pub mod stripe;
+pub mod znode;
 
 /// One client per container: connection pools and TLS sessions are reused across invocations.
 pub fn client() -> reqwest::Client {

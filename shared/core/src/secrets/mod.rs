@@ -29,6 +29,14 @@ pub struct MagentoSecrets {
     pub access_token: Option<SecretString>,
 }
 
+/// The Znode API secret: `{"domain": "shop.example.com", "key": "..."}`, sent as
+/// Basic `base64("domain|key")` (Znode's pipe, not a colon).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ZnodeSecrets {
+    pub domain: String,
+    pub key: SecretString,
+}
+
 /// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ErpSecrets {
