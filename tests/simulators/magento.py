@@ -541,7 +541,9 @@ class MagentoSimulator:
             rendered = self.render_order(order)
         deliveries = self.emit(order["entity_id"]) if spec.get("notify", True) else []
         statuses = ",".join(str(d["status"]) for d in deliveries)
-        return json_response(201, rendered, {"X-Sim-Webhook-Statuses": statuses} if deliveries else None, php=True)
+        # the shared control API's "id" and "number" beside Magento's own fields
+        answer = {"id": str(order["entity_id"]), "number": order["increment_id"], **rendered}
+        return json_response(201, answer, {"X-Sim-Webhook-Statuses": statuses} if deliveries else None, php=True)
 
     # --- webhooks ---
 
@@ -624,7 +626,17 @@ class MagentoSimulator:
                 return json_response(404, {"error": "no such order"})
             invoices = [dict(without_nulls(i["invoice"]), capture_case=i["capture_case"])
                         for i in self.invoices.values() if i["invoice"]["order_id"] == order["entity_id"]]
-            return json_response(200, {"order": self.render_order(order), "invoices": invoices})
+            return json_response(200, {"order": self.render_order(order), "invoices": invoices,
+                                       "summary": self.summary(order, invoices)})
+
+    @staticmethod
+    def summary(order: dict, invoices: list) -> dict:
+        """The shared control API's view: the same keys on every platform simulator."""
+        paid = bool(invoices) and (order.get("total_invoiced") or 0) >= order["grand_total"]
+        state = "paid" if paid else "failed" if order["status"] == "payment_failed" else "awaiting"
+        return {"payment_state": state, "transaction_id": (order.get("payment") or {}).get("last_trans_id"),
+                "payments": [{"invoice": i["increment_id"], "total": i["grand_total"]} for i in invoices],
+                "refunds": [], "status": order["status"]}
 
     def sim_requests(self, req: Request) -> Response:
         entries = self.requests.list(req.arg("path_contains"), req.arg("method"))

@@ -341,6 +341,18 @@ impl CommercePlatform for ZnodeRest {
         capture: &PaymentCapture,
     ) -> Result<String, PlatformError> {
         let order = self.get_order(order_id).await?;
+        // Znode would set the same values again and add a second payment row: refuse,
+        // as other platforms do for an order already paid.
+        if order.payment_state != tally_core::commerce::PaymentState::AwaitingPayment {
+            return Err(PlatformError::Rejected {
+                platform: PLATFORM.into(),
+                status: 0,
+                message: format!(
+                    "order {order_id} is {} / {}: not awaiting payment",
+                    order.state, order.status
+                ),
+            });
+        }
         let paid = self.paid_status().await?.to_string();
         let id = segment(order_id);
         self.command(

@@ -4,6 +4,8 @@
 
 pub mod amounts;
 mod change_key;
+#[cfg(any(test, feature = "testkit"))]
+pub mod contract;
 pub mod magento;
 mod order;
 mod platform;

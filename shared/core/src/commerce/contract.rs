@@ -1,0 +1,205 @@
+//! The platform contract: what every `CommercePlatform` adapter must do, written
+//! once and run against the in-memory platform and each HTTP adapter with its
+//! simulator (`shared/http/tests/platform_contract.rs`). A new platform passes
+//! this before any flow uses it.
+
+use async_trait::async_trait;
+
+use super::{
+    ChangeKey, CommercePlatform, OrderComment, PaymentCapture, PaymentState, PlatformError,
+};
+use crate::money::{Currency, Money};
+
+/// Places orders awaiting a card payment on the platform under test (a
+/// simulator's control API, or the in-memory store).
+#[async_trait]
+pub trait PlacesOrders: Send + Sync {
+    /// An order of one line at `price` (major units); returns its id and number.
+    async fn place(&self, currency: Currency, price: &str) -> (String, String);
+}
+
+fn note(text: &str, status: Option<&str>) -> OrderComment {
+    OrderComment {
+        text: text.into(),
+        status: status.map(str::to_string),
+        notify_customer: false,
+        visible_on_front: false,
+    }
+}
+
+/// Runs the whole contract; panics with what the adapter got wrong.
+pub async fn check_platform_contract(platform: &dyn CommercePlatform, orders: &dyn PlacesOrders) {
+    let name = platform.platform().to_string();
+    let (a, a_number) = orders.place(Currency::Usd, "19.99").await;
+    let (b, _) = orders.place(Currency::Jpy, "4800").await;
+    let (c, _) = orders.place(Currency::Kwd, "12.340").await;
+
+    // reading: the canonical order, exact money, by id and by number
+    let first = platform.get_order(&a).await.expect("get_order");
+    assert_eq!(first.reference.platform, name);
+    assert_eq!(first.reference.store, platform.store());
+    assert_eq!(first.reference.order_id, a);
+    assert_eq!(first.increment_id, a_number);
+    assert_eq!(
+        first.payment_state,
+        PaymentState::AwaitingPayment,
+        "{name}: a new order awaits payment"
+    );
+    assert_eq!(
+        first.total(),
+        Money::from_major("19.99".parse().unwrap(), Currency::Usd).unwrap()
+    );
+    assert_eq!(
+        platform.get_order(&b).await.unwrap().grand_total.get(),
+        4800,
+        "{name}: zero-decimal"
+    );
+    assert_eq!(
+        platform.get_order(&c).await.unwrap().grand_total.get(),
+        12_340,
+        "{name}: three-decimal"
+    );
+    let by_number = platform.find_order_by_number(&a_number).await.unwrap();
+    assert_eq!(
+        by_number.map(|o| o.reference),
+        Some(first.reference.clone())
+    );
+    assert!(platform
+        .find_order_by_number("NO-SUCH-ORDER-42")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        matches!(
+            platform.get_order("987654321").await,
+            Err(PlatformError::NotFound { .. })
+        ),
+        "{name}: an unknown order is NotFound"
+    );
+    let key = ChangeKey::starting_at(first.created_at.clone());
+
+    // notes are kept, and a failure leaves the order payable
+    platform
+        .add_order_comment(&a, &note("PaymentIntent pi_contract_a (Tally).", None))
+        .await
+        .unwrap();
+    assert!(platform
+        .get_order(&a)
+        .await
+        .unwrap()
+        .has_comment_containing("pi_contract_a"));
+    platform
+        .add_order_comment(
+            &b,
+            &note(
+                "Payment failed in Stripe: card_declined.",
+                Some("payment_failed"),
+            ),
+        )
+        .await
+        .unwrap();
+    let failed = platform.get_order(&b).await.unwrap();
+    assert_eq!(
+        failed.payment_state,
+        PaymentState::AwaitingPayment,
+        "{name}: a declined order can still be paid"
+    );
+    assert!(failed.has_comment_containing("card_declined"));
+
+    // a payment makes the order paid, once
+    let capture = PaymentCapture {
+        amount: first.total(),
+        transaction_id: "ch_contract_a".into(),
+        payment_intent_id: "pi_contract_a".into(),
+        comment: "Paid with Stripe: charge ch_contract_a.".into(),
+        notify_customer: false,
+    };
+    platform
+        .record_payment(&a, &capture)
+        .await
+        .expect("record_payment");
+    assert_eq!(
+        platform.get_order(&a).await.unwrap().payment_state,
+        PaymentState::Paid
+    );
+    assert!(
+        matches!(
+            platform.record_payment(&a, &capture).await,
+            Err(PlatformError::Rejected { .. })
+        ),
+        "{name}: a paid order refuses a second payment"
+    );
+    let b_order = platform.get_order(&b).await.unwrap();
+    let retry = PaymentCapture {
+        amount: b_order.total(),
+        transaction_id: "ch_contract_b".into(),
+        ..capture.clone()
+    };
+    platform
+        .record_payment(&b, &retry)
+        .await
+        .expect("a declined order paid on retry");
+    assert_eq!(
+        platform.get_order(&b).await.unwrap().payment_state,
+        PaymentState::Paid
+    );
+
+    // polling: from before the orders, pages of one, each order read once
+    let mut key = key;
+    let mut read: Vec<String> = Vec::new();
+    for _ in 0..10_000 {
+        let page = platform.orders_changed_after(&key, 1).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 1, "{name}: at most the limit");
+        for o in &page {
+            assert!(
+                key.is_before(o.order_id(), o.updated_at()),
+                "{name}: only orders after the key"
+            );
+            key.advance(o.order_id(), o.updated_at());
+            read.push(o.order_id().to_string());
+        }
+    }
+    for id in [&a, &b, &c] {
+        assert_eq!(
+            read.iter().filter(|r| r == &id).count(),
+            1,
+            "{name}: order {id} read once in {read:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::MemoryPlatform;
+    use crate::testkit::order;
+
+    struct InMemory(Arc<MemoryPlatform>, AtomicUsize);
+
+    #[async_trait]
+    impl PlacesOrders for InMemory {
+        async fn place(&self, currency: Currency, price: &str) -> (String, String) {
+            let id = (500 + self.1.fetch_add(1, Ordering::SeqCst)).to_string();
+            let o = order(&id, currency, price);
+            let number = o.increment_id.clone();
+            self.0.put(o);
+            (id, number)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_platform_keeps_the_contract() {
+        let platform = MemoryPlatform::new();
+        check_platform_contract(
+            platform.as_ref(),
+            &InMemory(platform.clone(), AtomicUsize::new(0)),
+        )
+        .await;
+    }
+}
