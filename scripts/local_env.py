@@ -32,6 +32,8 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
         "magento": {"base_url": f"http://{host}:{magento_port}", "store_code": store_code, "http": LOCAL_HTTP},
         "erp": {"base_url": f"http://{host}:{erp_port}", "http": LOCAL_HTTP},
     }
+    if os.environ.get("ZNODE_PORT"):
+        doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -72,6 +74,8 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     put("StripeApiSecretArn", {"api_key": LOCAL_STRIPE_API_KEY})
     put("MagentoWebhookSecretArn", {"webhook_public_keys": [public_key]})
     put("MagentoApiSecretArn", {"access_token": magento_token})
+    if os.environ.get("ZNODE_PORT"):
+        put("ZnodeApiSecretArn", {"domain": os.environ["ZNODE_DOMAIN"], "key": os.environ["ZNODE_KEY"]})
     secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
 
     stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])

@@ -217,7 +217,9 @@ def test_magento_bad_request_goes_to_the_dlq_with_its_reason(stack):
     order_id = s.magento.place_order(currency="USD", notify=False)["entity_id"]
     assert s.magento.sim("POST", f"orders/{order_id}/webhook").json()["status"] == 200
     pi = wait_for_payment_intent(s, order_id)
-    s.magento.fault(method="POST", path_contains=f"/order/{order_id}/invoice", status=400, count=1)
+    # Every invoice attempt for this order is refused: both payment events (payment_intent.succeeded
+    # and charge.succeeded) reach the DLQ; with a single fault the other event would rightly invoice.
+    s.magento.fault(method="POST", path_contains=f"/order/{order_id}/invoice", status=400, count=10)
     r = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {"payment_method": "pm_card_visa", "return_url": RETURN_URL})
     assert r.status_code == 200
 
@@ -234,6 +236,7 @@ def test_magento_bad_request_goes_to_the_dlq_with_its_reason(stack):
     assert "400" in reason and "Simulated bad request" in reason, reason
     assert s.magento.order(order_id)["order"]["state"] != "processing"
     s.sqs.delete_message(QueueUrl=s["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
+    s.magento.clear_faults()
 
 
 def adobe_signature(body: bytes) -> str:
@@ -321,3 +324,45 @@ def test_an_unreadable_order_is_dead_lettered_and_the_poll_goes_on(stack):
     s.poll_magento()  # a second not yet over when polled is read once more (ChangeKey::open)
     assert s.poll_magento()["dead_lettered"] == 0, "the key moved past it"
     s.sqs.delete_message(QueueUrl=s["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_znode_order_is_collected_end_to_end(stack):
+    """The same deployment serves Znode: an `order.changed` hint (what Znode's poller and webhook
+    enqueue) makes the handler re-read the order through Znode's REST API, create the PaymentIntent,
+    and, once Stripe's signed webhook says it succeeded, record the payment as Znode does and post
+    one balanced ERP entry."""
+    import requests
+
+    s = stack
+    znode = s["ZNODE_BASE_URL"]
+    placed = requests.post(f"{znode}/_sim/orders", timeout=30, json={
+        "currency": "USD", "payment_method": "stripe_payments",
+        "items": [{"sku": "ZN-MUG", "name": "Mug", "qty": 2, "price": "11.25"}]}).json()
+    order_id = placed["id"]
+    hint = {"schema_version": 1, "source": "znode", "event_id": f"znode/1/{order_id}/changed@test",
+            "event_type": "order.changed", "received_at_ms": int(time.time() * 1000),
+            "event": {"platform": "znode", "store": "1", "order_id": order_id}}
+    s.sqs.send_message(QueueUrl=s["PAYMENTS_QUEUE_URL"], MessageBody=json.dumps(hint),
+                       MessageAttributes={"event_id": {"DataType": "String", "StringValue": hint["event_id"]}})
+
+    def znode_pi():
+        found = [p for p in s.stripe.all_payment_intents()
+                 if p.get("metadata", {}).get("platform") == "znode" and p["metadata"].get("order_id") == order_id]
+        return found[0] if len(found) == 1 else None
+
+    pi = wait_until(znode_pi, 60, interval=1, what="the Znode order's PaymentIntent")
+    assert (pi["amount"], pi["currency"], pi["metadata"]["store"]) == (2250, "usd", "1")
+    r = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {"payment_method": "pm_card_visa", "return_url": RETURN_URL})
+    assert r.status_code == 200, r.text
+
+    def summary():
+        return requests.get(f"{znode}/_sim/orders/{order_id}", timeout=30).json()["summary"]
+
+    paid = wait_until(lambda: (lambda x: x if x["payment_state"] == "paid" else None)(summary()), 90, interval=1,
+                      what="the Znode order paid")
+    assert paid["transaction_id"].startswith("ch_") and len(paid["payments"]) == 1
+    entries = wait_until(lambda: s.erp.entries(order_id, "1") or None, 60, interval=1, what="the ERP entry")
+    time.sleep(2)
+    entries = [e for e in s.erp.entries(order_id, "1") if e["references"]["platform"] == "znode"]
+    assert len(entries) == 1, entries
+    assert entries[0]["references"]["payment_intent"] == pi["id"]

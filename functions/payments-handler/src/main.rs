@@ -15,11 +15,12 @@ use tally_aws::sqs_batch::handle_sqs_event;
 use tally_aws::state::DynamoState;
 use tally_core::batch::BatchContext;
 use tally_core::clock::{Clock, SystemClock};
+use tally_core::commerce::{CommercePlatform, Platforms};
 use tally_core::config::TallyConfig;
 use tally_core::deadline;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
-use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe};
+use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -41,13 +42,31 @@ async fn main() -> Result<(), Error> {
         Arc::new(cached_secret(&secrets, "STRIPE_API_SECRET_ID")?),
     ));
 
-    let order_to_cash = OrderToCash {
-        platform: Arc::new(MagentoRest::new(
+    // Every platform the configuration enables (its base URL is set).
+    let mut platforms: Vec<Arc<dyn CommercePlatform>> = Vec::new();
+    if let Some(base) = &settings.magento.base_url {
+        platforms.push(Arc::new(MagentoRest::new(
             http.clone(),
-            TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
+            base,
             settings.magento.clone(),
             Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
-        )),
+        )));
+    }
+    if let Some(base) = &settings.znode.base_url {
+        platforms.push(Arc::new(ZnodeRest::new(
+            http.clone(),
+            base,
+            settings.znode.clone(),
+            Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
+        )));
+    }
+    if platforms.is_empty() {
+        return Err(
+            "no platform is enabled: set magento.base_url or znode.base_url in TallyConfig".into(),
+        );
+    }
+    let order_to_cash = OrderToCash {
+        platforms: Platforms::new(platforms),
         stripe: stripe.clone(),
         erp: Arc::new(HttpErp::new(
             http,

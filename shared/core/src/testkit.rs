@@ -55,7 +55,7 @@ pub fn harness_with_platform(
     let store = MemoryIdempotencyStore::new();
     let clock = Arc::new(ManualClock::at_secs(1_795_651_200));
     let o2c = OrderToCash {
-        platform: reach,
+        platforms: crate::commerce::Platforms::new([reach]),
         stripe: stripe.clone(),
         erp: erp.clone(),
         links: state.clone(),

@@ -107,19 +107,23 @@ impl OrderLinks for LinkLostOnce {
     }
 }
 
+fn magento() -> Arc<MagentoRest> {
+    Arc::new(MagentoRest::new(
+        tally_http::client(),
+        &env("MAGENTO_BASE_URL"),
+        MagentoConfig {
+            http: fast(),
+            ..MagentoConfig::default()
+        },
+        secret(json!({"access_token": env("MAGENTO_TOKEN")})),
+    ))
+}
+
 async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
     let dynamo = dynamodb().await;
     let clock = Arc::new(SystemClock);
     OrderToCash {
-        platform: Arc::new(MagentoRest::new(
-            tally_http::client(),
-            &env("MAGENTO_BASE_URL"),
-            MagentoConfig {
-                http: fast(),
-                ..MagentoConfig::default()
-            },
-            secret(json!({"access_token": env("MAGENTO_TOKEN")})),
-        )),
+        platforms: tally_core::commerce::Platforms::new([magento() as Arc<dyn CommercePlatform>]),
         stripe: Arc::new(stripe(&env("STRIPE_API_BASE"), true)),
         erp: Arc::new(HttpErp::new(
             tally_http::client(),
@@ -164,12 +168,7 @@ async fn a_crash_between_creating_and_recording_the_payment_intent_reuses_it() {
         inner: DynamoState::new(dynamodb().await, env("IDEMPOTENCY_TABLE")),
         failed: AtomicBool::new(false),
     });
-    let platform_order = order_to_cash(links.clone())
-        .await
-        .platform
-        .get_order(&order_id)
-        .await
-        .unwrap();
+    let platform_order = magento().get_order(&order_id).await.unwrap();
 
     let first = order_to_cash(links.clone())
         .await
@@ -350,12 +349,7 @@ async fn magento_401_rereads_the_token_once() {
 #[tokio::test]
 #[ignore = "needs `make up`"]
 async fn magento_keyset_pages_skip_what_was_read_and_find_same_second_changes() {
-    let platform = order_to_cash(Arc::new(DynamoState::new(
-        dynamodb().await,
-        env("IDEMPOTENCY_TABLE"),
-    )))
-    .await
-    .platform;
+    let platform = magento();
     let placed: Vec<Value> = place_orders(3).await;
     let first = &placed[0];
     let ids: Vec<String> = placed.iter().map(|p| p["entity_id"].to_string()).collect();

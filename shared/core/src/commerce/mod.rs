@@ -9,8 +9,10 @@ pub mod contract;
 pub mod magento;
 mod order;
 mod platform;
+mod registry;
 pub mod znode;
 
 pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 pub use platform::{CommercePlatform, OrderComment, PaymentCapture, PlatformError, PolledOrder};
+pub use registry::{NotEnabled, Platforms};

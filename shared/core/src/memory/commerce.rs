@@ -18,6 +18,8 @@ use crate::commerce::{
 const PLATFORM_CLOCK_START: i64 = 1_795_694_400;
 
 pub struct MemoryPlatform {
+    name: String,
+    store: String,
     orders: Mutex<BTreeMap<String, Order>>,
     unreadable: Mutex<BTreeMap<String, (String, String)>>,
     invoices: Mutex<Vec<(String, PaymentCapture)>>,
@@ -28,6 +30,8 @@ pub struct MemoryPlatform {
 impl Default for MemoryPlatform {
     fn default() -> Self {
         MemoryPlatform {
+            name: "magento".into(),
+            store: "default".into(),
             orders: Mutex::default(),
             unreadable: Mutex::default(),
             invoices: Mutex::default(),
@@ -40,6 +44,15 @@ impl Default for MemoryPlatform {
 impl MemoryPlatform {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A platform of another name and store (orders put in it should say so).
+    pub fn named(platform: &str, store: &str) -> Arc<Self> {
+        Arc::new(MemoryPlatform {
+            name: platform.into(),
+            store: store.into(),
+            ..Self::default()
+        })
     }
 
     /// Moves the platform's clock (it stamps `updated_at` on every write).
@@ -86,9 +99,9 @@ impl MemoryPlatform {
         }
     }
 
-    fn not_found(id: &str) -> PlatformError {
+    fn not_found(&self, id: &str) -> PlatformError {
         PlatformError::NotFound {
-            platform: "magento".into(),
+            platform: self.name.clone(),
             order_id: id.into(),
         }
     }
@@ -97,11 +110,11 @@ impl MemoryPlatform {
 #[async_trait]
 impl CommercePlatform for MemoryPlatform {
     fn platform(&self) -> &str {
-        "magento"
+        &self.name
     }
 
     fn store(&self) -> &str {
-        "default"
+        &self.store
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
@@ -111,7 +124,7 @@ impl CommercePlatform for MemoryPlatform {
             .unwrap()
             .get(order_id)
             .cloned()
-            .ok_or_else(|| Self::not_found(order_id))
+            .ok_or_else(|| self.not_found(order_id))
     }
 
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError> {
@@ -134,7 +147,7 @@ impl CommercePlatform for MemoryPlatform {
         let mut orders = self.orders.lock().unwrap();
         let order = orders
             .get_mut(order_id)
-            .ok_or_else(|| Self::not_found(order_id))?;
+            .ok_or_else(|| self.not_found(order_id))?;
         order.comments.insert(0, comment.text.clone());
         if let Some(status) = &comment.status {
             order.status = status.clone();
@@ -152,10 +165,10 @@ impl CommercePlatform for MemoryPlatform {
         let mut orders = self.orders.lock().unwrap();
         let order = orders
             .get_mut(order_id)
-            .ok_or_else(|| Self::not_found(order_id))?;
+            .ok_or_else(|| self.not_found(order_id))?;
         if order.payment_state != PaymentState::AwaitingPayment {
             return Err(PlatformError::Rejected {
-                platform: "magento".into(),
+                platform: self.name.clone(),
                 status: 400,
                 message: "The order does not allow an invoice to be created.".into(),
             });

@@ -22,7 +22,7 @@ pub use payment_event::{PaymentEvent, PaymentEventKind};
 use crate::clock::Clock;
 use tracing::Instrument;
 
-use crate::commerce::{CommercePlatform, Order, OrderComment, OrderRef};
+use crate::commerce::{CommercePlatform, Order, OrderComment, OrderRef, Platforms};
 use crate::config::{ErpAccounts, OrderToCashConfig};
 use crate::erp::Erp;
 use crate::idempotency::{run_once, Once, OnceError};
@@ -48,7 +48,8 @@ pub enum O2cOutcome {
 }
 
 pub struct OrderToCash {
-    pub platform: Arc<dyn CommercePlatform>,
+    /// Every platform and store this deployment serves.
+    pub platforms: Platforms,
     pub stripe: Arc<dyn StripeApi>,
     pub erp: Arc<dyn Erp>,
     pub links: Arc<dyn OrderLinks>,
@@ -66,6 +67,14 @@ pub struct OrderToCashSettings {
 }
 
 impl OrderToCash {
+    /// The adapter for an order's platform; an order of a platform this
+    /// deployment does not serve is a configuration to fix, not to retry.
+    fn platform_for(&self, order: &OrderRef) -> Result<&Arc<dyn CommercePlatform>, O2cError> {
+        self.platforms
+            .for_order(order)
+            .map_err(|e| O2cError::Invalid(e.to_string()))
+    }
+
     fn step_key(order: &OrderRef, step: &str) -> String {
         format!("o2c/{}/{}", order.key(), step)
     }
@@ -109,8 +118,9 @@ impl OrderToCash {
         marker: &str,
         text: String,
     ) -> Result<String, O2cError> {
+        let platform = self.platform_for(order)?;
         self.step(order, step, || async {
-            let fresh = self.platform.get_order(&order.order_id).await?;
+            let fresh = platform.get_order(&order.order_id).await?;
             if fresh.has_comment_containing(marker) {
                 return Ok("already-commented".into());
             }
@@ -120,7 +130,7 @@ impl OrderToCash {
                 notify_customer: false,
                 visible_on_front: false,
             };
-            self.platform
+            platform
                 .add_order_comment(&order.order_id, &comment)
                 .await?;
             Ok("commented".into())
@@ -163,38 +173,39 @@ impl OrderToCash {
         &self,
         metadata: &std::collections::HashMap<String, String>,
     ) -> Result<Option<Order>, O2cError> {
-        let Some(platform) = metadata.get("platform") else {
-            return match self.platform.checkout_order_number(metadata) {
-                Some(number) => Ok(self.platform.find_order_by_number(&number).await?),
+        let Some(platform_name) = metadata.get("platform") else {
+            return match self.platforms.checkout_payment(metadata) {
+                Some((platform, number)) => Ok(platform.find_order_by_number(&number).await?),
                 None => Ok(None),
             };
         };
-        if platform != self.platform.platform()
-            || metadata.get("store").map(String::as_str) != Some(self.platform.store())
-        {
+        let Some(store) = metadata.get("store") else {
             return Ok(None);
-        }
+        };
+        let platform = match self.platforms.get(platform_name, store) {
+            Ok(p) => p,
+            // Tally's own metadata naming a platform this deployment does not serve
+            // is a configuration to fix; another integration's "platform" is not ours.
+            Err(e) if metadata.contains_key("order_id") => {
+                return Err(O2cError::Invalid(e.to_string()))
+            }
+            Err(_) => return Ok(None),
+        };
         if let Some(order_id) = metadata.get("order_id") {
-            return Ok(Some(self.platform.get_order(order_id).await?));
+            return Ok(Some(platform.get_order(order_id).await?));
         }
         match metadata.get("increment_id") {
-            Some(number) => Ok(self.platform.find_order_by_number(number).await?),
+            Some(number) => Ok(platform.find_order_by_number(number).await?),
             None => Ok(None),
         }
     }
 
     /// Reads an order named by a hint, from the platform that owns it.
     pub async fn reread(&self, reference: &OrderRef) -> Result<Order, O2cError> {
-        if reference.platform != self.platform.platform()
-            || reference.store != self.platform.store()
-        {
-            return Err(O2cError::Invalid(format!(
-                "order {reference} is not of {}/{}, the platform this handler serves",
-                self.platform.platform(),
-                self.platform.store()
-            )));
-        }
-        Ok(self.platform.get_order(&reference.order_id).await?)
+        Ok(self
+            .platform_for(reference)?
+            .get_order(&reference.order_id)
+            .await?)
     }
 }
 

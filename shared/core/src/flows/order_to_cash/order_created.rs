@@ -8,14 +8,7 @@ use crate::stripe::NewPaymentIntent;
 
 impl OrderToCash {
     pub async fn on_order_created(&self, order: &Order) -> Result<O2cOutcome, O2cError> {
-        if order.reference.platform != self.platform.platform() {
-            return Err(O2cError::Invalid(format!(
-                "order {} is for platform {}, this handler serves {}",
-                order.reference,
-                order.reference.platform,
-                self.platform.platform()
-            )));
-        }
+        self.platform_for(&order.reference)?;
         if order.payment_state != PaymentState::AwaitingPayment {
             tracing::info!(state = %order.state, "order is not awaiting payment; nothing to collect");
             return Ok(O2cOutcome::Skipped("order not awaiting payment"));

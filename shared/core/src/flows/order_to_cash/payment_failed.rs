@@ -32,15 +32,16 @@ impl OrderToCash {
         }
         let step = format!("payment-failed/{attempt_id}");
         let failure_status = self.settings.rules.failure_status.clone();
+        let platform = self.platform_for(&reference)?;
         self.step(&reference, &step, || async {
-            let fresh = self.platform.get_order(&reference.order_id).await?;
+            let fresh = platform.get_order(&reference.order_id).await?;
             if fresh.has_comment_containing(attempt_id) {
                 return Ok("already-recorded".into());
             }
             if fresh.payment_state == PaymentState::Paid {
                 return Ok("paid-meanwhile".into());
             }
-            self.platform
+            platform
                 .add_order_comment(
                     &reference.order_id,
                     &OrderComment {

@@ -106,8 +106,9 @@ impl OrderToCash {
         charge_id: &str,
         paid: Money,
     ) -> Result<String, O2cError> {
+        let platform = self.platform_for(reference)?;
         self.step(reference, "invoice", || async {
-            let fresh = self.platform.get_order(&reference.order_id).await?;
+            let fresh = platform.get_order(&reference.order_id).await?;
             match fresh.payment_state {
                 PaymentState::Paid => {
                     let names_this_payment = fresh
@@ -140,8 +141,7 @@ impl OrderToCash {
                     return Err(double_payment(reference, &settled, charge_id, pi));
                 }
             }
-            let id = self
-                .platform
+            let id = platform
                 .record_payment(
                     &reference.order_id,
                     &PaymentCapture {

@@ -475,3 +475,89 @@ async fn a_redrive_after_stripe_forgot_the_key_finds_the_payment_intent_first() 
     assert_eq!(h.stripe.created(), 1, "found by metadata, not made again");
     assert_eq!(h.stripe.searches(), 2);
 }
+
+#[tokio::test]
+async fn each_order_goes_to_its_own_platform_and_a_disabled_one_is_a_clear_reason() {
+    use crate::commerce::{OrderRef, Platforms};
+    use crate::memory::MemoryPlatform;
+    use std::sync::Arc;
+    let h = harness();
+    let znode = MemoryPlatform::named("znode", "1");
+    let mut o2c_platforms: Vec<Arc<dyn crate::commerce::CommercePlatform>> =
+        vec![h.platform.clone(), znode.clone()];
+    // the harness's flow, serving both platforms
+    let o2c = crate::flows::order_to_cash::OrderToCash {
+        platforms: Platforms::new(o2c_platforms.drain(..)),
+        stripe: h.stripe.clone(),
+        erp: h.erp.clone(),
+        links: h.state.clone(),
+        store: h.store.clone(),
+        clock: Arc::new(crate::clock::ManualClock::at_secs(1_795_651_200)),
+        settings: h.handler.order_to_cash.settings.clone(),
+    };
+    let mut z = order("77", Currency::Eur, "30.00");
+    z.reference = OrderRef {
+        platform: "znode".into(),
+        store: "1".into(),
+        order_id: "77".into(),
+    };
+    znode.put(z.clone());
+    let m = order("77", Currency::Eur, "30.00");
+    h.platform.put(m.clone());
+    for o in [&z, &m] {
+        let O2cOutcome::PaymentIntentLinked { payment_intent, .. } =
+            o2c.on_order_created(o).await.unwrap()
+        else {
+            panic!()
+        };
+        let pi = h
+            .stripe
+            .intents()
+            .into_iter()
+            .find(|p| p.id == payment_intent)
+            .unwrap();
+        assert_eq!(pi.metadata["platform"], o.reference.platform);
+        let charge = h.stripe.succeed(&payment_intent);
+        let event = crate::flows::order_to_cash::PaymentEvent::from_stripe(
+            "evt",
+            "payment_intent.succeeded",
+            stripe_event_body(&payment_intent_json(&h.stripe, &payment_intent)).as_bytes(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            matches!(
+                o2c.on_payment_event(&event).await.unwrap(),
+                O2cOutcome::Paid { .. }
+            ),
+            "{charge}"
+        );
+    }
+    assert_eq!(
+        (znode.invoices().len(), h.platform.invoices().len()),
+        (1, 1),
+        "one payment on each platform"
+    );
+
+    // a platform this deployment does not serve
+    let mut k = order("5", Currency::Eur, "1.00");
+    k.reference = OrderRef {
+        platform: "kentico".into(),
+        store: "main".into(),
+        order_id: "5".into(),
+    };
+    let err = o2c.on_order_created(&k).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(
+        err.to_string()
+            .contains("kentico store main is not enabled")
+            && err.to_string().contains("znode/1"),
+        "{err}"
+    );
+}
+
+fn stripe_event_body(object: &serde_json::Value) -> String {
+    json!({"id": "evt", "object": "event", "type": "payment_intent.succeeded", "created": 1, "livemode": false,
+           "data": {"object": object}})
+    .to_string()
+}
