@@ -116,8 +116,9 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
     if os.environ.get("ZNODE_PORT"):
-        # The Znode simulator; its adapter is tested against it (the stack serves Magento for now).
-        env.update(ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
+        # The Znode simulator, which the main stack serves beside Magento.
+        env.update(ZNODE_POLLER_FUNCTION=outputs["ZnodeOrderPollerName"],
+                   ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
                    ZNODE_DOMAIN=os.environ["ZNODE_DOMAIN"], ZNODE_KEY=os.environ["ZNODE_KEY"])
     for flow in ("Payments",):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]

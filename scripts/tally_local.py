@@ -227,7 +227,13 @@ class LocalStack(Stack):
         self.lambda_ = session.client("lambda", endpoint_url=self.env["AWS_ENDPOINT_URL"])
 
     def poll_magento(self) -> dict:
-        out = self.lambda_.invoke(FunctionName=self.env["MAGENTO_POLLER_FUNCTION"], Payload=b"{}")
+        return self.poll("MAGENTO_POLLER_FUNCTION")
+
+    def poll_znode(self) -> dict:
+        return self.poll("ZNODE_POLLER_FUNCTION")
+
+    def poll(self, function_key: str) -> dict:
+        out = self.lambda_.invoke(FunctionName=self.env[function_key], Payload=b"{}")
         payload = json.loads(out["Payload"].read() or b"null")
         if out.get("FunctionError"):
             raise AssertionError(f"poller failed: {payload}")

@@ -366,3 +366,30 @@ def test_a_znode_order_is_collected_end_to_end(stack):
     entries = [e for e in s.erp.entries(order_id, "1") if e["references"]["platform"] == "znode"]
     assert len(entries) == 1, entries
     assert entries[0]["references"]["payment_intent"] == pi["id"]
+
+
+def test_the_znode_poller_finds_new_orders_and_leaves_other_methods_alone(stack):
+    """Znode 9.x has no outbound webhooks: its poller (the same binary as Magento's, POLL_PLATFORM=znode)
+    lists orders by order date and id and enqueues those paid by a method Tally collects."""
+    import requests
+
+    s = stack
+    znode = s["ZNODE_BASE_URL"]
+    card = requests.post(f"{znode}/_sim/orders", timeout=30, json={"currency": "JPY", "payment_method": "stripe_payments",
+                                                                   "items": [{"sku": "T", "name": "Tea", "qty": 1, "price": "1200"}]}).json()
+    cod = requests.post(f"{znode}/_sim/orders", timeout=30, json={"currency": "USD", "payment_method": "cod"}).json()
+    report = s.poll_znode()
+    assert report["seen"] >= 2, report
+
+    def znode_pis(order_id):
+        return [p for p in s.stripe.all_payment_intents()
+                if p.get("metadata", {}).get("platform") == "znode" and p["metadata"].get("order_id") == order_id]
+
+    pi = wait_until(lambda: (lambda f: f[0] if len(f) == 1 else None)(znode_pis(card["id"])), 60, interval=1,
+                    what="the Znode order's PaymentIntent")
+    assert (pi["amount"], pi["currency"]) == (1200, "jpy")
+    time.sleep(3)
+    assert znode_pis(cod["id"]) == []
+    time.sleep(6)     # a second still open when polled is read once more (ChangeKey::open)
+    s.poll_znode()
+    assert s.poll_znode()["enqueued"] == 0, "each order once per change"

@@ -1,0 +1,74 @@
+//! Order poller (scheduled), one binary for every platform (`POLL_PLATFORM`:
+//! `magento` or `znode`), deployed once per platform: finds orders changed
+//! since its saved key and enqueues those awaiting a Stripe payment. The intake
+//! for platforms without outbound webhooks, and the safety net behind those
+//! with them. Progress is saved after every page; a failure leaves the key
+//! where the last page put it, so the next run covers the rest.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use tally_aws::config::{self, cached_secret, parsed_or, required, tally_config};
+use tally_aws::sqs::SqsQueue;
+use tally_aws::state::DynamoState;
+use tally_core::clock::{Clock, SystemClock};
+use tally_core::commerce::CommercePlatform;
+use tally_core::config::TallyConfig;
+use tally_core::deadline::{from_lambda, within};
+use tally_core::flows::order_poller::OrderPoller;
+use tally_http::{magento::MagentoRest, znode::ZnodeRest};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tally_aws::logging::init();
+    let settings = tally_config()?;
+    let aws = config::load().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) =
+        match required("POLL_PLATFORM")?.as_str() {
+            "magento" => (
+                Arc::new(MagentoRest::new(
+                    tally_http::client(),
+                    TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
+                    settings.magento.clone(),
+                    Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
+                )),
+                settings.magento.page_size,
+            ),
+            "znode" => (
+                Arc::new(ZnodeRest::new(
+                    tally_http::client(),
+                    TallyConfig::require(&settings.znode.base_url, "znode.base_url")?,
+                    settings.znode.clone(),
+                    Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
+                )),
+                settings.znode.page_size,
+            ),
+            other => return Err(format!("POLL_PLATFORM {other:?} is not magento or znode").into()),
+        };
+    let queue = SqsQueue::new(sqs.clone(), required("PAYMENTS_QUEUE_URL")?);
+    let dead_letters = SqsQueue::new(sqs, required("DEAD_LETTER_QUEUE_URL")?);
+    let state = DynamoState::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        required("IDEMPOTENCY_TABLE")?,
+    );
+    let poller = OrderPoller {
+        platform: platform.as_ref(),
+        queue: &queue,
+        dead_letters: &dead_letters,
+        watermarks: &state,
+        clock: &SystemClock,
+        rules: &settings.order_to_cash,
+        page_size,
+        initial_lookback_secs: parsed_or("POLL_INITIAL_LOOKBACK_SECS", 86_400)?,
+        max_pages: parsed_or("POLL_MAX_PAGES", 200)?,
+    };
+    let poller = &poller;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
+        within(deadline, poller.poll()).await.map_err(Error::from)
+    }))
+    .await
+}
