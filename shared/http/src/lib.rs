@@ -17,3 +17,16 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("reqwest client with static settings")
 }
+
+/// The request with `body` as JSON, when there is one.
+pub(crate) fn with_json(
+    request: reqwest::RequestBuilder,
+    body: Option<&serde_json::Value>,
+) -> reqwest::RequestBuilder {
+    match body {
+        Some(b) => request
+            .header("content-type", "application/json")
+            .body(b.to_string()),
+        None => request,
+    }
+}

@@ -136,18 +136,13 @@ impl MagentoRest {
             &format!("magento {method} {path}"),
             repeat,
             |timeout| {
-                let mut r = self
+                let r = self
                     .client
                     .request(method.clone(), &url)
                     .bearer_auth(token)
                     .timeout(timeout)
                     .query(query);
-                if let Some(b) = body {
-                    r = r
-                        .header("content-type", "application/json")
-                        .body(b.to_string());
-                }
-                r.send()
+                crate::with_json(r, body).send()
             },
         )
         .await

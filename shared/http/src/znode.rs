@@ -135,18 +135,13 @@ impl ZnodeRest {
             &format!("znode {method} {path}"),
             repeat,
             |timeout| {
-                let mut r = self
+                let r = self
                     .client
                     .request(method.clone(), &url)
                     .header("Authorization", format!("Basic {basic}"))
                     .timeout(timeout)
                     .query(query);
-                if let Some(b) = body {
-                    r = r
-                        .header("content-type", "application/json")
-                        .body(b.to_string());
-                }
-                r.send()
+                crate::with_json(r, body).send()
             },
         )
         .await
