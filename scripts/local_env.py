@@ -44,6 +44,7 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
 
 # Local test values only; the template's production secret starts empty.
 LOCAL_STRIPE_API_KEY = "sk_test_tally_local"
+LOCAL_ZNODE_WEBHOOK_SECRET = "znode-local-webhook-secret"
 LOCAL_STRIPE_SIGNING_SECRETS = ["whsec_tally_local_primary", "whsec_tally_local_secondary"]
 
 
@@ -76,6 +77,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     put("MagentoApiSecretArn", {"access_token": magento_token})
     if os.environ.get("ZNODE_PORT"):
         put("ZnodeApiSecretArn", {"domain": os.environ["ZNODE_DOMAIN"], "key": os.environ["ZNODE_KEY"]})
+        put("ZnodeWebhookSecretArn", {"shared_secrets": [LOCAL_ZNODE_WEBHOOK_SECRET]})
     secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
 
     stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])
@@ -118,6 +120,8 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     if os.environ.get("ZNODE_PORT"):
         # The Znode simulator, which the main stack serves beside Magento.
         env.update(ZNODE_POLLER_FUNCTION=outputs["ZnodeOrderPollerName"],
+                   ZNODE_WEBHOOK_URL=function_url(endpoint, outputs["ZnodeWebhookUrl"]),
+                   ZNODE_WEBHOOK_SECRET=LOCAL_ZNODE_WEBHOOK_SECRET,
                    ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
                    ZNODE_DOMAIN=os.environ["ZNODE_DOMAIN"], ZNODE_KEY=os.environ["ZNODE_KEY"])
     for flow in ("Payments",):

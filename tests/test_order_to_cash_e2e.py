@@ -393,3 +393,29 @@ def test_the_znode_poller_finds_new_orders_and_leaves_other_methods_alone(stack)
     time.sleep(6)     # a second still open when polled is read once more (ChangeKey::open)
     s.poll_znode()
     assert s.poll_znode()["enqueued"] == 0, "each order once per change"
+
+
+def test_a_znode_10_webhook_with_the_shared_secret_is_a_hint_and_without_it_is_refused(stack):
+    """Znode 10's Webhook Consumer publishes no signature: the call carries the merchant's shared
+    secret in the URL, and its body only names the order, which the handler re-reads."""
+    import requests
+
+    s = stack
+    znode = s["ZNODE_BASE_URL"]
+    placed = requests.post(f"{znode}/_sim/orders", timeout=30, json={"currency": "EUR", "payment_method": "stripe_payments",
+                                                                     "items": [{"sku": "W", "name": "Wool", "qty": 1, "price": "42.00"}]}).json()
+    body = {"EventName": "OrderPlaced", "Data": {"OmsOrderId": int(placed["id"]), "Total": "0.01"}}
+    url = s["ZNODE_WEBHOOK_URL"]
+    refused = requests.post(url, json=body, params={"tally_secret": "not-it"}, timeout=30)
+    assert refused.status_code == 401, refused.text
+    assert requests.post(url, json=body, timeout=30).status_code == 401
+    ok = requests.post(url, json=body, params={"tally_secret": s["ZNODE_WEBHOOK_SECRET"]}, timeout=30)
+    assert (ok.status_code, ok.json()) == (200, {"received": True}), ok.text
+
+    def znode_pis():
+        return [p for p in s.stripe.all_payment_intents()
+                if p.get("metadata", {}).get("platform") == "znode" and p["metadata"].get("order_id") == placed["id"]]
+
+    pi = wait_until(lambda: (lambda f: f[0] if len(f) == 1 else None)(znode_pis()), 60, interval=1,
+                    what="the PaymentIntent for the order the webhook named")
+    assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from Znode's API, not the webhook body"

@@ -22,6 +22,7 @@ pub async fn handle_webhook<S: WebhookSource>(
         .receive(WebhookRequest {
             method: request.method().as_str(),
             headers: &headers,
+            query: request.uri().query().unwrap_or(""),
             body: request.body().as_ref(),
         })
         .await;

@@ -53,6 +53,7 @@ fn receiver_path(c: &mut Criterion) {
                         let request = WebhookRequest {
                             method: "POST",
                             headers: &headers,
+                            query: "",
                             body: black_box(body),
                         };
                         let verified = source.verify(keys, &request, NOW).unwrap();

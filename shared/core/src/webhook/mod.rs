@@ -46,6 +46,8 @@ impl<const N: usize> Headers for [(&str, &str); N] {
 pub struct WebhookRequest<'a> {
     pub method: &'a str,
     pub headers: &'a (dyn Headers + Sync),
+    /// The raw query string (without `?`), for senders that can only be given a URL.
+    pub query: &'a str,
     pub body: &'a [u8],
 }
 

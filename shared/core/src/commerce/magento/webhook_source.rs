@@ -171,6 +171,7 @@ mod tests {
         r.receive(WebhookRequest {
             method,
             headers: &headers,
+            query: "",
             body,
         })
         .await

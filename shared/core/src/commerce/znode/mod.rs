@@ -2,7 +2,9 @@
 //! its order JSON. Facts and sources: `../shared/platforms/znode.md`.
 
 mod order_json;
+mod webhook_source;
 
 pub use order_json::{
     parse_order, parse_order_response, payment_state, OrderJsonError, ZnodeOrder, PLATFORM,
 };
+pub use webhook_source::{ZnodeWebhook, ZnodeWebhookKeys, SECRET_HEADER, SECRET_PARAM};

@@ -64,6 +64,7 @@ async fn post(f: &Fixture, header: Option<&str>, body: &[u8]) -> Reply {
         .receive(WebhookRequest {
             method: "POST",
             headers: &headers,
+            query: "",
             body,
         })
         .await
@@ -126,6 +127,7 @@ async fn every_refusal_has_its_status_and_enqueues_nothing() {
         .receive(WebhookRequest {
             method: "GET",
             headers: &[("Stripe-Signature", good.as_str())],
+            query: "",
             body: &body,
         })
         .await;
