@@ -99,6 +99,9 @@ def main() -> None:
         for _, (ts, text) in ordered:
             print(f"  {clock(to_ts(ts))}  {text}")
 
+    if "ZNODE_BASE_URL" in s.env:
+        znode_orders(s)
+
     print(f"""
 Try it yourself (everything keeps running until `make down`):
   place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
@@ -110,6 +113,50 @@ Try it yourself (everything keeps running until `make down`):
   logs:  .tally/ministack.log (the Lambdas' JSON logs), .tally/<simulator>.log
   stop:  make down
 """)
+
+
+def znode_orders(s: LocalStack) -> None:
+    """The same three orders on Znode, which the same deployment serves: its poller finds them."""
+    import requests
+
+    base = s["ZNODE_BASE_URL"]
+    print(f"\nZnode simulator {base}: the same deployment serves it; its order poller finds new orders.")
+    placed = []
+    for label, currency, items, card in ORDERS:
+        answer = requests.post(f"{base}/_sim/orders", timeout=30, json={
+            "currency": currency, "items": items, "payment_method": "stripe_payments",
+            "customer": {"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"}}).json()
+        placed.append((label, card, answer))
+        print(f"Placed Znode order {answer['number']} ({label}): {answer['order']['Total']} {currency}")
+    report = s.poll_znode()
+    print(f"Tally's Znode poller ran: {report['seen']} order(s) seen, {report['enqueued']} enqueued")
+
+    def znode_pi(order_id):
+        found = [p for p in s.stripe.all_payment_intents()
+                 if p.get("metadata", {}).get("platform") == "znode" and p["metadata"].get("order_id") == order_id]
+        return found[0] if found else None
+
+    for label, card, order in placed:
+        pi = wait_until(lambda: znode_pi(order["id"]), 60, 0.5, f"PaymentIntent for {order['number']}")
+        answer = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm",
+                               {"payment_method": card, "return_url": "https://shop.example.com/checkout/return"}).json()
+        order["pi"], order["outcome"] = pi, answer.get("status") or answer.get("error", {}).get("decline_code")
+    for label, card, order in placed:
+        want = "paid" if card == "pm_card_visa" else "failed"
+        summary = wait_until(
+            lambda: (lambda x: x if x["payment_state"] == want else None)(
+                requests.get(f"{base}/_sim/orders/{order['id']}", timeout=30).json()["summary"]),
+            90, 0.5, f"Znode order {order['number']} to be {want}")
+        print(f"\nZnode order {order['number']} ({label})")
+        print(f"  PaymentIntent {order['pi']['id']}: {order['pi']['amount']} {order['pi']['currency'].upper()} minor units")
+        print(f"  customer paid with {card}: {order['outcome']}")
+        if want == "paid":
+            entry = wait_until(lambda: s.erp.entries(order["id"], "1"), 60, 0.5, "the ERP entry")[0]
+            print(f"  Znode: payment status Captured, transaction {summary['transaction_id']}, "
+                  f"{len(summary['payments'])} payment detail row")
+            print(f"  ERP journal entry {entry['id']} posted")
+        else:
+            print(f"  Znode: order state {summary['status']}, note with the decline code; a retry can still pay")
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "ERP_SIGNING_SECRET": erp_secret,
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
+    env["TALLY_PLATFORMS"] = "magento,znode" if os.environ.get("ZNODE_PORT") else "magento"
     if os.environ.get("ZNODE_PORT"):
         # The Znode simulator, which the main stack serves beside Magento.
         env.update(ZNODE_POLLER_FUNCTION=outputs["ZnodeOrderPollerName"],
