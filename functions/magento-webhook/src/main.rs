@@ -2,37 +2,16 @@
 //! normalize the order, enqueue `order.created` on the payments queue. Reads
 //! only the webhook public keys, never the integration token.
 
-use std::sync::Arc;
-
-use lambda_http::{service_fn, Error, Request};
-use tally_aws::config::{self, cached_secret, flow_queues, tally_config};
-use tally_aws::function_url::handle_webhook;
-use tally_core::clock::SystemClock;
+use lambda_http::Error;
+use tally_aws::config::{self, tally_config};
+use tally_aws::function_url::run_webhook;
 use tally_core::commerce::magento::MagentoWebhook;
-use tally_core::webhook::WebhookReceiver;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tally_aws::logging::init();
-    let settings = tally_config()?;
-    let aws = config::load().await;
-    let receiver = WebhookReceiver::new(
-        MagentoWebhook {
-            store_code: settings.magento.store_code.clone(),
-        },
-        cached_secret(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            "MAGENTO_WEBHOOK_SECRET_ID",
-        )?,
-        flow_queues(&aws_sdk_sqs::Client::new(&aws))?,
-        Arc::new(SystemClock),
-    );
-    if let Err(err) = receiver.warm().await {
-        tracing::warn!(error = %err, "could not read the webhook public keys at init; will retry per request");
-    }
-    let receiver = &receiver;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(handle_webhook(receiver, request).await)
-    }))
-    .await
+    let source = MagentoWebhook {
+        store_code: tally_config()?.magento.store_code,
+    };
+    run_webhook(&config::load().await, source, "MAGENTO_WEBHOOK_SECRET_ID").await
 }

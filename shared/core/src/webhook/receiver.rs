@@ -48,6 +48,11 @@ impl<S: WebhookSource> WebhookReceiver<S> {
         self.keys.get().await.map(|_| ())
     }
 
+    /// The sender this receiver serves ("stripe", "magento", ...).
+    pub fn source_name(&self) -> &'static str {
+        self.source.name()
+    }
+
     /// Requests acknowledged without a message since this container started.
     pub fn ignored(&self) -> u64 {
         self.ignored.load(Ordering::Relaxed)
