@@ -12,9 +12,7 @@ use tally_aws::dynamodb::DynamoIdempotencyStore;
 use tally_aws::state::DynamoState;
 use tally_core::clock::SystemClock;
 use tally_core::commerce::{ChangeKey, CommercePlatform, PlatformError};
-use tally_core::config::{
-    ErpAccounts, ErpConfig, HttpPolicy, MagentoConfig, OrderToCashConfig, StripeConfig,
-};
+use tally_core::config::{ErpAccounts, ErpConfig, MagentoConfig, OrderToCashConfig, StripeConfig};
 use tally_core::error::{Retryable, StoreError};
 use tally_core::flows::order_to_cash::{O2cOutcome, OrderToCash, OrderToCashSettings};
 use tally_core::memory::MemorySecret;
@@ -27,27 +25,8 @@ use tally_http::erp::HttpErp;
 use tally_http::magento::MagentoRest;
 use tally_http::stripe::HttpStripe;
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run `make up` and load .tally/local.env"))
-}
-
-fn fast() -> HttpPolicy {
-    HttpPolicy {
-        max_retries: 2,
-        retry_base_ms: 50,
-        max_backoff_ms: 500,
-        timeout_ms: 5_000,
-    }
-}
-
-fn secret<T: serde::de::DeserializeOwned + Send + Sync>(json: Value) -> Arc<CachedSecret<T>> {
-    Arc::new(CachedSecret::new(
-        Box::new(MemorySecret::new("local", &json.to_string())),
-        Duration::from_secs(300),
-        Duration::from_secs(1),
-    ))
-}
+mod common;
+use common::{env, fast, secret};
 
 fn stripe(api_base: &str, send_description: bool) -> HttpStripe {
     HttpStripe::new(

@@ -3,37 +3,14 @@
 //! control API (`POST /_sim/orders` answers the platform's `id` and `number`).
 //! Needs the simulators `make up` starts; run with `-- --ignored`.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tally_core::commerce::contract::{check_platform_contract, PlacesOrders};
-use tally_core::config::{HttpPolicy, MagentoConfig, ZnodeConfig};
-use tally_core::memory::MemorySecret;
+use tally_core::config::{MagentoConfig, ZnodeConfig};
 use tally_core::money::Currency;
-use tally_core::secrets::CachedSecret;
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: source .tally/local.env (make up)"))
-}
-
-fn secret<T: serde::de::DeserializeOwned + Send + Sync>(value: Value) -> Arc<CachedSecret<T>> {
-    Arc::new(CachedSecret::new(
-        Box::new(MemorySecret::new("contract", &value.to_string())),
-        std::time::Duration::from_secs(300),
-        std::time::Duration::from_secs(0),
-    ))
-}
-
-fn fast() -> HttpPolicy {
-    HttpPolicy {
-        max_retries: 1,
-        retry_base_ms: 50,
-        max_backoff_ms: 200,
-        timeout_ms: 5_000,
-    }
-}
+mod common;
+use common::{env, fast, secret};
 
 /// Any simulator's control API.
 struct ControlApi(String);
