@@ -124,6 +124,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    ZNODE_WEBHOOK_URL=function_url(endpoint, outputs["ZnodeWebhookUrl"]),
                    ZNODE_WEBHOOK_SECRET=LOCAL_ZNODE_WEBHOOK_SECRET,
                    ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
+                   ZNODE_TOKEN_MODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_TOKEN_PORT']}",
                    ZNODE_DOMAIN=os.environ["ZNODE_DOMAIN"], ZNODE_KEY=os.environ["ZNODE_KEY"])
     for flow in ("Payments",):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]

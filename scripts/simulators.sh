@@ -3,6 +3,7 @@
 #   magento     Magento 2 REST + signed Adobe Commerce webhooks  (main stack)
 #   magento-ls  a second Magento store for the localstripe stack
 #   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
+#   znode-token the same in Znode's token mode, tokens lasting 3 s (adapter tests)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
@@ -11,6 +12,7 @@ MAGENTO_PORT=4610
 MAGENTO_LS_PORT=4611
 ERP_PORT=4620
 ZNODE_PORT=4640
+export ZNODE_TOKEN_PORT=4641
 ZNODE_DOMAIN="localhost:4640"
 ZNODE_KEY="znode-local-api-key"
 STRIPE_SIM_PORT=4630
@@ -39,9 +41,11 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim znode "$ZNODE_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" --port "$ZNODE_PORT" \
     --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY"
+  start_sim znode-token "$ZNODE_TOKEN_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" \
+    --port "$ZNODE_TOKEN_PORT" --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY" --auth token --token-minutes 0.05
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/state "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
 }
 
-SIMULATORS="magento magento-ls znode erp stripe-sim localstripe"
+SIMULATORS="magento magento-ls znode znode-token erp stripe-sim localstripe"

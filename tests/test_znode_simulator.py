@@ -2,6 +2,7 @@
 run as a subprocess exactly as the stack runs it. No AWS needed."""
 
 import base64
+import time
 
 import pytest
 import requests
@@ -14,6 +15,15 @@ DOMAIN, KEY = "shop.example.com", "a3f1c0de-key"
 @pytest.fixture(scope="module")
 def znode(tmp_path_factory):
     sim = Simulator("znode", ["--domain", DOMAIN, "--key", KEY], tmp_path_factory.mktemp("logs") / "znode.log")
+    yield sim.url
+    assert sim.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def znode_token_mode(tmp_path_factory):
+    """Znode with EnableTokenBasedAuthorization and a TokenExpirationTime of 1.2 seconds."""
+    sim = Simulator("znode", ["--domain", DOMAIN, "--key", KEY, "--auth", "token", "--token-minutes", "0.02"],
+                    tmp_path_factory.mktemp("logs") / "znode-token.log")
     yield sim.url
     assert sim.stop() == 0
 
@@ -111,3 +121,21 @@ def test_faults_and_the_request_log_follow_the_shared_control_api(znode):
     log = requests.get(f"{znode}/_sim/requests", params={"path_contains": f"/orders/{placed['id']}"}, timeout=10).json()
     assert [e["status"] for e in log["requests"]][-2:] == [503, 200]
     assert all("a3f1c0de" not in str(e) for e in log["requests"]), "credentials never logged"
+
+
+def test_token_mode_wants_a_token_from_generatetoken_and_it_expires(znode_token_mode):
+    znode = znode_token_mode
+    placed = place(znode)
+    # The token mode ignores the Basic header; a missing token is "Token is invalid".
+    refused = api(znode, "GET", f"orders/{placed['id']}")
+    assert (refused.status_code, refused.json()["ErrorCode"], refused.json()["ErrorMessage"]) == (401, 32, "Token is invalid")
+    wrong = api(znode, "GET", "token/generatetoken", headers=auth(key="wrong"))
+    assert (wrong.status_code, wrong.json()) == (404, {"Response": "Web API Key Not Found"})
+    token = api(znode, "GET", "token/generatetoken").json()["Response"]
+    assert KEY not in token
+    ok = api(znode, "GET", f"orders/{placed['id']}", headers={"Token": token})
+    assert ok.status_code == 200 and ok.json()["Order"]["OmsOrderId"] == int(placed["id"])
+    assert api(znode, "GET", f"orders/{placed['id']}", headers={"Token": "not-a-token"}).status_code == 401
+    time.sleep(1.5)
+    expired = api(znode, "GET", f"orders/{placed['id']}", headers={"Token": token})
+    assert (expired.status_code, expired.json()["ErrorMessage"]) == (401, "Token is expired")

@@ -1,11 +1,12 @@
 """Znode Multifront 9.x REST simulator.
 
     cd tests && ../.venv/bin/python -m simulators.znode --host 127.0.0.1 --port 4640 \\
-        --domain localhost:4640 --key KEY
+        --domain localhost:4640 --key KEY [--auth token --token-minutes 10]
 
 Serves the order routes Tally uses as Znode 9.7 does (facts and sources: ../shared/platforms/znode.md):
 no /api prefix; PascalCase JSON in BaseResponse envelopes (`ErrorCode`, `ErrorMessage`, `HasError`);
-Basic auth with base64("domain|key"), 401 with ErrorCode 32 otherwise; not found on GETs is 204 with
+Basic auth with base64("domain|key"), 401 with ErrorCode 32 otherwise, or (`--auth token`, Znode's
+EnableTokenBasedAuthorization) a `Token` header from GET /token/generatetoken, which expires; not found on GETs is 204 with
 no body; business errors are 500 with an ErrorCode; validation errors are 400 with CustomModelState;
 payment status and transaction id change through GETs; `orders/list` takes Znode's
 `filter=key~op~value,...&sort=key~dir&page=index~1,size~50` and cannot filter by modified date.
@@ -21,6 +22,7 @@ import base64
 import copy
 import hmac
 import math
+import secrets
 import threading
 import time
 from decimal import Decimal
@@ -65,14 +67,17 @@ def default_fault_body(status: int) -> dict:
 
 
 class ZnodeSimulator:
-    def __init__(self, domain: str, key: str):
+    def __init__(self, domain: str, key: str, auth: str = "basic", token_minutes: float = 10):
         self.domain, self.key = domain, key
+        self.auth, self.token_seconds = auth, token_minutes * 60
+        self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (domain, key, expires at)
         self.lock = threading.RLock()
         self.faults = Faults(default_fault_body)
         self.requests = RequestLog()
         self.rest, self.sim = Router(), Router()
         self.reset()
         r = self.rest
+        r.add("GET", r"/token/generatetoken", self.generate_token)
         r.add("GET", r"/orders/getbyordernumber/(?P<number>[^/]+)", self.get_by_number)
         r.add("GET", r"/orders/getpaymentstatelist", self.payment_state_list)
         r.add("GET", r"/orders/list", self.list_orders)
@@ -119,7 +124,8 @@ class ZnodeSimulator:
         if fault:
             time.sleep(fault["delay"])
         try:
-            self.authorize(req)
+            if req.path.lower().rstrip("/") != "/token/generatetoken":  # [AllowAnonymous]
+                self.authorize(req)
             found = self.rest.match(req.method, req.path.lower().rstrip("/") or "/")
             if not found:
                 raise ZnodeError(404, "No HTTP resource was found that matches the request URI.")
@@ -130,15 +136,43 @@ class ZnodeSimulator:
         self.requests.record(req, response.status)
         return response
 
-    def authorize(self, req: Request) -> None:
+    def basic_ok(self, req: Request) -> bool:
         header = req.headers.get("authorization", "")
         try:
             decoded = base64.b64decode(header[6:], validate=True).decode() if header.startswith("Basic ") else ""
         except (ValueError, UnicodeDecodeError):
             decoded = ""
         domain, _, key = decoded.partition("|")
-        if not (domain == self.domain and hmac.compare_digest(key.encode(), self.key.encode())):
+        return domain == self.domain and hmac.compare_digest(key.encode(), self.key.encode())
+
+    def authorize(self, req: Request) -> None:
+        """APIAuthorizeAttribute: the token mode ignores Authorization; the Basic mode ignores Token."""
+        if self.auth == "basic":
+            if not self.basic_ok(req):
+                raise ZnodeError(401, "You are unauthorized to access this resource", UNAUTHORIZED)
+            return
+        token = req.headers.get("token", "")
+        if not token:
+            raise ZnodeError(401, "Token is invalid", UNAUTHORIZED)
+        with self.lock:
+            issued = self.tokens.get(token)
+        if issued is None:  # DecryptText throws: the filter answers its default
             raise ZnodeError(401, "You are unauthorized to access this resource", UNAUTHORIZED)
+        domain, key, expires = issued
+        # ValidateToken: the key the token carries must still be the domain's key, and not expired
+        if domain != self.domain or key != self.key or time.time() >= expires:
+            raise ZnodeError(401, "Token is expired", UNAUTHORIZED)
+
+    def generate_token(self, req: Request) -> Response:
+        """TokenController.GenerateToken: a StringResponse; 404 "Web API Key Not Found" for bad credentials."""
+        if not self.basic_ok(req):
+            return json_response(404, {"Response": "Web API Key Not Found"})
+        token = secrets.token_urlsafe(32)
+        with self.lock:
+            now = time.time()
+            self.tokens = {t: v for t, v in self.tokens.items() if v[2] > now}
+            self.tokens[token] = (self.domain, self.key, now + self.token_seconds)
+        return json_response(200, envelope(Response=token))
 
     # --- orders ---
 
@@ -359,8 +393,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4640)
     parser.add_argument("--domain", default="localhost:4640", help="the API domain name in the Basic credentials")
     parser.add_argument("--key", default="znode-local-api-key", help="the domain's API key")
+    parser.add_argument("--auth", choices=["basic", "token"], default="basic",
+                        help="EnableBasicAuthorization (default) or EnableTokenBasedAuthorization")
+    parser.add_argument("--token-minutes", type=float, default=10, help="TokenExpirationTime (token mode)")
     args = parser.parse_args()
-    serve("znode", ZnodeSimulator(args.domain, args.key), args.host, args.port)
+    serve("znode", ZnodeSimulator(args.domain, args.key, args.auth, args.token_minutes), args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,25 @@ pub struct ZnodeConfig {
     /// The order state name (`OrderStateName`) a declined payment sets; create it in Znode.
     pub failed_order_state: String,
     pub page_size: u32,
+    /// How Znode's API wants its callers authenticated (its `Web.config`).
+    pub auth: ZnodeAuthMode,
+    /// Znode's `TokenExpirationTime` in minutes (token mode): a token is renewed
+    /// before then, and a 401 renews it at once.
+    pub token_expiration_minutes: u32,
     pub http: HttpPolicy,
+}
+
+/// Znode's two authentication modes (`EnableBasicAuthorization`, the shipped
+/// default, or `EnableTokenBasedAuthorization`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZnodeAuthMode {
+    /// `Authorization: Basic base64("domain|key")` on every call.
+    #[default]
+    Basic,
+    /// A token from `GET token/generatetoken` (asked for with the Basic
+    /// header), sent as the `Token` header until it expires.
+    Token,
 }
 
 impl Default for ZnodeConfig {
@@ -119,6 +137,8 @@ impl Default for ZnodeConfig {
             paid_payment_status: "Captured".into(),
             failed_order_state: "PAYMENT FAILED".into(),
             page_size: 50,
+            auth: ZnodeAuthMode::Basic,
+            token_expiration_minutes: 10,
             http: HttpPolicy::default(),
         }
     }
@@ -291,6 +311,12 @@ impl TallyConfig {
         }
         if !(1..=500).contains(&self.znode.page_size) {
             return Err(err("znode.page_size", "between 1 and 500"));
+        }
+        if !(1..=1440).contains(&self.znode.token_expiration_minutes) {
+            return Err(err(
+                "znode.token_expiration_minutes",
+                "Znode's TokenExpirationTime: 1 to 1440 minutes",
+            ));
         }
         check_http("znode.http", &self.znode.http)?;
         if let Some(url) = &self.erp.base_url {

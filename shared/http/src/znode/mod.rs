@@ -1,5 +1,6 @@
 //! `CommercePlatform` over Znode 9.x REST (`{base}/orders/...`, PascalCase JSON
-//! in `BaseResponse` envelopes), authenticated with Basic `base64("domain|key")`.
+//! in `BaseResponse` envelopes), authenticated with Basic `base64("domain|key")`
+//! or Znode's token mode (`auth.rs`).
 //! Facts and sources: `../shared/platforms/znode.md`. Znode answers a missing
 //! order with 204, business errors with 500 and an `ErrorCode`, validation
 //! errors with 400 and `CustomModelState`, and changes payment status and
@@ -8,8 +9,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
@@ -22,6 +21,8 @@ use tokio::sync::OnceCell;
 
 use crate::retry::{with_retries, Repeat, Reply};
 
+mod auth;
+
 /// Znode keeps order notes to 500 characters.
 const MAX_NOTE_CHARS: usize = 500;
 
@@ -30,6 +31,7 @@ pub struct ZnodeRest {
     base: String,
     config: ZnodeConfig,
     secrets: Arc<CachedSecret<ZnodeSecrets>>,
+    credentials: auth::Credentials,
     /// The paid payment state's name as this Znode spells it, looked up once.
     paid_status: OnceCell<String>,
 }
@@ -93,6 +95,7 @@ impl ZnodeRest {
         ZnodeRest {
             client,
             base: base_url.trim_end_matches('/').to_string(),
+            credentials: auth::Credentials::new(config.auth, config.token_expiration_minutes),
             config,
             secrets,
             paid_status: OnceCell::new(),
@@ -123,7 +126,10 @@ impl ZnodeRest {
         secrets: &ZnodeSecrets,
     ) -> Result<Reply, PlatformError> {
         let url = format!("{}/{}", self.base, path);
-        let basic = BASE64.encode(format!("{}|{}", secrets.domain, secrets.key.expose()));
+        let (auth_name, auth_value) = self
+            .credentials
+            .header(&self.client, &self.base, &self.config.http, secrets)
+            .await?;
         // Znode's state-changing GETs set a value: repeating one sets the same value again.
         let repeat = if *method == reqwest::Method::GET {
             Repeat::Safe
@@ -138,7 +144,7 @@ impl ZnodeRest {
                 let r = self
                     .client
                     .request(method.clone(), &url)
-                    .header("Authorization", format!("Basic {basic}"))
+                    .header(auth_name, &auth_value)
                     .timeout(timeout)
                     .query(query);
                 crate::with_json(r, body).send()
@@ -148,7 +154,8 @@ impl ZnodeRest {
         .map_err(|e| Self::unavailable(0, e.to_string()))
     }
 
-    /// Sends; a 401 re-reads the secret once (the key may have been rotated).
+    /// Sends; a 401 re-reads the secret once (the key may have been rotated)
+    /// and, in token mode, asks for a new token once (it may have expired).
     /// `Ok(None)` is Znode's 204: nothing found.
     async fn call(
         &self,
@@ -160,13 +167,27 @@ impl ZnodeRest {
         let secret_error =
             |e: tally_core::secrets::SecretError| Self::unavailable(0, e.to_string());
         let secrets = self.secrets.get().await.map_err(secret_error)?;
-        let mut reply = self.send(&method, path, query, body, &secrets).await?;
-        if reply.status == 401 {
-            if let Some(fresh) = self.secrets.refresh().await.map_err(secret_error)? {
-                tracing::info!("Znode answered 401; retrying once with the re-read key");
-                reply = self.send(&method, path, query, body, &fresh).await?;
+        let mut reply = self.send(&method, path, query, body, &secrets).await;
+        let refused = match &reply {
+            Ok(r) => r.status == 401,
+            Err(e) => matches!(e, PlatformError::Unauthorized { .. }),
+        };
+        if refused {
+            self.credentials.forget().await;
+            let fresh = self.secrets.refresh().await.map_err(secret_error)?;
+            let again = match fresh {
+                Some(fresh) => Some(fresh),
+                None if self.credentials.renews_on_401() => Some(secrets.clone()),
+                None => None,
+            };
+            if let Some(again) = again {
+                tracing::info!(
+                    "Znode refused the credentials; retrying once with a new token or re-read key"
+                );
+                reply = self.send(&method, path, query, body, &again).await;
             }
         }
+        let reply = reply?;
         let message = |r: &Reply| {
             render_error(&r.body).unwrap_or_else(|| r.text().chars().take(300).collect())
         };
