@@ -88,6 +88,14 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
          "application/x-www-form-urlencoded")
     http("DELETE", f"{magento}/_sim/webhooks")
     http("POST", f"{magento}/_sim/webhooks", json.dumps({"url": magento_webhook}).encode())
+    if os.environ.get("ZNODE_PORT"):
+        # The local Znode stands in for a Znode 10 whose Webhook Consumer calls Tally with the
+        # shared secret in the URL (README, "Znode"); its poller is the 9.x path and runs too.
+        znode = f"http://127.0.0.1:{os.environ['ZNODE_PORT']}"
+        znode_webhook = function_url(endpoint, outputs["ZnodeWebhookUrl"])
+        http("DELETE", f"{znode}/_sim/webhooks")
+        http("POST", f"{znode}/_sim/webhooks", json.dumps(
+            {"url": f"{znode_webhook}?{urlencode({'tally_secret': LOCAL_ZNODE_WEBHOOK_SECRET})}"}).encode())
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": os.environ["AWS_REGION"],

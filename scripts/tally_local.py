@@ -13,6 +13,8 @@ import boto3
 import requests
 import stripe
 
+from tally_platforms import PlatformSim, platforms_of
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / ".tally" / "local.env"
 LOCALSTRIPE_ENV = ROOT / ".tally" / "localstripe.env"
@@ -129,54 +131,19 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.5, what: st
         time.sleep(interval)
 
 
-class Magento:
-    """The Magento simulator: its REST API (as Tally sees it) and its control API."""
-
-    def __init__(self, base: str, token: str):
-        self.base, self.token = base.rstrip("/"), token
-
-    def sim(self, method: str, path: str, **kw) -> requests.Response:
-        return requests.request(method, f"{self.base}/_sim/{path}", timeout=60, **kw)
-
-    def place_order(self, currency: str = "USD", items=None, notify: bool = True, **extra) -> dict:
-        spec = {
-            "currency": currency,
-            "items": items or [{"sku": "TEE-BLK-M", "name": "Black tee", "qty": 2, "price": "19.99"}],
-            "shipping_amount": "0", "tax_amount": "0",
-            "customer": {"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"},
-            "payment_method": "stripe_payments", "notify": notify, **extra,
-        }
-        r = self.sim("POST", "orders", json=spec)
-        r.raise_for_status()
-        return r.json()
-
-    def order(self, order_id) -> dict:
-        r = self.sim("GET", f"orders/{order_id}")
-        r.raise_for_status()
-        return r.json()
-
-    def requests_log(self, **query) -> list:
-        return self.sim("GET", "requests", params=query).json()["requests"]
-
-    def fault(self, **spec) -> None:
-        self.sim("POST", "faults", json=spec).raise_for_status()
-
-    def clear_faults(self) -> None:
-        self.sim("DELETE", "faults")
-
-
 class Erp:
     def __init__(self, base: str):
         self.base = base.rstrip("/")
 
-    def entries(self, order_id=None, store: str = "default") -> list:
+    def entries(self, order_id=None, store: str = "default", platform: str | None = None) -> list:
         entries = requests.get(f"{self.base}/_sim/entries", timeout=30).json()
         entries = entries.get("entries", entries) if isinstance(entries, dict) else entries
         if order_id is None:
             return entries
         return [e for e in entries
                 if str(e.get("references", {}).get("order_id")) == str(order_id)
-                and e.get("references", {}).get("store") == store]
+                and e.get("references", {}).get("store") == store
+                and platform in (None, e.get("references", {}).get("platform"))]
 
 
 class StripeHttp:
@@ -216,7 +183,8 @@ class LocalStack(Stack):
 
     def __init__(self, env_path: Path = LOCAL_ENV):
         super().__init__(load_env(env_path))
-        self.magento = Magento(self.env["MAGENTO_BASE_URL"], self.env["MAGENTO_TOKEN"])
+        self.platforms: dict[str, PlatformSim] = platforms_of(self.env)
+        self.magento = self.platforms["magento"]
         self.erp = Erp(self.env["ERP_BASE_URL"])
         self.stripe = StripeHttp(self.env["STRIPE_API_BASE"], self.env["STRIPE_API_KEY"])
         session = boto3.session.Session(
@@ -227,20 +195,22 @@ class LocalStack(Stack):
         self.lambda_ = session.client("lambda", endpoint_url=self.env["AWS_ENDPOINT_URL"])
 
     def poll_magento(self) -> dict:
-        return self.poll("MAGENTO_POLLER_FUNCTION")
+        return self.poll("magento")
 
     def poll_znode(self) -> dict:
-        return self.poll("ZNODE_POLLER_FUNCTION")
+        return self.poll("znode")
 
-    def poll(self, function_key: str) -> dict:
-        out = self.lambda_.invoke(FunctionName=self.env[function_key], Payload=b"{}")
+    def poll(self, platform: str) -> dict:
+        """Runs the platform's order poller once; its report."""
+        function = self.env[self.platforms[platform].poller_key]
+        out = self.lambda_.invoke(FunctionName=function, Payload=b"{}")
         payload = json.loads(out["Payload"].read() or b"null")
         if out.get("FunctionError"):
             raise AssertionError(f"poller failed: {payload}")
         return payload
 
-    def payment_intents_for(self, order_id) -> list:
-        return self.stripe.search_order(order_id)
+    def payment_intents_for(self, order_id, platform: str = "magento") -> list:
+        return [p for p in self.stripe.search_order(order_id) if p.get("metadata", {}).get("platform") == platform]
 
     def stripe_sim_delivery(self, auto: bool) -> None:
         requests.post(f"{self.stripe.base}/_sim/delivery", json={"auto": auto}, timeout=10).raise_for_status()

@@ -73,12 +73,13 @@ def test_payment_status_and_transaction_id_change_through_gets(znode):
     placed = place(znode)
     states = api(znode, "GET", "orders/getpaymentstatelist").json()["PaymentStateList"]
     assert "Captured" in [s["Name"] for s in states]
-    assert api(znode, "GET", f"orders/updateordertransactionid/{placed['id']}/ch_123").json()["IsSuccess"]
+    assert api(znode, "GET", f"Orders/UpdateOrderTransactionId/{placed['id']}/ch_3MixedCase").json()["IsSuccess"]
     assert api(znode, "GET", f"orders/updateorderpaymentstatus/{placed['id']}/captured").json()["IsSuccess"]
     bad = api(znode, "GET", f"orders/updateorderpaymentstatus/{placed['id']}/Paid")
     assert (bad.status_code, bad.json()["ErrorCode"], bad.json()["HasError"]) == (500, 5, True)
     summary = requests.get(f"{znode}/_sim/orders/{placed['id']}", timeout=10).json()["summary"]
-    assert summary | {"payment_state": "paid", "transaction_id": "ch_123"} == summary
+    # routes match in any case, as ASP.NET's do; the values keep theirs
+    assert summary | {"payment_state": "paid", "transaction_id": "ch_3MixedCase"} == summary
 
 
 def test_details_by_number_validate_and_notes_are_kept(znode):
@@ -139,3 +140,40 @@ def test_token_mode_wants_a_token_from_generatetoken_and_it_expires(znode_token_
     time.sleep(1.5)
     expired = api(znode, "GET", f"orders/{placed['id']}", headers={"Token": token})
     assert (expired.status_code, expired.json()["ErrorMessage"]) == (401, "Token is expired")
+
+
+def test_registered_urls_get_the_webhook_consumer_call_for_orders_placed(znode):
+    """Standing in for Znode 10's Webhook Consumer: an unsigned JSON call naming the order."""
+    import http.server
+    import json
+    import threading
+
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"received":true}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook?tally_secret=s3cret"
+    try:
+        requests.post(f"{znode}/_sim/webhooks", json={"url": url}, timeout=10).raise_for_status()
+        placed = place(znode, currency="JPY", items=[{"sku": "T", "name": "Tea", "qty": 1, "price": "1200"}])
+        assert placed["webhooks"][0]["status"] == 200
+        quiet = place(znode, notify=False)
+        again = requests.post(f"{znode}/_sim/orders/{placed['id']}/webhook", timeout=10).json()
+        assert (again["status"], again["body"]) == (200, {"received": True})
+    finally:
+        requests.delete(f"{znode}/_sim/webhooks", timeout=10)
+        server.shutdown()
+    assert [p for p, _ in got] == ["/hook?tally_secret=s3cret"] * 2
+    assert all(body["EventName"] == "OrderPlaced" and body["Data"]["OmsOrderId"] == int(placed["id"]) for _, body in got)
+    assert got[0][1]["Data"]["Total"] == 1200 and quiet["webhooks"] == []

@@ -150,6 +150,28 @@ class Response:
         self.headers = dict(headers or {})
 
 
+def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float) -> dict:
+    """POSTs one webhook synchronously: the receiver's status and parsed answer, or the transport error."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json", **headers})
+    result = {"url": url, "time": magento_time(), "status": None, "body": None, "error": None}
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            result["status"], raw = answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        result["status"], raw = exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        result["error"] = str(exc)
+        return result
+    try:
+        result["body"] = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        result["body"] = raw.decode("utf-8", "replace")
+    return result
+
+
 def json_response(status: int, obj: Any, headers: dict[str, str] | None = None, php: bool = False) -> Response:
     return Response(status, dumps(obj, php).encode(), "application/json; charset=utf-8", headers)
 
@@ -161,11 +183,13 @@ def text_response(status: int, text: str) -> Response:
 class Router:
     """Regex routes; a handler receives the request and the named groups."""
 
-    def __init__(self):
+    def __init__(self, ignore_case: bool = False):
         self.routes: list[tuple[str, re.Pattern, Callable]] = []
+        # ASP.NET routing: the template matches in any case; the values keep theirs.
+        self.flags = re.IGNORECASE if ignore_case else 0
 
     def add(self, method: str, pattern: str, handler: Callable) -> None:
-        self.routes.append((method, re.compile("^" + pattern + "$"), handler))
+        self.routes.append((method, re.compile("^" + pattern + "$", self.flags), handler))
 
     def match(self, method: str, path: str) -> tuple[Callable, dict] | None:
         for route_method, regex, handler in self.routes:

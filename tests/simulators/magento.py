@@ -20,8 +20,6 @@ import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import _search
 from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
-                      json_response, magento_time, parse_decimal, round_money, serve, text_response)
+                      json_response, magento_time, parse_decimal, post_webhook, round_money, serve, text_response)
 
 # Status -> the states it is assigned to (sales_order_status_state), plus Tally's payment_failed.
 STATUS_STATES = {
@@ -565,22 +563,7 @@ class MagentoSimulator:
         return results
 
     def post_webhook(self, url: str, body: bytes, signature: str, order_id: int) -> dict:
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", SIGNATURE_HEADER: signature})
-        result = {"url": url, "order_id": order_id, "time": magento_time(), "status": None, "body": None, "error": None}
-        try:
-            with urllib.request.urlopen(request, timeout=self.webhook_timeout) as answer:
-                result["status"], raw = answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            result["status"], raw = exc.code, exc.read()
-        except (urllib.error.URLError, OSError) as exc:
-            result["error"] = str(exc)
-            return result
-        try:
-            result["body"] = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            result["body"] = raw.decode("utf-8", "replace")
-        return result
+        return {"order_id": order_id, **post_webhook(url, body, {SIGNATURE_HEADER: signature}, self.webhook_timeout)}
 
     def sim_reemit(self, req: Request, id: str) -> Response:
         spec = req.json() or {}
@@ -635,7 +618,8 @@ class MagentoSimulator:
         paid = bool(invoices) and (order.get("total_invoiced") or 0) >= order["grand_total"]
         state = "paid" if paid else "failed" if order["status"] == "payment_failed" else "awaiting"
         return {"payment_state": state, "transaction_id": (order.get("payment") or {}).get("last_trans_id"),
-                "payments": [{"invoice": i["increment_id"], "total": i["grand_total"]} for i in invoices],
+                "payments": [{"invoice": i["increment_id"], "amount": i["grand_total"], "at": i["created_at"]}
+                             for i in invoices],
                 "refunds": [], "status": order["status"]}
 
     def sim_requests(self, req: Request) -> Response:

@@ -13,6 +13,11 @@ payment status and transaction id change through GETs; `orders/list` takes Znode
 
 Control API, the same on every platform simulator: POST/GET /_sim/orders, GET /_sim/orders/{id}
 (the native order plus a `summary`), POST/GET/DELETE /_sim/faults, GET /_sim/requests, POST /_sim/reset.
+Znode 9.x sends no webhooks; to stand in for Znode 10's "Webhook Consumer", URLs registered with
+POST /_sim/webhooks get `{"EventName": "OrderPlaced", "Data": {...}}` for each order placed with
+`notify` (the default), and POST /_sim/orders/{id}/webhook sends it again (to `{"url"}` if given).
+Znode publishes neither that payload nor a signature, so the call is unsigned: the merchant puts a
+shared secret in the URL.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import time
 from decimal import Decimal
 from urllib.parse import unquote
 
-from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of,
-                      json_response, magento_time, parse_decimal, round_money, serve)
+from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
+                      json_response, magento_time, parse_decimal, post_webhook, round_money, serve)
 
 # ZnodeOmsPaymentState: names as the post-deploy script leaves them (CamelCased).
 PAYMENT_STATES = [(10, "Authorized"), (20, "Captured"), (30, "Declined"), (40, "Refunded"), (50, "Pending"),
@@ -71,10 +76,12 @@ class ZnodeSimulator:
         self.domain, self.key = domain, key
         self.auth, self.token_seconds = auth, token_minutes * 60
         self.tokens: dict[str, tuple[str, str, float]] = {}  # token -> (domain, key, expires at)
+        self.webhooks: list[str] = []
+        self.deliveries: list[dict] = []
         self.lock = threading.RLock()
         self.faults = Faults(default_fault_body)
         self.requests = RequestLog()
-        self.rest, self.sim = Router(), Router()
+        self.rest, self.sim = Router(ignore_case=True), Router()
         self.reset()
         r = self.rest
         r.add("GET", r"/token/generatetoken", self.generate_token)
@@ -91,6 +98,11 @@ class ZnodeSimulator:
         s.add("POST", r"/_sim/orders", self.sim_create_order)
         s.add("GET", r"/_sim/orders", lambda req: json_response(200, {"items": self.all_orders()}))
         s.add("GET", r"/_sim/orders/(?P<id>\d+)", self.sim_get_order)
+        s.add("POST", r"/_sim/orders/(?P<id>\d+)/webhook", self.sim_reemit)
+        s.add("POST", r"/_sim/webhooks", self.sim_add_webhook)
+        s.add("GET", r"/_sim/webhooks", lambda req: json_response(200, {"targets": list(self.webhooks),
+                                                                         "deliveries": list(self.deliveries)}))
+        s.add("DELETE", r"/_sim/webhooks", lambda req: (self.webhooks.clear(), json_response(200, {"targets": []}))[1])
         s.add("GET", r"/_sim/requests", lambda req: json_response(200, {"requests": self.requests.list(
             req.arg("path_contains"), req.arg("method"))}))
         s.add("POST", r"/_sim/faults", lambda req: json_response(201, self.faults.add(req.json())))
@@ -103,6 +115,7 @@ class ZnodeSimulator:
             self.orders: dict[int, dict] = {}
             self.payments: dict[int, list[dict]] = {}
             self.next_order, self.next_note = 1000, 1
+            self.deliveries = []
 
     # --- dispatch ---
 
@@ -126,7 +139,7 @@ class ZnodeSimulator:
         try:
             if req.path.lower().rstrip("/") != "/token/generatetoken":  # [AllowAnonymous]
                 self.authorize(req)
-            found = self.rest.match(req.method, req.path.lower().rstrip("/") or "/")
+            found = self.rest.match(req.method, req.path.rstrip("/") or "/")
             if not found:
                 raise ZnodeError(404, "No HTTP resource was found that matches the request URI.")
             handler, args = found
@@ -291,8 +304,8 @@ class ZnodeSimulator:
             order = self.orders.get(body.get("OmsOrderId") or 0)
             if order is None:
                 raise ZnodeError(500, "Invalid data.", INVALID_DATA)
-            self.payments[order["OmsOrderId"]].append({k: body.get(k) for k in (
-                "TransactionReference", "Total", "TransactionStatus", "TransactionDate")})
+            self.payments[order["OmsOrderId"]].append({**{k: body.get(k) for k in (
+                "TransactionReference", "Total", "TransactionStatus", "TransactionDate")}, "CreatedDate": magento_time()})
             return json_response(200, envelope(IsSuccess=True))
 
     def note(self, order: dict, text: str) -> None:
@@ -348,8 +361,44 @@ class ZnodeSimulator:
             order = self.build_order(spec)
             self.orders[order["OmsOrderId"]] = order
             self.payments[order["OmsOrderId"]] = []
-            return json_response(201, {"id": str(order["OmsOrderId"]), "number": order["OrderNumber"],
-                                        "order": copy.deepcopy(order)})
+        deliveries = self.emit(order["OmsOrderId"]) if spec.get("notify", True) else []
+        return json_response(201, {"id": str(order["OmsOrderId"]), "number": order["OrderNumber"],
+                                    "order": copy.deepcopy(order), "webhooks": deliveries})
+
+    def emit(self, order_id: int, urls: list[str] | None = None) -> list[dict]:
+        """The Webhook Consumer call for an order, to each target; outside the lock (the receiver reads back)."""
+        with self.lock:
+            order = self.orders[order_id]
+            data = {k: order[k] for k in ("OmsOrderId", "OrderNumber", "PortalId", "Total", "CurrencyCode",
+                                          "OrderState", "PaymentStatus", "Email")}
+            targets = list(urls if urls is not None else self.webhooks)
+        body = dumps({"EventName": "OrderPlaced", "Data": data}).encode()
+        results = [{"order_id": order_id, **post_webhook(url, body, {}, 30)} for url in targets]
+        with self.lock:
+            self.deliveries.extend(results)
+        return results
+
+    def sim_reemit(self, req: Request, id: str) -> Response:
+        spec = req.json() or {}
+        with self.lock:
+            if int(id) not in self.orders:
+                return json_response(404, {"error": "no such order"})
+        urls = [spec["url"]] if isinstance(spec, dict) and spec.get("url") else None
+        results = self.emit(int(id), urls)
+        if not results:
+            raise SimError("no webhook targets registered")
+        first = results[0]
+        return json_response(200, {"status": first["status"], "body": first["body"], "error": first["error"],
+                                   "deliveries": results})
+
+    def sim_add_webhook(self, req: Request) -> Response:
+        spec = req.json() or {}
+        url = spec.get("url") if isinstance(spec, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise SimError("url must be an http(s) URL")
+        with self.lock:
+            self.webhooks.append(url)
+            return json_response(201, {"targets": list(self.webhooks)})
 
     def all_orders(self) -> list[dict]:
         with self.lock:
@@ -360,7 +409,9 @@ class ZnodeSimulator:
         state = ("paid" if status == "captured" else "refunded" if status == "refunded"
                  else "failed" if order["OrderState"] == "Payment Failed" or status == "declined" else "awaiting")
         return {"payment_state": state, "transaction_id": order["TransactionId"],
-                "payments": copy.deepcopy(self.payments[order["OmsOrderId"]]), "refunds": [],
+                "payments": [{**p, "amount": p["Total"], "at": p["CreatedDate"]}
+                             for p in copy.deepcopy(self.payments[order["OmsOrderId"]])],
+                "refunds": [],
                 "status": order["OrderState"]}
 
     def sim_get_order(self, req: Request, id: str) -> Response:

@@ -1,0 +1,156 @@
+"""One driver per platform simulator, so the end-to-end tests and the demo drive
+every platform the same way through the simulators' shared control API
+(`/_sim/orders`, `/_sim/orders/{id}` with its `summary`, `/_sim/orders/{id}/webhook`,
+`/_sim/faults`, `/_sim/requests`). What differs between platforms is data here:
+which request reads an order, which one records a payment, how a poll lists."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import requests
+
+
+@dataclass(frozen=True)
+class Route:
+    """A platform request as the simulator's fault and request-log filters see it."""
+    method: str
+    path: str
+
+
+class PlatformSim:
+    name: str
+    title: str
+    store: str
+    poller_key: str
+    # the payment method Tally does not collect, as this platform names it
+    other_payment_method: str
+    # the text a simulated 400 carries, as the platform's error body renders it
+    bad_request_text: str
+    # whether a recorded payment carries the Stripe charge id as the platform's transaction id
+    records_transaction_id: bool
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+
+    def sim(self, method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, f"{self.base}/_sim/{path}", timeout=60, **kw)
+
+    def place_order(self, currency: str = "USD", items=None, notify: bool = True,
+                    payment_method: str = "stripe_payments", **extra) -> dict:
+        """Places an order; answers {"id", "number", ...}. `notify` sends the platform's order event."""
+        spec = {
+            "currency": currency,
+            "items": items or [{"sku": "TEE-BLK-M", "name": "Black tee", "qty": 2, "price": "19.99"}],
+            "customer": {"email": "ada@example.com", "firstname": "Ada", "lastname": "Lovelace"},
+            "payment_method": payment_method, "notify": notify, **extra,
+        }
+        r = self.sim("POST", "orders", json=spec)
+        r.raise_for_status()
+        return r.json()
+
+    def order(self, order_id) -> dict:
+        r = self.sim("GET", f"orders/{order_id}")
+        r.raise_for_status()
+        return r.json()
+
+    def summary(self, order_id) -> dict:
+        return self.order(order_id)["summary"]
+
+    def webhook_deliveries(self, order_id) -> list[dict]:
+        """The platform's webhook calls for the order: [{"time", "status", ...}]."""
+        found = self.sim("GET", "webhooks").json().get("deliveries", [])
+        return [d for d in found if str(d.get("order_id")) == str(order_id)]
+
+    def announce(self, order_id) -> int:
+        """Sends the platform's order event for the order again; the receiver's HTTP status."""
+        return self.sim("POST", f"orders/{order_id}/webhook").json()["status"]
+
+    def requests_log(self, **query) -> list:
+        return self.sim("GET", "requests", params=query).json()["requests"]
+
+    def fault(self, route: Route, **spec) -> None:
+        self.sim("POST", "faults", json={"method": route.method, "path_contains": route.path, **spec}).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.sim("DELETE", "faults")
+
+    # --- what differs ---
+
+    def read(self, order_id) -> Route:
+        raise NotImplementedError
+
+    def payment_write(self, order_id) -> Route:
+        """The first call that records a payment on the order."""
+        raise NotImplementedError
+
+    def listing(self) -> Route:
+        """The poller's list call."""
+        raise NotImplementedError
+
+    def notes(self, order_id) -> list[dict]:
+        """The order's comments or notes: [{"text", "notified", "status", "at"}], oldest first."""
+        raise NotImplementedError
+
+
+class MagentoSim(PlatformSim):
+    name, store, poller_key = "magento", "default", "MAGENTO_POLLER_FUNCTION"
+    title = "Magento"
+    # an invoice through REST cannot set the payment's last_trans_id: the charge goes in a comment
+    records_transaction_id = False
+    other_payment_method, bad_request_text = "checkmo", "Simulated bad request"
+
+    def __init__(self, base: str, store: str = "default"):
+        super().__init__(base)
+        self.store = store
+
+    def place_order(self, currency="USD", items=None, notify=True, payment_method="stripe_payments", **extra):
+        return super().place_order(currency, items, notify, payment_method,
+                                   **{"shipping_amount": "0", "tax_amount": "0", **extra})
+
+    def read(self, order_id) -> Route:
+        return Route("GET", f"/orders/{order_id}")
+
+    def payment_write(self, order_id) -> Route:
+        return Route("POST", f"/order/{order_id}/invoice")
+
+    def listing(self) -> Route:
+        return Route("GET", "/V1/orders")
+
+    def notes(self, order_id) -> list[dict]:
+        histories = self.order(order_id)["order"]["status_histories"]
+        return [{"text": h.get("comment") or "", "notified": h.get("is_customer_notified") in (1, True),
+                 "status": h.get("status"), "at": h.get("created_at")} for h in reversed(histories)]
+
+
+class ZnodeSim(PlatformSim):
+    name, store, poller_key = "znode", "1", "ZNODE_POLLER_FUNCTION"
+    title = "Znode"
+    records_transaction_id = True
+    other_payment_method, bad_request_text = "cod", "Simulated failure"
+
+    def read(self, order_id) -> Route:
+        return Route("GET", f"/orders/{order_id}")
+
+    def payment_write(self, order_id) -> Route:
+        # Znode changes payment status and transaction id through GETs
+        return Route("GET", f"/orders/updateordertransactionid/{order_id}/")
+
+    def listing(self) -> Route:
+        return Route("GET", "/orders/list")
+
+    def notes(self, order_id) -> list[dict]:
+        return [{"text": n["Notes"], "notified": False, "status": None, "at": n["CreatedDate"]}
+                for n in self.order(order_id)["order"]["OrderNotes"]]
+
+
+def platforms_of(env: dict) -> dict[str, PlatformSim]:
+    """The platforms a local stack serves (`TALLY_PLATFORMS` in its env file)."""
+    known = {"magento": lambda: MagentoSim(env["MAGENTO_BASE_URL"], env.get("MAGENTO_STORE_CODE", "default")),
+             "znode": lambda: ZnodeSim(env["ZNODE_BASE_URL"])}
+    names = [n.strip() for n in env.get("TALLY_PLATFORMS", "magento").split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise RuntimeError(f"no simulator driver for {unknown}: {json.dumps(names)}")
+    return {n: known[n]() for n in names}
