@@ -5,7 +5,7 @@ WITH_STACK := set -a && . .tally/local.env && set +a &&
 
 .PHONY: demo test up down unit lint e2e tools bench bench-emulator
 
-## demo: bring the local stack up and drive three Magento orders through order-to-cash
+## demo: bring the local stack up and drive a paid, a declined and a JPY order on each platform
 demo: up
 	@$(VENV)/python scripts/demo.py
 
@@ -49,3 +49,5 @@ bench: tools
 bench-emulator: up
 	$(VENV)/python benches/emulator_latency.py 50 7
 	$(VENV)/python benches/init_time.py 20
+	$(VENV)/python benches/o2c_latency.py 200 magento
+	$(VENV)/python benches/o2c_latency.py 200 znode

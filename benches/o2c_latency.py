@@ -1,11 +1,25 @@
-"""End-to-end latency on the local stack: from a signed `payment_intent.succeeded`
-posted to Tally's Stripe webhook URL until the Magento invoice is visible in the
-simulator (webhook Lambda -> SQS -> event source mapping -> payments handler ->
-Stripe/Magento/ERP simulators). Automatic delivery from the Stripe simulator is
-paused so the clock starts at our own POST.
-Run after `make up`:  .venv/bin/python benches/o2c_latency.py 200"""
+"""Order-to-cash on the local stack, per platform: end-to-end latency and the
+payments handler's CPU per order.
+
+Latency: from a signed `payment_intent.succeeded` posted to Tally's Stripe webhook
+URL until the platform simulator shows the order paid (webhook Lambda -> SQS ->
+event source mapping -> payments handler -> Stripe/platform/ERP simulators).
+Automatic delivery from the Stripe simulator is paused so the clock starts at our
+own POST.
+
+CPU: ministack runs the Lambda binaries as host processes, so the payments
+handler's user+system CPU time (/proc/<pid>/stat, every worker of the main
+stack's handler) is read before and after the measured orders; divided by the
+orders, it is the handler's CPU for one order's two messages (the platform's
+order event, and the payment event), its HTTP clients and JSON included. The
+local build is opt-level 1 without LTO (scripts/up.sh), so a release build for
+AWS uses less.
+
+Run after `make up`:  .venv/bin/python benches/o2c_latency.py 200 magento
+                      .venv/bin/python benches/o2c_latency.py 200 znode"""
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -15,12 +29,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from tally_local import LocalStack, post, sign, wait_until  # noqa: E402
 
 RETURN_URL = "https://shop.example.com/checkout/return"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def one_order(s: LocalStack) -> float:
-    order = s.magento.place_order(currency="USD", items=[{"sku": "B", "name": "Bench", "qty": 1, "price": "10.00"}])
-    oid = order["entity_id"]
-    pi = wait_until(lambda: (s.payment_intents_for(oid) or [None])[0], 30, 0.02, "PaymentIntent")
+def handler_cpu_seconds(function_name: str) -> float:
+    """User+system CPU of every live process running this Lambda function."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() not in environ:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return total / TICKS
+
+
+def one_order(s: LocalStack, p) -> float:
+    order = p.place_order(currency="USD", items=[{"sku": "B", "name": "Bench", "qty": 1, "price": "10.00"}])
+    oid = order["id"]
+    pi = wait_until(lambda: (s.payment_intents_for(oid, p.name) or [None])[0], 30, 0.02, "PaymentIntent")
     r = s.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm",
                       {"payment_method": "pm_card_visa", "return_url": RETURN_URL})
     assert r.status_code == 200, r.text
@@ -30,21 +60,28 @@ def one_order(s: LocalStack) -> float:
     started = time.perf_counter()
     status, _ = post(s["STRIPE_WEBHOOK_URL"], body, sign(body, s["STRIPE_WEBHOOK_SECRET"]))
     assert status == 200
-    wait_until(lambda: s.magento.order(oid)["invoices"], 30, 0.005, "invoice")
+    wait_until(lambda: p.summary(oid)["payment_state"] == "paid", 30, 0.005, "the order paid")
     return (time.perf_counter() - started) * 1000
 
 
-def main(n: int) -> None:
+def main(n: int, platform: str) -> None:
     s = LocalStack()
+    p = s.platforms[platform]
+    handler = s["PAYMENTS_HANDLER_FUNCTION"]
     s.stripe_sim_delivery(auto=False)
     try:
-        one_order(s)  # warm the functions
-        samples = sorted(one_order(s) for _ in range(n))
+        one_order(s, p)  # warm the functions
+        time.sleep(1)
+        cpu_before = handler_cpu_seconds(handler)
+        samples = sorted(one_order(s, p) for _ in range(n))
+        time.sleep(1)  # let the last message's tail finish
+        cpu = handler_cpu_seconds(handler) - cpu_before
     finally:
         s.stripe_sim_delivery(auto=True)
     q = statistics.quantiles(samples, n=100)
-    print(f"orders={n} p50={q[49]:.0f} ms p95={q[94]:.0f} ms min={samples[0]:.0f} ms max={samples[-1]:.0f} ms")
+    print(f"platform={platform} orders={n} p50={q[49]:.0f} ms p95={q[94]:.0f} ms min={samples[0]:.0f} ms "
+          f"max={samples[-1]:.0f} ms handler_cpu_per_order={cpu / n * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, sys.argv[2] if len(sys.argv) > 2 else "magento")
