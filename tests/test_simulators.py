@@ -252,6 +252,43 @@ def test_invoice_refused_for_closed_states_and_allowed_after_payment_failed(mage
     assert magento.rest("POST", f"order/{failed['entity_id']}/invoice", json={"capture": True}).status_code == 200
 
 
+def test_credit_memos_refund_amounts_never_more_than_paid_and_close_the_order(magento):
+    order = magento.place(currency="USD", items=[{"sku": "A", "qty": 2, "price": "10.00"}], shipping_amount="3.50")
+    oid, item = order["entity_id"], order["items"][0]["item_id"]
+    path = f"order/{oid}/refund"
+    unpaid = magento.rest("POST", path, json={"items": [], "arguments": {"adjustment_positive": "1.00"}})
+    assert unpaid.status_code == 400 and "does not allow a creditmemo" in unpaid.json()["message"]
+    magento.rest("POST", f"order/{oid}/invoice", json={"capture": False})
+
+    amount_only = {"items": [{"order_item_id": item, "qty": 0}], "appendComment": True, "notify": False,
+                   "comment": {"comment": "Refunded in Stripe: refund re_Sim1", "is_visible_on_front": 0},
+                   "arguments": {"shipping_amount": 0, "adjustment_positive": "5.25", "adjustment_negative": 0}}
+    first = magento.rest("POST", path, json=amount_only)
+    assert (first.status_code, first.json()) == (200, 1), first.text  # a bare integer, unlike the invoice's "1"
+    over = magento.rest("POST", path, json={**amount_only, "arguments": {"shipping_amount": 0, "adjustment_positive": "18.26"}})
+    assert over.status_code == 400
+    assert over.json()["message"] == ("Creditmemo Document Validation Error(s):\n"
+                                      "The most money available to refund is 18.25 USD.")
+    zero = magento.rest("POST", path, json={**amount_only, "arguments": {"shipping_amount": 0}})
+    assert zero.status_code == 400 and "must be positive" in zero.json()["message"]
+    half = magento.rest("GET", f"orders/{oid}").json()
+    assert (half["state"], half["total_refunded"]) == ("processing", 5.25)
+
+    # no items and no shipping argument: everything refundable, shipping included
+    rest = magento.rest("POST", path, json={"items": [], "arguments": {"adjustment_negative": "5.25"}})
+    assert rest.status_code == 200, rest.text
+    closed = magento.rest("GET", f"orders/{oid}").json()
+    assert (closed["state"], closed["status"], closed["total_refunded"]) == ("closed", "closed", 23.5)
+    memos = magento.search("creditmemos", [[("order_id", str(oid), "eq")]], sort=("entity_id", "ASC"))
+    assert [(m["grand_total"], m["adjustment_positive"], m["shipping_amount"]) for m in memos["items"]] == [
+        (5.25, 5.25, 0), (18.25, 0, 3.5)]
+    assert memos["items"][0]["comments"][0]["comment"].endswith("re_Sim1")
+    assert magento.rest("GET", f"creditmemo/{memos['items'][1]['entity_id']}").json()["items"][0]["qty"] == 2
+    summary = magento.sim("GET", f"orders/{oid}").json()["summary"]
+    assert summary["payment_state"] == "refunded"
+    assert [(r["amount"], r["stripe_refund_id"]) for r in summary["refunds"]] == [(5.25, "re_Sim1"), (18.25, None)]
+
+
 def test_partial_invoices_add_up_to_the_grand_total(magento):
     order = magento.place(items=[{"sku": "A", "qty": 2, "price": "10.00"}, {"sku": "B", "qty": 1, "price": "1.50"}],
                           shipping_amount="2.00")

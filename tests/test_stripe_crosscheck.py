@@ -157,15 +157,19 @@ def test_refunds_full_and_partial_agree(both):
         rest = api.post("/v1/refunds", {"payment_intent": pi["id"], "amount": 700})
         got = api.get(f"/v1/refunds/{part['id']}")
         charge = api.get(f"/v1/charges/{ref_id(pi['latest_charge'])}")
+        # Tally lists a charge's refunds (charge.refunded names none since 2022-11-15)
+        listed = api.get("/v1/refunds", {"charge": charge["id"], "limit": 100})["data"]
         view = lambda r, p: {"prefix": r["id"][:3], "amount": r["amount"], "status": r["status"], "currency": r["currency"],
                              "charge": r["charge"] == ref_id(p["latest_charge"]), "payment_intent": r["payment_intent"] == p["id"]}
         return {"full": view(full, full_pi), "partial": [view(r, pi) for r in (part, rest, got)],
+                "listed": sorted(r["amount"] for r in listed),
                 "charge": {k: charge[k] for k in ("amount_refunded", "refunded")}}
 
     local, ours = (scenario(api) for api in both)
     assert local == ours
     assert ours["full"]["amount"] == 1000 and [r["amount"] for r in ours["partial"]] == [300, 700, 300]
     assert ours["charge"] == {"amount_refunded": 1000, "refunded": True}
+    assert ours["listed"] == [300, 700]
 
 
 def test_missing_payment_intent_is_a_404_invalid_request_on_both(both):
@@ -535,3 +539,21 @@ def test_sim_exits_on_sigterm(tmp_path):
     assert "GET /_sim/health 200" in log and "stopping" in log
     assert subprocess.run([str(TESTS.parent / ".venv" / "bin" / "python"), "-m", "simulators.stripe_sim", "--help"],
                           cwd=TESTS, capture_output=True).returncode == 0
+
+
+def test_sim_refunds_settle_later_pending_then_failed_with_stripes_events(sim):
+    """What localstripe cannot do: a refund that starts pending and fails later; the money returns to
+    the charge and refund.updated, charge.refund.updated and refund.failed are sent."""
+    pi = paid_pi(sim)
+    assert sim.control("POST", "/_sim/refunds/next", {"status": "pending"}) == {"next_refund_status": "pending"}
+    refund = sim.post("/v1/refunds", {"payment_intent": pi["id"], "amount": 400})
+    assert refund["status"] == "pending"
+    assert sim.post("/v1/refunds", {"payment_intent": pi["id"], "amount": 100})["status"] == "succeeded", "used once"
+    failed = sim.control("POST", f"/_sim/refunds/{refund['id']}/status", {"status": "failed", "failure_reason": "declined"})
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "declined")
+    assert failed["failure_balance_transaction"].startswith("txn_")
+    assert sim.get(f"/v1/charges/{ref_id(pi['latest_charge'])}")["amount_refunded"] == 100
+    assert events_of(sim, refund["id"])[::-1] == ["refund.created", "refund.updated", "charge.refund.updated", "refund.failed"]
+    again = sim.http.request("POST", sim.base + f"/_sim/refunds/{refund['id']}/status", json={"status": "succeeded"},
+                             timeout=10)
+    assert again.status_code == 400, "a failed refund stays failed"

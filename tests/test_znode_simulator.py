@@ -177,3 +177,26 @@ def test_registered_urls_get_the_webhook_consumer_call_for_orders_placed(znode):
     assert [p for p, _ in got] == ["/hook?tally_secret=s3cret"] * 2
     assert all(body["EventName"] == "OrderPlaced" and body["Data"]["OmsOrderId"] == int(placed["id"]) for _, body in got)
     assert got[0][1]["Data"]["Total"] == 1200 and quiet["webhooks"] == []
+
+
+def test_payment_rows_show_in_the_history_only_with_a_payment_setting_and_without_their_reference(znode):
+    placed = place(znode)
+    order = api(znode, "GET", f"orders/{placed['id']}").json()["Order"]
+    assert order["PaymentSettingId"] == 1 and order["PaymentHistoryList"]["PaymentHistoryList"] == []
+    row = {"OmsOrderId": order["OmsOrderId"], "TransactionReference": "ch_1", "Total": "15.00",
+           "TransactionStatus": "Captured"}
+    assert api(znode, "POST", "order/saveorderpaymentdetail", json=row).json()["IsSuccess"]
+    # Znode_GetPaymentHistory joins the row to its payment setting: none, not shown
+    assert api(znode, "GET", f"orders/{placed['id']}").json()["Order"]["PaymentHistoryList"]["PaymentHistoryList"] == []
+    api(znode, "POST", "order/saveorderpaymentdetail", json={**row, "PaymentSettingId": 1})
+    api(znode, "POST", "order/saveorderpaymentdetail",
+        json={**row, "PaymentSettingId": 1, "TransactionReference": "re_9", "Total": "4.5", "TransactionStatus": "Refunded",
+              "RemainingOrderAmount": "10.5"})
+    history = api(znode, "GET", f"orders/{placed['id']}").json()["Order"]["PaymentHistoryList"]["PaymentHistoryList"]
+    assert [(h["Amount"], h["TransactionStatus"]) for h in history] == [(15, "Captured"), (4.5, "Refunded")]
+    assert all("TransactionReference" not in h for h in history), "PaymentHistoryModel has no TransactionReference"
+    assert api(znode, "POST", "order/saveorderpaymentdetail", json={**row, "Total": "lots"}).status_code == 500
+    api(znode, "GET", f"orders/updateorderpaymentstatus/{placed['id']}/Captured")
+    summary = requests.get(f"{znode}/_sim/orders/{placed['id']}", timeout=10).json()["summary"]
+    assert summary["payment_state"] == "partially_refunded"
+    assert [(r["amount"], r["stripe_refund_id"]) for r in summary["refunds"]] == [(4.5, "re_9")]

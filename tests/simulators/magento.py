@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import _search
+from .magento_creditmemos import CreditMemos
 from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
                       json_response, magento_time, parse_decimal, post_webhook, round_money, serve, text_response)
 
@@ -136,7 +137,11 @@ def load_or_create_key(path: str | None) -> bytes:
 # --- the simulator ---------------------------------------------------------------------------
 
 
-class MagentoSimulator:
+class MagentoSimulator(CreditMemos):
+    # for the mixins: run as `python -m simulators.magento`, this module is __main__,
+    # and importing it again by name would make a second, uncaught MagentoError
+    Error = None  # set below, once MagentoError exists in this module's namespace
+
     def __init__(self, token: str, private_key_pem: bytes, webhook_timeout: float = 30.0):
         self.token = token
         self.private_key_pem = private_key_pem
@@ -157,6 +162,7 @@ class MagentoSimulator:
         self.rest.add("POST", r"order/(?P<id>[^/]+)/invoice", self.authed("Magento_Sales::sales_invoice", self.invoice))
         self.rest.add("GET", r"invoices/(?P<id>[^/]+)", self.authed("Magento_Sales::sales_invoice", self.get_invoice))
         self.rest.add("GET", r"invoices", self.authed("Magento_Sales::sales_invoice", self.search_invoices))
+        self.creditmemo_routes(self.authed)
 
         self.sim = Router()
         self.sim.add("POST", r"/_sim/orders", self.sim_create_order)
@@ -178,10 +184,11 @@ class MagentoSimulator:
         with self.lock:
             self.orders: dict[int, dict] = {}
             self.invoices: dict[int, dict] = {}
+            self.creditmemos: dict[int, dict] = {}
             self.deliveries: list[dict] = []
             self.webhooks.clear()
             self.next_id = {"order": 1, "item": 1, "address": 1, "history": 1, "invoice": 1, "invoice_item": 1,
-                            "comment": 1}
+                            "comment": 1, "creditmemo": 1, "creditmemo_item": 1}
         self.faults.clear()
         self.requests.clear()
 
@@ -612,15 +619,17 @@ class MagentoSimulator:
             return json_response(200, {"order": self.render_order(order), "invoices": invoices,
                                        "summary": self.summary(order, invoices)})
 
-    @staticmethod
-    def summary(order: dict, invoices: list) -> dict:
+    def summary(self, order: dict, invoices: list) -> dict:
         """The shared control API's view: the same keys on every platform simulator."""
         paid = bool(invoices) and (order.get("total_invoiced") or 0) >= order["grand_total"]
         state = "paid" if paid else "failed" if order["status"] == "payment_failed" else "awaiting"
+        refunded = order.get("total_refunded") or 0
+        if paid and refunded:
+            state = "refunded" if refunded >= (order.get("total_paid") or 0) else "partially_refunded"
         return {"payment_state": state, "transaction_id": (order.get("payment") or {}).get("last_trans_id"),
                 "payments": [{"invoice": i["increment_id"], "amount": i["grand_total"], "at": i["created_at"]}
                              for i in invoices],
-                "refunds": [], "status": order["status"]}
+                "refunds": self.refunds_summary(order), "status": order["status"]}
 
     def sim_requests(self, req: Request) -> Response:
         entries = self.requests.list(req.arg("path_contains"), req.arg("method"))
@@ -651,6 +660,12 @@ def main() -> None:
     args = parser.parse_args()
     simulator = MagentoSimulator(args.token, load_or_create_key(args.private_key), args.webhook_timeout)
     serve("magento", simulator, args.host, args.port)
+
+
+
+MagentoSimulator.Error = MagentoError
+MagentoSimulator.NOT_FOUND = NOT_FOUND
+MagentoSimulator.without_nulls = staticmethod(without_nulls)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ ORDER_STATES = {"SUBMITTED": "Submitted", "PENDING PAYMENT": "Pending Payment", 
                 "RETURNED": "Returned", "CANCELED": "Canceled", "IN REVIEW": "In Review", "APPROVED": "Approved",
                 "PAYMENT FAILED": "Payment Failed"}
 NOT_FOUND_CODE, INVALID_DATA, UNAUTHORIZED = 6, 5, 32
+# ZnodePaymentSetting rows: the portal's payment methods (card by Stripe, cash on delivery)
+PAYMENT_SETTINGS = {1: "Credit card", 2: "COD"}
+PAYMENT_SETTING_OF = {"cod": 2}
 
 
 class ZnodeError(Exception):
@@ -114,7 +117,7 @@ class ZnodeSimulator:
         with self.lock:
             self.orders: dict[int, dict] = {}
             self.payments: dict[int, list[dict]] = {}
-            self.next_order, self.next_note = 1000, 1
+            self.next_order, self.next_note, self.next_payment = 1000, 1, 0
             self.deliveries = []
 
     # --- dispatch ---
@@ -198,12 +201,12 @@ class ZnodeSimulator:
     def get_order(self, req: Request, id: str) -> Response:
         with self.lock:
             order = self.find(id)
-            return Response(204) if order is None else json_response(200, envelope(Order=copy.deepcopy(order)))
+            return Response(204) if order is None else json_response(200, envelope(Order=self.render(order)))
 
     def get_by_number(self, req: Request, number: str) -> Response:
         with self.lock:
             found = [o for o in self.orders.values() if o["OrderNumber"].lower() == unquote(number).lower()]
-            return Response(204) if not found else json_response(200, envelope(Order=copy.deepcopy(found[0])))
+            return Response(204) if not found else json_response(200, envelope(Order=self.render(found[0])))
 
     def payment_state_list(self, req: Request) -> Response:
         states = [{"OmsPaymentStateId": i, "Name": n, "Description": n} for i, n in PAYMENT_STATES]
@@ -299,14 +302,34 @@ class ZnodeSimulator:
             return json_response(200, envelope(IsSuccess=True))
 
     def save_payment_detail(self, req: Request) -> Response:
+        """Znode_InsertUpdateOmsOrderPayment: one ZnodeOrderPayment row, `Total` stored as `Amount`."""
         body = req.json() or {}
         with self.lock:
             order = self.orders.get(body.get("OmsOrderId") or 0)
             if order is None:
                 raise ZnodeError(500, "Invalid data.", INVALID_DATA)
-            self.payments[order["OmsOrderId"]].append({**{k: body.get(k) for k in (
-                "TransactionReference", "Total", "TransactionStatus", "TransactionDate")}, "CreatedDate": magento_time()})
+            amount = parse_decimal(body.get("Total"))
+            remaining = parse_decimal(body.get("RemainingOrderAmount")) if body.get("RemainingOrderAmount") is not None else None
+            if amount is None or (body.get("RemainingOrderAmount") is not None and remaining is None):
+                raise ZnodeError(500, "Invalid data.", INVALID_DATA)  # the SP's NUMERIC cast fails
+            self.next_payment += 1
+            self.payments[order["OmsOrderId"]].append({
+                "OrderPaymentId": self.next_payment, "TransactionReference": body.get("TransactionReference"),
+                "Amount": amount, "TransactionStatus": body.get("TransactionStatus"),
+                "PaymentSettingId": body.get("PaymentSettingId"), "RemainingOrderAmount": remaining,
+                "TransactionDate": body.get("TransactionDate"), "CreatedDate": magento_time()})
             return json_response(200, envelope(IsSuccess=True))
+
+    def render(self, order: dict) -> dict:
+        """GET orders/{id}: the order with its payment history as Znode_GetPaymentHistory reads it
+        (rows joined to a payment setting; PaymentHistoryModel has no TransactionReference)."""
+        out = copy.deepcopy(order)
+        rows = [{"OrderPaymentId": r["OrderPaymentId"], "OmsOrderId": order["OmsOrderId"], "Amount": r["Amount"],
+                 "TransactionStatus": r["TransactionStatus"], "PaymentType": order["PaymentDisplayName"],
+                 "RemainingOrderAmount": r["RemainingOrderAmount"] or 0, "CreatedDate": r["CreatedDate"]}
+                for r in self.payments[order["OmsOrderId"]] if r["PaymentSettingId"] in PAYMENT_SETTINGS]
+        out["PaymentHistoryList"] = {"PaymentHistoryList": rows}
+        return out
 
     def note(self, order: dict, text: str) -> None:
         order["OrderNotes"].append({"OmsNotesId": self.next_note, "OmsOrderDetailsId": order["OmsOrderDetailsId"],
@@ -342,6 +365,7 @@ class ZnodeSimulator:
             "PortalId": 1, "UserId": 0, "OmsOrderStateId": 10, "OrderState": "Submitted", "OmsPaymentStateId": 50,
             "PaymentStatus": "Pending", "PaymentType": str(spec.get("payment_method") or "CREDIT_CARD").upper(),
             "PaymentDisplayName": "Credit card", "TransactionId": None, "ExternalId": "0",
+            "PaymentSettingId": PAYMENT_SETTING_OF.get(str(spec.get("payment_method") or "").lower(), 1),
             "CurrencyCode": currency, "CultureCode": "en-US",
             "Email": customer.get("email") or "customer@example.com",
             "FirstName": customer.get("firstname") or "Jane", "LastName": customer.get("lastname") or "Doe",
@@ -406,12 +430,15 @@ class ZnodeSimulator:
 
     def summary(self, order: dict) -> dict:
         status = order["PaymentStatus"].lower()
-        state = ("paid" if status == "captured" else "refunded" if status == "refunded"
+        rows = copy.deepcopy(self.payments[order["OmsOrderId"]])
+        refunds = [r for r in rows if (r["TransactionStatus"] or "").lower() == "refunded"]
+        state = ("refunded" if status == "refunded" else "partially_refunded" if status == "captured" and refunds
+                 else "paid" if status == "captured"
                  else "failed" if order["OrderState"] == "Payment Failed" or status == "declined" else "awaiting")
         return {"payment_state": state, "transaction_id": order["TransactionId"],
-                "payments": [{**p, "amount": p["Total"], "at": p["CreatedDate"]}
-                             for p in copy.deepcopy(self.payments[order["OmsOrderId"]])],
-                "refunds": [],
+                "payments": [{**r, "amount": r["Amount"], "at": r["CreatedDate"]} for r in rows if r not in refunds],
+                "refunds": [{"id": str(r["OrderPaymentId"]), "amount": r["Amount"], "state": "refunded",
+                             "stripe_refund_id": r["TransactionReference"], "at": r["CreatedDate"]} for r in refunds],
                 "status": order["OrderState"]}
 
     def sim_get_order(self, req: Request, id: str) -> Response:
@@ -419,7 +446,7 @@ class ZnodeSimulator:
             order = self.orders.get(int(id))
             if order is None:
                 return json_response(404, {"error": "no such order"})
-            return json_response(200, {"order": copy.deepcopy(order), "summary": self.summary(order)})
+            return json_response(200, {"order": self.render(order), "summary": self.summary(order)})
 
 
 def compare(actual, op: str, value: str, is_date: bool) -> bool:

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use tally_core::batch::{process_batch, BatchContext, BatchRecord, BatchSettings};
 use tally_core::clock::ManualClock;
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError, PolledOrder,
+    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
+    PlatformRefund, PolledOrder, RefundRecord,
 };
 use tally_core::memory::{MemoryPlatform, MemoryQueue, MemoryRedelivery};
 use tally_core::money::Currency;
@@ -46,6 +47,14 @@ impl CommercePlatform for SlowPlatform {
     async fn record_payment(&self, id: &str, p: &PaymentCapture) -> Result<String, PlatformError> {
         tokio::time::sleep(CALL).await;
         self.0.record_payment(id, p).await
+    }
+    async fn refunds_of(&self, id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        tokio::time::sleep(CALL).await;
+        self.0.refunds_of(id).await
+    }
+    async fn record_refund(&self, id: &str, r: &RefundRecord) -> Result<String, PlatformError> {
+        tokio::time::sleep(CALL).await;
+        self.0.record_refund(id, r).await
     }
     async fn orders_changed_after(
         &self,

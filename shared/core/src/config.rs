@@ -105,6 +105,8 @@ pub struct ZnodeConfig {
     /// The payment state name a paid order gets (`ZnodeOmsPaymentState.Name`, checked
     /// against `orders/getpaymentstatelist` at run time).
     pub paid_payment_status: String,
+    /// The payment state name a refund row carries, and a fully refunded order gets.
+    pub refunded_payment_status: String,
     /// The order state name (`OrderStateName`) a declined payment sets; create it in Znode.
     pub failed_order_state: String,
     pub page_size: u32,
@@ -135,6 +137,7 @@ impl Default for ZnodeConfig {
             base_url: None,
             portal_id: "1".into(),
             paid_payment_status: "Captured".into(),
+            refunded_payment_status: "Refunded".into(),
             failed_order_state: "PAYMENT FAILED".into(),
             page_size: 50,
             auth: ZnodeAuthMode::Basic,
@@ -151,6 +154,8 @@ pub struct ErpAccounts {
     pub stripe_clearing: String,
     /// The customer's receivable the payment settles (credited on payment).
     pub accounts_receivable: String,
+    /// Money returned to customers (debited on refund; Stripe clearing is credited).
+    pub refunds: String,
 }
 
 impl Default for ErpAccounts {
@@ -158,6 +163,7 @@ impl Default for ErpAccounts {
         ErpAccounts {
             stripe_clearing: "1150".into(),
             accounts_receivable: "1200".into(),
+            refunds: "4500".into(),
         }
     }
 }
@@ -303,6 +309,10 @@ impl TallyConfig {
         }
         for (key, value) in [
             ("znode.paid_payment_status", &self.znode.paid_payment_status),
+            (
+                "znode.refunded_payment_status",
+                &self.znode.refunded_payment_status,
+            ),
             ("znode.failed_order_state", &self.znode.failed_order_state),
         ] {
             if value.trim().is_empty() {
@@ -334,6 +344,7 @@ impl TallyConfig {
                 "erp.accounts.accounts_receivable",
                 &self.erp.accounts.accounts_receivable,
             ),
+            ("erp.accounts.refunds", &self.erp.accounts.refunds),
         ] {
             if value.trim().is_empty() {
                 return Err(err(key, "must not be empty"));

@@ -45,6 +45,12 @@ const STRIPE_ROUTES: &[(&str, Flow)] = &[
     ("charge.succeeded", Flow::Payments),
     ("charge.failed", Flow::Payments),
     ("charge.captured", Flow::Payments),
+    // Refunds share the payments queue: an order's refund waits behind its payment.
+    ("refund.created", Flow::Payments),
+    ("refund.updated", Flow::Payments),
+    ("refund.failed", Flow::Payments),
+    ("charge.refunded", Flow::Payments),
+    ("charge.refund.updated", Flow::Payments),
 ];
 
 /// The flow for a Stripe event type, or `None` when no flow handles it.
@@ -72,8 +78,10 @@ mod tests {
         );
         assert_eq!(route_stripe_event("charge.succeeded"), Some(Flow::Payments));
         assert_eq!(route_stripe_event("charge.captured"), Some(Flow::Payments));
+        assert_eq!(route_stripe_event("charge.refunded"), Some(Flow::Payments));
+        assert_eq!(route_stripe_event("refund.failed"), Some(Flow::Payments));
         // no consumer yet: not routed
-        assert_eq!(route_stripe_event("charge.refunded"), None);
+        assert_eq!(route_stripe_event("charge.dispute.created"), None);
         assert_eq!(route_stripe_event("payout.paid"), None);
         assert_eq!(route_stripe_event("plan.created"), None);
         assert_eq!(route_stripe_event("PAYMENT_INTENT.SUCCEEDED"), None);

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tally_core::commerce::magento::{parse_order, PLATFORM};
+use tally_core::commerce::magento::{
+    order_item_ids, parse_creditmemos, parse_order, refund_request, PLATFORM,
+};
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError, PolledOrder,
+    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
+    PlatformRefund, PolledOrder, RefundRecord,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
@@ -248,6 +251,25 @@ impl MagentoRest {
             .collect()
     }
 
+    /// The order's REST JSON; Magento's 404 is NotFound.
+    async fn raw_order(&self, order_id: &str) -> Result<Vec<u8>, PlatformError> {
+        match self
+            .call(
+                reqwest::Method::GET,
+                &format!("/orders/{order_id}"),
+                &[],
+                None,
+            )
+            .await
+        {
+            Err(PlatformError::Rejected { status: 404, .. }) => Err(PlatformError::NotFound {
+                platform: PLATFORM.into(),
+                order_id: order_id.into(),
+            }),
+            other => Ok(other?.body.to_vec()),
+        }
+    }
+
     async fn search_orders(
         &self,
         query: &[(String, String)],
@@ -270,24 +292,8 @@ impl CommercePlatform for MagentoRest {
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
-        let reply = match self
-            .call(
-                reqwest::Method::GET,
-                &format!("/orders/{order_id}"),
-                &[],
-                None,
-            )
-            .await
-        {
-            Err(PlatformError::Rejected { status: 404, .. }) => {
-                return Err(PlatformError::NotFound {
-                    platform: PLATFORM.into(),
-                    order_id: order_id.into(),
-                })
-            }
-            other => other?,
-        };
-        parse_order(&self.store_code, &reply.body)
+        let body = self.raw_order(order_id).await?;
+        parse_order(&self.store_code, &body)
             .map_err(|e| Self::invalid(format!("order {order_id}: {e}")))
     }
 
@@ -351,6 +357,57 @@ impl CommercePlatform for MagentoRest {
             Ok(Value::String(s)) => Ok(s),
             Ok(Value::Number(n)) => Ok(n.to_string()),
             other => Err(Self::invalid(format!("invoice id: {other:?}"))),
+        }
+    }
+
+    /// The order's credit memos (`GET /V1/creditmemos` by `order_id`), each
+    /// with the Stripe refund its comments name. An unknown order is NotFound.
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        self.raw_order(order_id).await?;
+        let mut refunds = Vec::new();
+        for page in 1.. {
+            let query = search_query(
+                &[("order_id", order_id, "eq")],
+                &[("entity_id", "ASC")],
+                page,
+                100,
+            );
+            let reply = self
+                .call(reqwest::Method::GET, "/creditmemos", &query, None)
+                .await?;
+            let found = parse_creditmemos(&reply.body)
+                .map_err(|e| Self::invalid(format!("credit memos of order {order_id}: {e}")))?;
+            let last = found.len() < 100;
+            refunds.extend(found);
+            if last {
+                break;
+            }
+        }
+        Ok(refunds)
+    }
+
+    /// An offline credit memo for the amount refunded in Stripe (no items, no
+    /// shipping, the amount as an adjustment); Magento answers its entity id.
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refund: &RefundRecord,
+    ) -> Result<String, PlatformError> {
+        let order = self.raw_order(order_id).await?;
+        let items =
+            order_item_ids(&order).map_err(|e| Self::invalid(format!("order {order_id}: {e}")))?;
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/order/{order_id}/refund"),
+                &[],
+                Some(&refund_request(&items, refund)),
+            )
+            .await?;
+        match serde_json::from_slice::<Value>(&reply.body) {
+            Ok(Value::String(s)) => Ok(s),
+            Ok(Value::Number(n)) => Ok(n.to_string()),
+            other => Err(Self::invalid(format!("credit memo id: {other:?}"))),
         }
     }
 

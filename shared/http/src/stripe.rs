@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tally_core::config::StripeConfig;
 use tally_core::secrets::{CachedSecret, StripeSecrets};
-use tally_core::stripe::objects::{Charge, PaymentIntent};
+use tally_core::stripe::objects::{Charge, PaymentIntent, Refund};
 use tally_core::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
 
 use crate::retry::{with_retries, Repeat, Reply};
@@ -236,5 +236,39 @@ impl StripeApi for HttpStripe {
             None,
         )
         .await
+    }
+
+    async fn retrieve_refund(&self, id: &str) -> Result<Refund, StripeApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/refunds/{id}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {
+        #[derive(Deserialize)]
+        struct Page {
+            data: Vec<Refund>,
+            #[serde(default)]
+            has_more: bool,
+        }
+        let charge: String = url::form_urlencoded::byte_serialize(charge_id.as_bytes()).collect();
+        let mut refunds = Vec::new();
+        loop {
+            let after = refunds
+                .last()
+                .map(|r: &Refund| format!("&starting_after={}", r.id))
+                .unwrap_or_default();
+            let path = format!("/v1/refunds?charge={charge}&limit=100{after}");
+            let page: Page = self.call(reqwest::Method::GET, &path, None, None).await?;
+            let done = !page.has_more || page.data.is_empty();
+            refunds.extend(page.data);
+            if done {
+                return Ok(refunds);
+            }
+        }
     }
 }

@@ -51,6 +51,8 @@ class Control:
             web.delete("/_sim/faults", self.clear_faults),
             web.get("/_sim/delivery", self.get_delivery),
             web.post("/_sim/delivery", self.set_delivery),
+            web.post("/_sim/refunds/next", self.next_refund),
+            web.post("/_sim/refunds/{id}/status", self.refund_status),
             web.post("/_config/webhooks/{id}", self.register_webhook),
             web.delete("/_config/webhooks/{id}", self.unregister_webhook),
             web.delete("/_config/data", self.reset),
@@ -124,6 +126,29 @@ class Control:
         except (ValueError, FormError) as exc:
             return _bad(str(exc))
         return _ok(self.webhooks.set_mode(auto, delay, flush))
+
+    async def next_refund(self, request: web.Request) -> web.Response:
+        """`{"status": "pending"}`: the next refund created starts pending (as a slow card refund does)."""
+        body = await _body(request)
+        if body.get("status") not in ("pending", "requires_action", None):
+            return _bad("status must be pending or requires_action")
+        with self.state.lock:
+            self.state.next_refund_status = body.get("status")
+        return _ok({"next_refund_status": body.get("status")})
+
+    async def refund_status(self, request: web.Request) -> web.Response:
+        """`{"status": "succeeded" | "failed" | "canceled", "failure_reason"}`: Stripe settling a refund later."""
+        from . import refunds
+        from .state import Ctx, new_id
+
+        body = await _body(request)
+        try:
+            with self.state.lock:
+                refund = refunds.settle(self.state, Ctx(request_id=new_id("req_")), request.match_info["id"],
+                                        str(body.get("status")), body.get("failure_reason"))
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _ok(refund)
 
     async def register_webhook(self, request: web.Request) -> web.Response:
         try:

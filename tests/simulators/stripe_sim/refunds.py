@@ -4,7 +4,13 @@
 is refunded. After you entirely refund a charge, you can't refund it again. This method raises
 an error when it's called on an already-refunded charge, or when you attempt to refund more
 money than is left on a charge." Each refund emits charge.refunded (the charge, with
-previous_attributes) and refund.created."""
+previous_attributes) and refund.created.
+
+Later transitions, driven here by the control API (`POST /_sim/refunds/{id}/status`, and
+`POST /_sim/refunds/next` to make the next refund start `pending`): pending -> succeeded, or
+-> failed with a `failure_reason`, where the money returns to the charge (`amount_refunded`
+drops, a `refund_failure` balance transaction is `failure_balance_transaction`). Each emits
+refund.updated and charge.refund.updated, and a failure also refund.failed."""
 
 from __future__ import annotations
 
@@ -69,7 +75,9 @@ def create(state: State, ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": state.take_next_refund_status() or "succeeded",
+        "failure_reason": None,
+        "failure_balance_transaction": None,
         "transfer_reversal": None,
     }
     state.put("refund", refund)
@@ -108,3 +116,35 @@ def list_(state: State, ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     items = [r for r in state.all("refund")
              if (pi is None or r["payment_intent"] == pi) and (charge is None or r["charge"] == charge) and keep(r)]
     return paginate(state, "refund", items, data, "/v1/refunds")
+
+
+FAILURE_REASONS = ["lost_or_stolen_card", "expired_or_canceled_card", "charge_for_pending_refund_disputed",
+                   "insufficient_funds", "declined", "merchant_request", "unknown"]
+
+
+def settle(state: State, ctx: Ctx, refund_id: str, status: str, failure_reason: str | None) -> dict[str, Any]:
+    """Moves a refund on as Stripe's processing would; ValueError for a move Stripe never makes."""
+    refund = state.get("refund", refund_id)
+    if refund is None:
+        raise ValueError(f"no such refund: {refund_id}")
+    moves = {"pending": {"succeeded", "failed", "canceled"}, "succeeded": {"failed"},
+             "requires_action": {"succeeded", "failed", "canceled"}}
+    if status not in moves.get(refund["status"], set()):
+        raise ValueError(f"a {refund['status']} refund cannot become {status}")
+    if status == "failed" and failure_reason not in FAILURE_REASONS:
+        raise ValueError(f"failure_reason must be one of {FAILURE_REASONS}")
+    previous = {"status": refund["status"]}
+    refund["status"] = status
+    if status in ("failed", "canceled"):
+        charge = state.get("charge", refund["charge"])
+        charge["amount_refunded"] -= refund["amount"]
+        charge["refunded"] = False
+        if status == "failed":
+            refund["failure_reason"] = failure_reason
+            refund["failure_balance_transaction"] = balance_transaction(
+                state, ctx, refund["amount"], refund["currency"], refund_id, "refund_failure")
+    state.emit(ctx, "refund.updated", public(refund), previous)
+    state.emit(ctx, "charge.refund.updated", public(refund), previous)
+    if status == "failed":
+        state.emit(ctx, "refund.failed", public(refund))
+    return public(refund)

@@ -88,6 +88,13 @@ class State:
             self.idempotency: dict[tuple[str, str], dict[str, Any]] = {}
             self.inflight: set[tuple[str, str]] = set()
             self._seq = itertools.count()
+            self.next_refund_status: str | None = None
+
+    def take_next_refund_status(self) -> str | None:
+        """The status the next refund starts in, if the control API set one (used once)."""
+        with self.lock:
+            status, self.next_refund_status = self.next_refund_status, None
+            return status
 
     # --- objects --------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     ChangeKey, CommercePlatform, OrderComment, PaymentCapture, PaymentState, PlatformError,
+    RefundRecord,
 };
 use crate::money::{Currency, Money};
 
@@ -16,6 +17,16 @@ use crate::money::{Currency, Money};
 pub trait PlacesOrders: Send + Sync {
     /// An order of one line at `price` (major units); returns its id and number.
     async fn place(&self, currency: Currency, price: &str) -> (String, String);
+}
+
+fn refund(amount: &str, currency: Currency, stripe_refund_id: &str) -> RefundRecord {
+    RefundRecord {
+        amount: Money::from_major(amount.parse().unwrap(), currency).unwrap(),
+        stripe_refund_id: stripe_refund_id.into(),
+        charge_id: "ch_contract".into(),
+        comment: format!("Refunded {amount} in Stripe: refund {stripe_refund_id} (Tally)."),
+        notify_customer: false,
+    }
 }
 
 fn note(text: &str, status: Option<&str>) -> OrderComment {
@@ -143,6 +154,71 @@ pub async fn check_platform_contract(platform: &dyn CommercePlatform, orders: &d
         platform.get_order(&b).await.unwrap().payment_state,
         PaymentState::Paid
     );
+
+    // refunds: only of a paid order, never more than is left, each found again by its Stripe id
+    assert!(
+        matches!(
+            platform
+                .record_refund(&c, &refund("1.000", Currency::Kwd, "re_contract_unpaid"))
+                .await,
+            Err(PlatformError::Rejected { .. })
+        ),
+        "{name}: an unpaid order refuses a refund"
+    );
+    assert!(platform.refunds_of(&a).await.unwrap().is_empty());
+    platform
+        .record_refund(&a, &refund("5.00", Currency::Usd, "re_contract_1"))
+        .await
+        .expect("a partial refund");
+    assert!(
+        matches!(
+            platform
+                .record_refund(&a, &refund("15.00", Currency::Usd, "re_contract_over"))
+                .await,
+            Err(PlatformError::Rejected { .. })
+        ),
+        "{name}: more than is left to refund is refused"
+    );
+    platform
+        .record_refund(&a, &refund("14.99", Currency::Usd, "re_contract_2"))
+        .await
+        .expect("the rest refunded");
+    let shown: Vec<(i64, Option<String>)> = platform
+        .refunds_of(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.amount.get(), r.stripe_refund_id))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (500, Some("re_contract_1".into())),
+            (1_499, Some("re_contract_2".into()))
+        ],
+        "{name}: refunds read back with their amounts and Stripe ids"
+    );
+    assert!(
+        matches!(
+            platform
+                .record_refund(&a, &refund("0.01", Currency::Usd, "re_contract_3"))
+                .await,
+            Err(PlatformError::Rejected { .. })
+        ),
+        "{name}: nothing is left after a full refund"
+    );
+    platform
+        .record_refund(&b, &refund("4800", Currency::Jpy, "re_contract_jpy"))
+        .await
+        .expect("a zero-decimal refund");
+    assert_eq!(
+        platform.refunds_of(&b).await.unwrap()[0].amount.get(),
+        4_800
+    );
+    assert!(matches!(
+        platform.refunds_of("987654321").await,
+        Err(PlatformError::NotFound { .. })
+    ));
 
     // polling: from before the orders, pages of one, each order read once
     let mut key = key;

@@ -14,5 +14,8 @@ pub mod znode;
 
 pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
-pub use platform::{CommercePlatform, OrderComment, PaymentCapture, PlatformError, PolledOrder};
+pub use platform::{
+    stripe_refund_id_in, CommercePlatform, OrderComment, PaymentCapture, PlatformError,
+    PlatformRefund, PolledOrder, RefundRecord,
+};
 pub use registry::{NotEnabled, Platforms};

@@ -30,6 +30,37 @@ pub struct PaymentCapture {
     pub notify_customer: bool,
 }
 
+/// Money returned for an order in Stripe, to be recorded on the platform
+/// (Magento: an offline credit memo; Znode: a refund row and the payment state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRecord {
+    pub amount: Money,
+    /// The Stripe refund: the record's identity on the platform, found again
+    /// by `refunds_of` so that a retry never records it twice.
+    pub stripe_refund_id: String,
+    pub charge_id: String,
+    pub comment: String,
+    pub notify_customer: bool,
+}
+
+/// A refund as the platform shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformRefund {
+    /// The platform's own id for the record (Magento credit memo entity id).
+    pub id: String,
+    pub amount: crate::money::MinorUnit,
+    /// The Stripe refund the record names, if any (a refund made on the
+    /// platform before Tally refunded it in Stripe names none).
+    pub stripe_refund_id: Option<String>,
+}
+
+/// The Stripe refund id (`re_...` or `pyr_...`) a platform's text names, if any.
+pub fn stripe_refund_id_in(text: &str) -> Option<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|w| (w.starts_with("re_") || w.starts_with("pyr_")) && w.len() > 4)
+        .map(str::to_string)
+}
+
 /// One order a poll read: the canonical order, or why it could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PolledOrder {
@@ -114,6 +145,15 @@ pub trait CommercePlatform: Send + Sync {
         &self,
         order_id: &str,
         capture: &PaymentCapture,
+    ) -> Result<String, PlatformError>;
+    /// The refunds recorded on the order, oldest first.
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError>;
+    /// Records a refund made in Stripe; returns the platform's id for the record.
+    /// Refuses more than the order has left to refund, as the platform does.
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refund: &RefundRecord,
     ) -> Result<String, PlatformError>;
     /// At most `limit` orders changed after `key` (see `ChangeKey`), oldest
     /// change first. An empty answer means there is nothing after `key`. Adapters

@@ -3,3 +3,4 @@
 pub mod order_poller;
 pub mod order_to_cash;
 pub mod payments;
+pub mod refunds;

@@ -1,4 +1,6 @@
-//! The payments queue: Stripe payment events and platform order events.
+//! The payments queue: Stripe payment and refund events and platform order
+//! events. Refunds share the queue with payments on purpose: one order's
+//! payment and refund events then run in sequence in a batch.
 //! Each Stripe event is journaled exactly once; then order-to-cash acts on
 //! it. Order-to-cash runs on every delivery, not only the first, because its
 //! own steps are idempotent and a retry must finish what a failure interrupted.
@@ -13,6 +15,7 @@ use crate::clock::Clock;
 use crate::commerce::{Order, OrderRef};
 use crate::error::{Retryable, StoreError};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
+use crate::flows::refunds::RefundTrigger;
 use crate::idempotency::{run_once, Once, OnceError};
 use crate::message::{MessageError, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent};
@@ -136,7 +139,12 @@ impl PaymentsHandler {
             .map_err(O2cError::Invalid)?
         {
             Some(payment) => Some(self.order_to_cash.on_payment_event(&payment).await?),
-            None => None,
+            None => match RefundTrigger::from_stripe(&event.id, &event.event_type, raw)
+                .map_err(O2cError::Invalid)?
+            {
+                Some(trigger) => Some(self.order_to_cash.on_refund_event(&trigger).await?),
+                None => None,
+            },
         };
         Ok(PaymentOutcome {
             first_delivery,

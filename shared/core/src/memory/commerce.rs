@@ -1,5 +1,7 @@
 //! An in-memory commerce platform with Magento's rules: an order is invoiced
-//! once, invoicing makes it paid, unknown orders are not found, and every
+//! once, invoicing makes it paid, only a paid order is refunded and never by
+//! more than it has left (refunding all of it closes it), unknown orders are
+//! not found, and every
 //! write stamps the order's `updated_at` with the platform's clock, to the
 //! second, as real platforms do (so pollers see their own writes move orders).
 
@@ -11,8 +13,9 @@ use async_trait::async_trait;
 use crate::clock::utc_datetime;
 use crate::commerce::{
     ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PaymentState, PlatformError,
-    PolledOrder,
+    PlatformRefund, PolledOrder, RefundRecord,
 };
+use crate::money::MinorUnit;
 
 /// 2026-11-26 12:00:00 UTC, after every fixture order's timestamps.
 const PLATFORM_CLOCK_START: i64 = 1_795_694_400;
@@ -23,6 +26,8 @@ pub struct MemoryPlatform {
     orders: Mutex<BTreeMap<String, Order>>,
     unreadable: Mutex<BTreeMap<String, (String, String)>>,
     invoices: Mutex<Vec<(String, PaymentCapture)>>,
+    /// (order id, what the platform shows, what was asked)
+    refunds: Mutex<Vec<(String, PlatformRefund, RefundRecord)>>,
     failures: Mutex<Vec<PlatformError>>,
     now_secs: Mutex<i64>,
 }
@@ -35,6 +40,7 @@ impl Default for MemoryPlatform {
             orders: Mutex::default(),
             unreadable: Mutex::default(),
             invoices: Mutex::default(),
+            refunds: Mutex::default(),
             failures: Mutex::default(),
             now_secs: Mutex::new(PLATFORM_CLOCK_START),
         }
@@ -85,6 +91,16 @@ impl MemoryPlatform {
 
     pub fn invoices(&self) -> Vec<(String, PaymentCapture)> {
         self.invoices.lock().unwrap().clone()
+    }
+
+    /// Every refund recorded, with the order it is on.
+    pub fn refunds(&self) -> Vec<(String, RefundRecord)> {
+        self.refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(o, _, r)| (o.clone(), r.clone()))
+            .collect()
     }
 
     pub fn fail_next(&self, errors: Vec<PlatformError>) {
@@ -181,6 +197,78 @@ impl CommercePlatform for MemoryPlatform {
         let mut invoices = self.invoices.lock().unwrap();
         invoices.push((order_id.into(), capture.clone()));
         Ok(invoices.len().to_string())
+    }
+
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        self.injected()?;
+        if !self.orders.lock().unwrap().contains_key(order_id) {
+            return Err(self.not_found(order_id));
+        }
+        Ok(self
+            .refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(o, _, _)| o == order_id)
+            .map(|(_, shown, _)| shown.clone())
+            .collect())
+    }
+
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refund: &RefundRecord,
+    ) -> Result<String, PlatformError> {
+        self.injected()?;
+        let mut orders = self.orders.lock().unwrap();
+        let order = orders
+            .get_mut(order_id)
+            .ok_or_else(|| self.not_found(order_id))?;
+        let refused = |message: String| PlatformError::Rejected {
+            platform: self.name.clone(),
+            status: 400,
+            message,
+        };
+        if order.total_invoiced == MinorUnit::ZERO {
+            return Err(refused(
+                "The order does not allow a creditmemo to be created.".into(),
+            ));
+        }
+        if refund.amount.currency != order.currency {
+            return Err(refused(format!(
+                "a {} refund on a {} order",
+                refund.amount.currency, order.currency
+            )));
+        }
+        let mut refunds = self.refunds.lock().unwrap();
+        let refunded: i64 = refunds
+            .iter()
+            .filter(|(o, _, _)| o == order_id)
+            .map(|(_, shown, _)| shown.amount.get())
+            .sum();
+        let left = order.total_invoiced.get() - refunded;
+        if refund.amount.amount.get() <= 0 || refund.amount.amount.get() > left {
+            return Err(refused(format!(
+                "The most money available to refund is {}.",
+                order.currency.to_major(MinorUnit::new(left))
+            )));
+        }
+        let id = (refunds.len() + 1).to_string();
+        refunds.push((
+            order_id.into(),
+            PlatformRefund {
+                id: id.clone(),
+                amount: refund.amount.amount,
+                stripe_refund_id: Some(refund.stripe_refund_id.clone()),
+            },
+            refund.clone(),
+        ));
+        if refund.amount.amount.get() == left {
+            order.state = "closed".into();
+            order.status = "closed".into();
+        }
+        order.updated_at = self.stamp();
+        Ok(id)
     }
 
     async fn orders_changed_after(

@@ -6,13 +6,18 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::stripe::objects::{Charge, ChargeStatus, PaymentIntent, PaymentIntentStatus};
+use crate::money::MinorUnit;
+use crate::stripe::objects::{
+    Charge, ChargeStatus, Metadata, ObjectId, PaymentIntent, PaymentIntentStatus, Refund,
+    RefundStatus,
+};
 use crate::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
 
 #[derive(Default)]
 pub struct MemoryStripe {
     intents: Mutex<HashMap<String, PaymentIntent>>,
     charges: Mutex<HashMap<String, Charge>>,
+    refunds: Mutex<Vec<Refund>>,
     /// idempotency key -> (request fingerprint, PaymentIntent id)
     keys: Mutex<HashMap<String, (String, String)>>,
     next: AtomicUsize,
@@ -97,6 +102,76 @@ impl MemoryStripe {
             },
         );
         charge_id
+    }
+
+    /// Refunds part or all of a charge as Stripe does (refusing more than
+    /// remains); returns the refund id. `status` is where it starts.
+    pub fn refund(
+        &self,
+        charge_id: &str,
+        amount: i64,
+        status: RefundStatus,
+        metadata: &[(&str, &str)],
+    ) -> Result<String, StripeApiError> {
+        let mut charges = self.charges.lock().unwrap();
+        let charge = charges
+            .get_mut(charge_id)
+            .ok_or_else(|| missing("charge", charge_id))?;
+        let remaining = charge.amount.get() - charge.amount_refunded.get();
+        if amount <= 0 || amount > remaining {
+            return Err(StripeApiError::InvalidRequest {
+                status: 400,
+                code: Some("amount_too_large".into()),
+                param: Some("amount".into()),
+                message: format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})"),
+            });
+        }
+        charge.amount_refunded = MinorUnit::new(charge.amount_refunded.get() + amount);
+        charge.refunded = charge.amount_refunded == charge.amount;
+        let id = format!("re_mem_{}", self.next.fetch_add(1, Ordering::SeqCst));
+        self.refunds.lock().unwrap().push(Refund {
+            id: id.clone(),
+            amount: MinorUnit::new(amount),
+            currency: charge.currency,
+            charge: Some(ObjectId(charge.id.clone())),
+            payment_intent: charge.payment_intent.clone(),
+            balance_transaction: None,
+            status: Some(status),
+            reason: None,
+            failure_reason: None,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Metadata>(),
+            created: PI_CREATED + 7_200,
+        });
+        Ok(id)
+    }
+
+    /// Moves a refund on (pending -> succeeded, or -> failed, which gives the
+    /// money back to the charge as Stripe's failure balance transaction does).
+    pub fn settle_refund(
+        &self,
+        refund_id: &str,
+        status: RefundStatus,
+        failure_reason: Option<&str>,
+    ) {
+        let mut refunds = self.refunds.lock().unwrap();
+        let refund = refunds
+            .iter_mut()
+            .find(|r| r.id == refund_id)
+            .expect("known refund");
+        if matches!(status, RefundStatus::Failed | RefundStatus::Canceled) {
+            let mut charges = self.charges.lock().unwrap();
+            let charge = charges
+                .get_mut(&refund.charge.as_ref().expect("charge").0)
+                .expect("known charge");
+            charge.amount_refunded =
+                MinorUnit::new(charge.amount_refunded.get() - refund.amount.get());
+            charge.refunded = false;
+        }
+        refund.status = Some(status);
+        refund.failure_reason = failure_reason.map(str::to_string);
     }
 
     fn injected(&self) -> Option<StripeApiError> {
@@ -197,6 +272,35 @@ impl StripeApi for MemoryStripe {
             .get(id)
             .cloned()
             .ok_or_else(|| missing("charge", id))
+    }
+
+    async fn retrieve_refund(&self, id: &str) -> Result<Refund, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or_else(|| missing("refund", id))
+    }
+
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        // newest first, as Stripe lists them
+        Ok(self
+            .refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter(|r| r.charge.as_ref().is_some_and(|c| c.0 == charge_id))
+            .cloned()
+            .collect())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::objects::{Charge, PaymentIntent};
+use super::objects::{Charge, PaymentIntent, Refund};
 use crate::error::Retryable;
 use crate::money::Money;
 
@@ -69,6 +69,10 @@ pub trait StripeApi: Send + Sync {
     ) -> Result<PaymentIntent, StripeApiError>;
     async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeApiError>;
     async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError>;
+    async fn retrieve_refund(&self, id: &str) -> Result<Refund, StripeApiError>;
+    /// Every refund of a charge (`GET /v1/refunds?charge=`, all pages): since
+    /// API 2022-11-15 a charge no longer lists its refunds.
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError>;
     /// PaymentIntents whose metadata has every pair (Stripe's search API; it
     /// lags writes by up to a minute, so it finds old PaymentIntents, not new ones).
     async fn search_payment_intents(

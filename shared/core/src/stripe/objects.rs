@@ -183,6 +183,9 @@ pub struct Refund {
     pub status: Option<RefundStatus>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Why a refund failed (`lost_or_stolen_card`, `declined`, ...).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
     #[serde(default)]
     pub metadata: Metadata,
     pub created: i64,

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError, PolledOrder,
+    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
+    PlatformRefund, PolledOrder, RefundRecord,
 };
 use tally_core::config::ZnodeConfig;
 use tally_core::secrets::{CachedSecret, ZnodeSecrets};
@@ -22,6 +23,7 @@ use tokio::sync::OnceCell;
 use crate::retry::{with_retries, Repeat, Reply};
 
 mod auth;
+mod refunds;
 
 /// Znode keeps order notes to 500 characters.
 const MAX_NOTE_CHARS: usize = 500;
@@ -32,8 +34,8 @@ pub struct ZnodeRest {
     config: ZnodeConfig,
     secrets: Arc<CachedSecret<ZnodeSecrets>>,
     credentials: auth::Credentials,
-    /// The paid payment state's name as this Znode spells it, looked up once.
-    paid_status: OnceCell<String>,
+    /// The payment state names this Znode has (`getpaymentstatelist`), read once.
+    payment_states: OnceCell<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +100,7 @@ impl ZnodeRest {
             credentials: auth::Credentials::new(config.auth, config.token_expiration_minutes),
             config,
             secrets,
-            paid_status: OnceCell::new(),
+            payment_states: OnceCell::new(),
         }
     }
 
@@ -236,10 +238,12 @@ impl ZnodeRest {
         Ok(())
     }
 
-    /// The configured paid state as this Znode names it (`getpaymentstatelist`),
-    /// so a misspelt configuration is a clear error, not a 500 per order.
-    async fn paid_status(&self) -> Result<&str, PlatformError> {
-        self.paid_status
+    /// A configured payment state as this Znode spells it (`getpaymentstatelist`,
+    /// read once per container), so a misspelt configuration is a clear error,
+    /// not a 500 per order.
+    async fn payment_state_named(&self, wanted: &str, key: &str) -> Result<String, PlatformError> {
+        let states = self
+            .payment_states
             .get_or_try_init(|| async {
                 #[derive(Deserialize)]
                 #[serde(rename_all = "PascalCase")]
@@ -253,25 +257,50 @@ impl ZnodeRest {
                     payment_state_list: Vec<State>,
                 }
                 let reply = self
-                    .call(reqwest::Method::GET, "orders/getpaymentstatelist", &[], None)
+                    .call(
+                        reqwest::Method::GET,
+                        "orders/getpaymentstatelist",
+                        &[],
+                        None,
+                    )
                     .await?
                     .ok_or_else(|| Self::invalid("getpaymentstatelist: empty answer".into()))?;
                 let states: States = serde_json::from_slice(&reply.body)
                     .map_err(|e| Self::invalid(format!("getpaymentstatelist: {e}")))?;
-                let wanted = &self.config.paid_payment_status;
-                states
-                    .payment_state_list
-                    .into_iter()
-                    .find(|s| s.name.eq_ignore_ascii_case(wanted))
-                    .map(|s| s.name)
-                    .ok_or_else(|| PlatformError::Rejected {
-                        platform: PLATFORM.into(),
-                        status: 0,
-                        message: format!("Znode has no payment state named {wanted:?} (znode.paid_payment_status)"),
-                    })
+                Ok::<_, PlatformError>(
+                    states
+                        .payment_state_list
+                        .into_iter()
+                        .map(|s| s.name)
+                        .collect(),
+                )
             })
-            .await
-            .map(String::as_str)
+            .await?;
+        states
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(wanted))
+            .cloned()
+            .ok_or_else(|| PlatformError::Rejected {
+                platform: PLATFORM.into(),
+                status: 0,
+                message: format!("Znode has no payment state named {wanted:?} ({key})"),
+            })
+    }
+
+    async fn paid_status(&self) -> Result<String, PlatformError> {
+        self.payment_state_named(
+            &self.config.paid_payment_status,
+            "znode.paid_payment_status",
+        )
+        .await
+    }
+
+    async fn refunded_status(&self) -> Result<String, PlatformError> {
+        self.payment_state_named(
+            &self.config.refunded_payment_status,
+            "znode.refunded_payment_status",
+        )
+        .await
     }
 
     async fn update_by_number(
@@ -369,7 +398,9 @@ impl CommercePlatform for ZnodeRest {
                 ),
             });
         }
-        let paid = self.paid_status().await?.to_string();
+        let paid = self.paid_status().await?;
+        // the order's payment setting: Znode's payment history shows only rows naming one
+        let view = self.refund_view(order_id).await?;
         let id = segment(order_id);
         self.command(
             reqwest::Method::GET,
@@ -391,6 +422,7 @@ impl CommercePlatform for ZnodeRest {
             "TransactionReference": capture.transaction_id,
             "Total": capture.amount.currency.to_major(capture.amount.amount).to_string(),
             "TransactionStatus": paid,
+            "PaymentSettingId": view.payment_setting_id,
         });
         self.command(
             reqwest::Method::POST,
@@ -401,6 +433,18 @@ impl CommercePlatform for ZnodeRest {
         self.update_by_number(&order, None, &capture.comment)
             .await?;
         Ok(capture.transaction_id.clone())
+    }
+
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        self.refunds_on(order_id).await
+    }
+
+    async fn record_refund(
+        &self,
+        order_id: &str,
+        refund: &RefundRecord,
+    ) -> Result<String, PlatformError> {
+        self.record_refund_on(order_id, refund).await
     }
 
     /// Znode 9.x lists orders by order date only (its list cannot filter by

@@ -1,9 +1,11 @@
-//! Magento 2 / Adobe Commerce: its order JSON and its webhook signature.
+//! Magento 2 / Adobe Commerce: its order and credit memo JSON and its webhook signature.
 
+mod creditmemo_json;
 mod order_json;
 mod webhook;
 mod webhook_source;
 
+pub use creditmemo_json::{order_item_ids, parse_creditmemos, refund_request};
 pub use order_json::{parse_order, MagentoOrder, PLATFORM};
 pub use webhook::{
     MagentoWebhookVerifier, VerifiedMagentoWebhook, WebhookError, WebhookPayload, SIGNATURE_HEADER,

@@ -2,9 +2,11 @@
 //! its order JSON. Facts and sources: `../shared/platforms/znode.md`.
 
 mod order_json;
+mod refund_json;
 mod webhook_source;
 
 pub use order_json::{
     parse_order, parse_order_response, payment_state, OrderJsonError, ZnodeOrder, PLATFORM,
 };
+pub use refund_json::{refund_note, refund_view, ZnodeRefundView, REFUND_NOTE_PREFIX};
 pub use webhook_source::{ZnodeWebhook, ZnodeWebhookKeys, SECRET_HEADER, SECRET_PARAM};

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::commerce::{OrderComment, PaymentCapture};
+use crate::commerce::{OrderComment, PaymentCapture, PlatformRefund, RefundRecord};
 use crate::memory::{MemoryPlatform, MemoryQueue, MemoryState};
 use crate::message::QueueEnvelope;
 use crate::money::Currency;
@@ -131,6 +131,12 @@ impl CommercePlatform for BusyPlatform {
     }
     async fn record_payment(&self, id: &str, p: &PaymentCapture) -> Result<String, PlatformError> {
         self.inner.record_payment(id, p).await
+    }
+    async fn refunds_of(&self, id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        self.inner.refunds_of(id).await
+    }
+    async fn record_refund(&self, id: &str, r: &RefundRecord) -> Result<String, PlatformError> {
+        self.inner.record_refund(id, r).await
     }
     async fn orders_changed_after(
         &self,

@@ -43,6 +43,19 @@ pub enum O2cOutcome {
     FailureRecorded {
         decline_code: String,
     },
+    /// A refund made in Stripe, recorded on the platform (unless it came
+    /// from the platform) and posted to the ERP as a credit memo.
+    RefundRecorded {
+        refund: String,
+        platform_record: String,
+        erp_entry: String,
+    },
+    /// A refund that failed after all: noted on the order, its ERP posting
+    /// reversed if it had one.
+    RefundFailed {
+        refund: String,
+        reversal: Option<String>,
+    },
     /// Nothing to do: already done, not an order payment, or superseded.
     Skipped(&'static str),
 }
@@ -69,18 +82,26 @@ pub struct OrderToCashSettings {
 impl OrderToCash {
     /// The adapter for an order's platform; an order of a platform this
     /// deployment does not serve is a configuration to fix, not to retry.
-    fn platform_for(&self, order: &OrderRef) -> Result<&Arc<dyn CommercePlatform>, O2cError> {
+    pub(crate) fn platform_for(
+        &self,
+        order: &OrderRef,
+    ) -> Result<&Arc<dyn CommercePlatform>, O2cError> {
         self.platforms
             .for_order(order)
             .map_err(|e| O2cError::Invalid(e.to_string()))
     }
 
-    fn step_key(order: &OrderRef, step: &str) -> String {
+    pub(crate) fn step_key(order: &OrderRef, step: &str) -> String {
         format!("o2c/{}/{}", order.key(), step)
     }
 
     /// Runs `work` at most once for `order`'s `step`; returns its recorded result.
-    async fn step<F, Fut>(&self, order: &OrderRef, step: &str, work: F) -> Result<String, O2cError>
+    pub(crate) async fn step<F, Fut>(
+        &self,
+        order: &OrderRef,
+        step: &str,
+        work: F,
+    ) -> Result<String, O2cError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, O2cError>>,
@@ -111,7 +132,7 @@ impl OrderToCash {
 
     /// Adds an internal note to the order once: re-reads the order first and
     /// skips the write when a comment already contains `marker`.
-    async fn note_once(
+    pub(crate) async fn note_once(
         &self,
         order: &OrderRef,
         step: &str,
@@ -169,7 +190,7 @@ impl OrderToCash {
     /// The order an event's metadata points at, if it is one of this platform's.
     /// A PaymentIntent that names no platform is nobody's order here, unless the
     /// platform recognises it as made by its own Stripe module at checkout.
-    async fn order_for_metadata(
+    pub(crate) async fn order_for_metadata(
         &self,
         metadata: &std::collections::HashMap<String, String>,
     ) -> Result<Option<Order>, O2cError> {

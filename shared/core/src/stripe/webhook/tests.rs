@@ -102,10 +102,10 @@ async fn a_signed_event_is_enqueued_verbatim_on_its_flow_with_attributes() {
 #[tokio::test]
 async fn types_without_a_consumer_are_acknowledged_counted_and_not_enqueued() {
     let f = fixture();
-    // refunds, customers and payouts get routes with their consumers
+    // customers, payouts and disputes get routes with their consumers
     for t in [
         "plan.created",
-        "charge.refunded",
+        "charge.dispute.created",
         "customer.updated",
         "payout.paid",
     ] {

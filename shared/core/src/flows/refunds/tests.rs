@@ -1,0 +1,350 @@
+use serde_json::json;
+
+use crate::commerce::stripe_refund_id_in;
+use crate::erp::Side;
+use crate::flows::order_to_cash::O2cOutcome;
+use crate::money::{Currency, MinorUnit};
+use crate::stripe::objects::RefundStatus;
+use crate::testkit::{harness, order, order_message, payment_intent_json, stripe_message, Harness};
+
+use super::PLATFORM_RECORD_METADATA;
+
+/// A placed and paid order; returns (PaymentIntent, charge).
+async fn paid(h: &Harness, id: &str, currency: Currency, total: &str) -> (String, String) {
+    let o = order(id, currency, total);
+    h.platform.put(o.clone());
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    let pi = h.state.links()[&format!("magento/default/{id}")].clone();
+    let charge = h.stripe.succeed(&pi);
+    let paid = stripe_message(
+        &format!("evt_paid_{id}"),
+        "payment_intent.succeeded",
+        &payment_intent_json(&h.stripe, &pi),
+    );
+    h.handler.handle_message(&paid).await.unwrap();
+    (pi, charge)
+}
+
+fn refund_event(event_id: &str, event_type: &str, refund_id: &str) -> String {
+    // a stale body on purpose: the handler re-reads the refund
+    stripe_message(
+        event_id,
+        event_type,
+        &json!({"id": refund_id, "object": "refund", "amount": 1, "currency": "usd", "created": 1,
+                "status": "pending", "metadata": {}}),
+    )
+}
+
+fn charge_refunded(event_id: &str, charge: &str) -> String {
+    stripe_message(
+        event_id,
+        "charge.refunded",
+        &json!({"id": charge, "object": "charge", "amount": 1, "currency": "usd", "status": "succeeded",
+                "paid": true, "refunded": false, "created": 1, "livemode": false, "metadata": {}}),
+    )
+}
+
+fn credit_memos(h: &Harness) -> Vec<crate::erp::JournalEntry> {
+    h.erp
+        .entries()
+        .into_iter()
+        .filter(|e| e.references().contains_key("refund"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stripe_refund_becomes_one_platform_record_and_one_credit_memo_in_every_currency_class() {
+    let h = harness();
+    for (id, currency, total, refund) in [
+        ("1", Currency::Usd, "39.98", 1_000),
+        ("2", Currency::Jpy, "5000", 5_000),
+        ("3", Currency::Kwd, "12.340", 1_235),
+    ] {
+        let (pi, charge) = paid(&h, id, currency, total).await;
+        let re = h
+            .stripe
+            .refund(&charge, refund, RefundStatus::Succeeded, &[])
+            .unwrap();
+        let out = h
+            .handler
+            .handle_message(&refund_event(
+                &format!("evt_re_{id}"),
+                "refund.created",
+                &re,
+            ))
+            .await
+            .unwrap();
+        assert!(
+            matches!(out.order_to_cash, Some(O2cOutcome::RefundRecorded { .. })),
+            "{out:?}"
+        );
+        let recorded: Vec<_> = h
+            .platform
+            .refunds()
+            .into_iter()
+            .filter(|(o, _)| o == id)
+            .collect();
+        assert_eq!(recorded.len(), 1);
+        let record = &recorded[0].1;
+        assert_eq!(
+            (record.amount.amount.get(), record.amount.currency),
+            (refund, currency)
+        );
+        assert_eq!(record.stripe_refund_id, re);
+        assert_eq!(record.charge_id, charge);
+        assert_eq!(stripe_refund_id_in(&record.comment), Some(re.clone()));
+        let memo = credit_memos(&h)
+            .into_iter()
+            .find(|e| e.references()["refund"] == re)
+            .unwrap();
+        assert_eq!(memo.currency(), currency);
+        assert_eq!(memo.references()["payment_intent"], pi);
+        let lines: Vec<_> = memo
+            .lines()
+            .iter()
+            .map(|l| (l.account.as_str(), l.side, l.amount.get()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("4500", Side::Debit, refund),
+                ("1150", Side::Credit, refund)
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_refund_event_three_times_shuffled_gives_one_record_each() {
+    let h = harness();
+    let (_, charge) = paid(&h, "7", Currency::Usd, "39.98").await;
+    let first = h
+        .stripe
+        .refund(&charge, 1_000, RefundStatus::Succeeded, &[])
+        .unwrap();
+    let second = h
+        .stripe
+        .refund(&charge, 2_998, RefundStatus::Succeeded, &[])
+        .unwrap();
+    let mut events = Vec::new();
+    for round in 0..3 {
+        events.push(refund_event(
+            &format!("evt_a{round}"),
+            "refund.created",
+            &first,
+        ));
+        events.push(refund_event(
+            &format!("evt_b{round}"),
+            "refund.created",
+            &second,
+        ));
+        events.push(charge_refunded(&format!("evt_c{round}"), &charge));
+        events.push(refund_event("evt_a0", "refund.created", &first)); // the same event redelivered
+    }
+    events.reverse();
+    events.swap(1, 7);
+    for e in &events {
+        h.handler.handle_message(e).await.unwrap();
+    }
+    let mut amounts: Vec<i64> = h
+        .platform
+        .refunds()
+        .iter()
+        .map(|(_, r)| r.amount.amount.get())
+        .collect();
+    amounts.sort();
+    assert_eq!(amounts, [1_000, 2_998]);
+    assert_eq!(credit_memos(&h).len(), 2);
+    assert_eq!(h.platform.order("7").state, "closed", "refunded in full");
+}
+
+#[tokio::test]
+async fn a_crash_after_the_platform_write_does_not_record_the_refund_twice() {
+    let h = harness();
+    let (_, charge) = paid(&h, "8", Currency::Usd, "39.98").await;
+    let re = h
+        .stripe
+        .refund(&charge, 500, RefundStatus::Succeeded, &[])
+        .unwrap();
+    h.handler
+        .handle_message(&refund_event("evt_x", "refund.created", &re))
+        .await
+        .unwrap();
+    // as if the worker died after the platform write, before recording it done
+    h.store_forget(&format!("o2c/magento/default/8/refund/{re}/platform"));
+    h.handler
+        .handle_message(&refund_event("evt_y", "refund.updated", &re))
+        .await
+        .unwrap();
+    assert_eq!(h.platform.refunds().len(), 1);
+}
+
+#[tokio::test]
+async fn a_pending_refund_waits_and_a_failed_one_is_reversed_and_noted() {
+    let h = harness();
+    let (_, charge) = paid(&h, "9", Currency::Usd, "39.98").await;
+    let re = h
+        .stripe
+        .refund(&charge, 1_500, RefundStatus::Pending, &[])
+        .unwrap();
+    let out = h
+        .handler
+        .handle_message(&refund_event("evt_p", "refund.created", &re))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.order_to_cash,
+        Some(O2cOutcome::Skipped("refund not settled yet"))
+    );
+    assert!(h.platform.refunds().is_empty() && credit_memos(&h).is_empty());
+
+    h.stripe.settle_refund(&re, RefundStatus::Succeeded, None);
+    h.handler
+        .handle_message(&refund_event("evt_s", "refund.updated", &re))
+        .await
+        .unwrap();
+    assert_eq!(h.platform.refunds().len(), 1);
+
+    h.stripe
+        .settle_refund(&re, RefundStatus::Failed, Some("lost_or_stolen_card"));
+    for event in ["evt_f", "evt_f2"] {
+        let out = h
+            .handler
+            .handle_message(&refund_event(event, "refund.failed", &re))
+            .await
+            .unwrap();
+        assert!(matches!(
+            out.order_to_cash,
+            Some(O2cOutcome::RefundFailed {
+                reversal: Some(_),
+                ..
+            })
+        ));
+    }
+    // a late refund.created changes nothing: the refund is re-read, and it failed
+    h.handler
+        .handle_message(&refund_event("evt_late", "refund.created", &re))
+        .await
+        .unwrap();
+    let memos = credit_memos(&h);
+    assert_eq!(memos.len(), 2, "the credit memo and its reversal");
+    let reversal = memos
+        .iter()
+        .find(|e| e.references().contains_key("reverses"))
+        .unwrap();
+    let lines: Vec<_> = reversal
+        .lines()
+        .iter()
+        .map(|l| (l.account.as_str(), l.side))
+        .collect();
+    assert_eq!(lines, [("1150", Side::Debit), ("4500", Side::Credit)]);
+    let notes: Vec<_> = h
+        .platform
+        .order("9")
+        .comments
+        .into_iter()
+        .filter(|c| c.contains(&format!("refund {re} failed")))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("lost_or_stolen_card"));
+}
+
+#[tokio::test]
+async fn a_refund_failed_before_it_was_recorded_leaves_no_trace() {
+    let h = harness();
+    let (_, charge) = paid(&h, "10", Currency::Usd, "39.98").await;
+    let re = h
+        .stripe
+        .refund(&charge, 700, RefundStatus::Pending, &[])
+        .unwrap();
+    h.stripe
+        .settle_refund(&re, RefundStatus::Failed, Some("declined"));
+    let out = h
+        .handler
+        .handle_message(&refund_event("evt_f", "refund.failed", &re))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.order_to_cash,
+        Some(O2cOutcome::RefundFailed {
+            refund: re,
+            reversal: None
+        })
+    );
+    assert!(h.platform.refunds().is_empty() && credit_memos(&h).is_empty());
+}
+
+#[tokio::test]
+async fn a_refund_tally_made_from_a_platform_record_is_not_echoed_back() {
+    let h = harness();
+    let (_, charge) = paid(&h, "11", Currency::Usd, "39.98").await;
+    let re = h
+        .stripe
+        .refund(
+            &charge,
+            900,
+            RefundStatus::Succeeded,
+            &[(PLATFORM_RECORD_METADATA, "creditmemo/5")],
+        )
+        .unwrap();
+    let out = h
+        .handler
+        .handle_message(&refund_event("evt_own", "refund.created", &re))
+        .await
+        .unwrap();
+    match out.order_to_cash {
+        Some(O2cOutcome::RefundRecorded {
+            platform_record, ..
+        }) => {
+            assert_eq!(platform_record, "from-platform:creditmemo/5")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(
+        h.platform.refunds().is_empty(),
+        "no loop back to the platform"
+    );
+    assert_eq!(
+        credit_memos(&h).len(),
+        1,
+        "the ERP still gets its credit memo"
+    );
+}
+
+#[tokio::test]
+async fn refunds_of_payments_that_are_not_orders_here_are_acknowledged() {
+    use crate::stripe::{NewPaymentIntent, StripeApi};
+    let h = harness();
+    // another integration's PaymentIntent: no Tally metadata
+    let theirs = h
+        .stripe
+        .create_payment_intent(
+            &NewPaymentIntent {
+                amount: crate::money::Money {
+                    amount: MinorUnit::new(2_000),
+                    currency: Currency::Usd,
+                },
+                customer: None,
+                description: None,
+                metadata: vec![],
+            },
+            "someone-else",
+        )
+        .await
+        .unwrap();
+    let charge = h.stripe.succeed(&theirs.id);
+    let re = h
+        .stripe
+        .refund(&charge, 2_000, RefundStatus::Succeeded, &[])
+        .unwrap();
+    let out = h
+        .handler
+        .handle_message(&refund_event("evt_theirs", "refund.created", &re))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.order_to_cash,
+        Some(O2cOutcome::Skipped("not an order of this platform"))
+    );
+    assert!(h.platform.refunds().is_empty() && credit_memos(&h).is_empty());
+}
