@@ -174,6 +174,12 @@ class StripeHttp:
         """The project's simulator's read API (`/_sim/...`); localstripe has none."""
         return requests.get(f"{self.base}/_sim/{path}", timeout=30).json()
 
+    def call_sim_post(self, path: str, body: dict):
+        """The project's simulator's controls (`POST /_sim/...`)."""
+        r = requests.post(f"{self.base}/_sim/{path}", json=body, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
     def search_order(self, order_id) -> list:
         return [p for p in self.all_payment_intents() if str(p.get("metadata", {}).get("order_id")) == str(order_id)]
 

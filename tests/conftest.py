@@ -8,6 +8,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from tally_local import LOCALSTRIPE_ENV, LocalStack  # noqa: E402
+from tally_platforms import PlatformSim  # noqa: E402
+
+PLATFORMS = ["magento", "znode"]
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,9 @@ def signature_cli() -> Path:
     )
     return ROOT / "target" / "debug" / "tally-stripe-signature"
 
+
+
+@pytest.fixture(params=PLATFORMS)
+def platform(request, stack) -> PlatformSim:
+    """A test taking `platform` runs once per platform; one the stack does not serve is an error."""
+    return stack.platforms[request.param]

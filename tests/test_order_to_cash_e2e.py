@@ -12,74 +12,14 @@ import json
 import random
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from e2e import (ROOT, assert_one_balanced_entry, confirm, dead_letter_matching, minor, pay,
+                 wait_for_payment_intent, wait_for_payment_state)
 from tally_local import post, sign, wait_until
-from tally_platforms import PlatformSim
-
-ROOT = Path(__file__).resolve().parent.parent
-EXPONENT = {"USD": 2, "JPY": 0, "KWD": 3}
-# Server-side confirmation of a PaymentIntent with automatic payment methods needs a
-# return_url on real Stripe (and on our simulator); localstripe refuses the parameter.
-RETURN_URL = "https://shop.example.com/checkout/return"
-PLATFORMS = ["magento", "znode"]
-
-
-@pytest.fixture(params=PLATFORMS)
-def platform(request, stack) -> PlatformSim:
-    """Each test below runs once per platform; a platform the stack does not serve is an error."""
-    return stack.platforms[request.param]
-
-
-def minor(amount: str, currency: str) -> int:
-    return int(Decimal(amount).scaleb(EXPONENT[currency]))
-
-
-def wait_for_payment_intent(s, p: PlatformSim, order_id, timeout=60):
-    return wait_until(lambda: (lambda found: found[0] if len(found) == 1 else None)(s.payment_intents_for(order_id, p.name)),
-                      timeout, interval=1, what=f"one PaymentIntent for {p.name} order {order_id}")
-
-
-def wait_for_payment_state(p: PlatformSim, order_id, state, timeout=90):
-    return wait_until(lambda: (lambda x: x if x["payment_state"] == state else None)(p.summary(order_id)),
-                      timeout, interval=1, what=f"{p.name} order {order_id} to be {state}")
-
-
-def pay(s, pi_id, payment_method="pm_card_visa"):
-    return s.stripe.call("POST", f"/v1/payment_intents/{pi_id}/confirm",
-                         {"payment_method": payment_method, "return_url": RETURN_URL})
-
-
-def confirm(s, pi_id, payment_method):
-    """Attaches the card, then confirms (localstripe cannot confirm with a payment_method parameter)."""
-    r = s.stripe.call("POST", f"/v1/payment_intents/{pi_id}", {"payment_method": payment_method})
-    assert r.status_code == 200, r.text
-    return s.stripe.call("POST", f"/v1/payment_intents/{pi_id}/confirm")
-
-
-def assert_one_balanced_entry(s, p: PlatformSim, order_id, amount, currency, pi_id):
-    wait_until(lambda: s.erp.entries(order_id, p.store, p.name) or None, 60, interval=1, what="the ERP entry")
-    time.sleep(1)
-    entries = s.erp.entries(order_id, p.store, p.name)
-    assert len(entries) == 1, entries
-    entry = entries[0]
-    debits = sum(Decimal(l["debit"]) for l in entry["lines"] if "debit" in l)
-    credits = sum(Decimal(l["credit"]) for l in entry["lines"] if "credit" in l)
-    assert debits == credits == Decimal(amount)
-    assert entry["currency"] == currency
-    assert entry["references"]["payment_intent"] == pi_id
-    return entry
-
-
-def dead_letter_matching(s, predicate):
-    out = s.sqs.receive_message(QueueUrl=s["PAYMENTS_DLQ_URL"], MaxNumberOfMessages=10,
-                                VisibilityTimeout=0, WaitTimeSeconds=1, MessageAttributeNames=["All"])
-    return next((m for m in out.get("Messages", []) if predicate(m)), None)
-
 
 @pytest.mark.parametrize("currency,price,qty,total", [
     ("USD", "19.99", 2, "39.98"),

@@ -1,0 +1,134 @@
+"""Refunds made in Stripe, end to end on the deployed local stack, once per platform:
+a refund created through Stripe's API (as the Dashboard does) comes back as Stripe's
+signed webhooks, and Tally records it on the platform (Magento: an offline credit memo
+for the amount; Znode: a refund payment row and note) keyed on the Refund id, and posts
+a balanced ERP credit memo. A refund that fails later is reversed in the ERP and noted
+on the order."""
+
+import concurrent.futures
+import json
+import random
+import time
+from decimal import Decimal
+
+import pytest
+
+from e2e import minor, place_and_pay
+from tally_local import post, sign, wait_until
+
+
+def refund(s, pi_id, amount=None) -> dict:
+    r = s.stripe.call("POST", "/v1/refunds", {"payment_intent": pi_id, **({"amount": amount} if amount else {})})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def recorded(p, order_id) -> dict:
+    """The order's refunds on the platform, by Stripe refund id."""
+    return {r["stripe_refund_id"]: r for r in p.summary(order_id)["refunds"]}
+
+
+def wait_for_refund(p, order_id, refund_id, timeout=60) -> dict:
+    return wait_until(lambda: recorded(p, order_id).get(refund_id), timeout, interval=1,
+                      what=f"{p.name} order {order_id} to show refund {refund_id}")
+
+
+def credit_memos(s, p, order_id) -> list:
+    return [e for e in s.erp.entries(order_id, p.store, p.name) if "refund" in e["references"]]
+
+
+def lines(entry) -> list:
+    return [(l["account"], "debit" if "debit" in l else "credit", Decimal(l.get("debit") or l["credit"]))
+            for l in entry["lines"]]
+
+
+@pytest.mark.parametrize("currency,price,refunded", [
+    ("USD", "19.99", "10.00"),
+    ("JPY", "2500", "5000"),
+    ("KWD", "6.170", "0.005"),
+])
+def test_a_stripe_refund_reaches_the_platform_and_the_erp(stack, platform, currency, price, refunded):
+    s, p = stack, platform
+    order_id, pi = place_and_pay(s, p, currency=currency, price=price)
+    re = refund(s, pi["id"], minor(refunded, currency))
+    shown = wait_for_refund(p, order_id, re["id"])
+    assert Decimal(str(shown["amount"])) == Decimal(refunded)
+    full = Decimal(refunded) == Decimal(price) * 2
+    assert p.summary(order_id)["payment_state"] == ("refunded" if full else "partially_refunded")
+    memo = wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
+    time.sleep(2)
+    memos = credit_memos(s, p, order_id)
+    assert len(memos) == 1, memos
+    assert memos[0]["currency"] == currency
+    assert memos[0]["references"] | {"refund": re["id"], "charge": pi["latest_charge"], "payment_intent": pi["id"]} \
+        == memos[0]["references"]
+    assert lines(memos[0]) == [("4500", "debit", Decimal(refunded)), ("1150", "credit", Decimal(refunded))]
+    assert memo
+
+
+def test_two_partial_refunds_and_the_rest_add_up_to_the_order(stack, platform):
+    s, p = stack, platform
+    order_id, pi = place_and_pay(s, p, currency="USD", price="19.99")
+    first, second = refund(s, pi["id"], 1_000), refund(s, pi["id"], 999)
+    rest = refund(s, pi["id"])  # what is left: 19.99
+    for r in (first, second, rest):
+        wait_for_refund(p, order_id, r["id"])
+    shown = recorded(p, order_id)
+    assert sorted(Decimal(str(r["amount"])) for r in shown.values()) == [Decimal("9.99"), Decimal("10.00"), Decimal("19.99")]
+    assert p.summary(order_id)["payment_state"] == "refunded"
+    wait_until(lambda: len(credit_memos(s, p, order_id)) == 3, 60, interval=1, what="three ERP credit memos")
+    total = sum(lines(m)[0][2] for m in credit_memos(s, p, order_id))
+    assert total == Decimal("39.98"), "to the cent"
+
+
+def test_every_refund_event_three_times_shuffled_gives_one_record_each(stack, platform):
+    s, p = stack, platform
+    order_id, pi = place_and_pay(s, p, currency="JPY", price="3000")
+    s.stripe_sim_delivery(auto=False)
+    try:
+        refunds = [refund(s, pi["id"], 1_000), refund(s, pi["id"], 2_000)]
+        ids = {r["id"] for r in refunds} | {pi["latest_charge"]}
+        events = [e for e in s.stripe.call("GET", "/v1/events", params={"limit": 100}).json()["data"]
+                  if e["data"]["object"].get("id") in ids and e["type"].startswith(("refund.", "charge.refund"))]
+        assert {e["type"] for e in events} == {"refund.created", "charge.refunded"}
+        work = events * 3
+        random.Random(20261127).shuffle(work)
+
+        def deliver(event):
+            body = json.dumps(event, separators=(",", ":")).encode()
+            status, _ = post(s["STRIPE_WEBHOOK_URL"], body, sign(body, s["STRIPE_WEBHOOK_SECRET"]))
+            assert status == 200
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(deliver, work))
+        for r in refunds:
+            wait_for_refund(p, order_id, r["id"])
+        time.sleep(3)  # let every redelivery finish before counting
+        assert len(p.summary(order_id)["refunds"]) == 2
+        assert len(credit_memos(s, p, order_id)) == 2
+    finally:
+        s.stripe_sim_delivery(auto=True)
+
+
+def test_a_pending_refund_waits_and_one_that_fails_later_is_reversed_and_noted(stack, platform):
+    s, p = stack, platform
+    order_id, pi = place_and_pay(s, p, currency="USD", price="19.99")
+    s.stripe.call_sim_post("refunds/next", {"status": "pending"})
+    re = refund(s, pi["id"], 1_500)
+    assert re["status"] == "pending"
+    time.sleep(4)
+    assert recorded(p, order_id) == {} and credit_memos(s, p, order_id) == [], "nothing until it settles"
+
+    s.stripe.call_sim_post(f"refunds/{re['id']}/status", {"status": "succeeded"})
+    wait_for_refund(p, order_id, re["id"])
+    wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the credit memo")
+
+    s.stripe.call_sim_post(f"refunds/{re['id']}/status", {"status": "failed", "failure_reason": "lost_or_stolen_card"})
+    reversal = wait_until(lambda: [m for m in credit_memos(s, p, order_id) if "reverses" in m["references"]], 60,
+                          interval=1, what="the ERP reversal")
+    assert lines(reversal[0]) == [("1150", "debit", Decimal("15.00")), ("4500", "credit", Decimal("15.00"))]
+    notes = wait_until(lambda: [n for n in p.notes(order_id) if f"refund {re['id']} failed" in n["text"]], 30,
+                       interval=1, what="the failure note")
+    assert len(notes) == 1 and "lost_or_stolen_card" in notes[0]["text"]
+    time.sleep(3)
+    assert len(credit_memos(s, p, order_id)) == 2, "the credit memo and one reversal"
