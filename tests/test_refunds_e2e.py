@@ -132,3 +132,75 @@ def test_a_pending_refund_waits_and_one_that_fails_later_is_reversed_and_noted(s
     assert len(notes) == 1 and "lost_or_stolen_card" in notes[0]["text"]
     time.sleep(3)
     assert len(credit_memos(s, p, order_id)) == 2, "the credit memo and one reversal"
+
+
+# --- refunds made on the platform (Magento credit memos; Znode's returns are not collected yet) ---
+
+def stripe_refunds_of(s, charge_id) -> list:
+    return s.stripe.call("GET", "/v1/refunds", params={"charge": charge_id, "limit": 100}).json()["data"]
+
+
+@pytest.mark.parametrize("currency,price,refunded", [("USD", "19.99", "7.50"), ("JPY", "2500", "5000"),
+                                                     ("KWD", "6.170", "1.235")])
+def test_a_credit_memo_made_in_magento_is_refunded_in_stripe_once(stack, currency, price, refunded):
+    s, p = stack, stack.platforms["magento"]
+    order_id, pi = place_and_pay(s, p, currency=currency, price=price)
+    made = p.sim("POST", f"orders/{order_id}/refunds", json={"amount": refunded})
+    assert made.status_code == 201, made.text
+    memo = made.json()["id"]
+    report = s.poll("magento")
+    assert report["refunds"]["enqueued"] >= 1, report
+    sent = wait_until(lambda: stripe_refunds_of(s, pi["latest_charge"]), 60, interval=1, what="the Stripe refund")
+    assert len(sent) == 1
+    assert sent[0]["amount"] == minor(refunded, currency)
+    assert sent[0]["metadata"]["tally_platform_record"] == f"magento/{p.store}/{order_id}/refund/{memo}"
+    # the credit memo now names its Stripe refund, and Stripe's webhooks do not make a second one
+    wait_until(lambda: recorded(p, order_id).get(sent[0]["id"]), 60, interval=1, what="the credit memo naming it")
+    memo_entry = wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
+    assert lines(memo_entry[0]) == [("4500", "debit", Decimal(refunded)), ("1150", "credit", Decimal(refunded))]
+    time.sleep(6)
+    s.poll("magento")
+    time.sleep(3)
+    assert len(p.summary(order_id)["refunds"]) == 1, "no echo back to Magento"
+    assert len(stripe_refunds_of(s, pi["latest_charge"])) == 1, "refunded once"
+    assert len(credit_memos(s, p, order_id)) == 1
+
+
+def test_a_credit_memo_delivered_three_times_is_refunded_once(stack):
+    s, p = stack, stack.platforms["magento"]
+    order_id, pi = place_and_pay(s, p, currency="USD", price="19.99")
+    memo = p.sim("POST", f"orders/{order_id}/refunds", json={"amount": "3.00"}).json()["id"]
+    hint = {"schema_version": 1, "source": "magento", "event_id": f"magento/{p.store}/{order_id}/refund/{memo}/requested",
+            "event_type": "refund.requested", "received_at_ms": int(time.time() * 1000),
+            "event": {"platform": "magento", "store": p.store, "order_id": order_id, "refund_id": memo}}
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: s.sqs.send_message(QueueUrl=s["PAYMENTS_QUEUE_URL"], MessageBody=json.dumps(hint)),
+                      range(3)))
+    s.poll("magento")
+    wait_until(lambda: stripe_refunds_of(s, pi["latest_charge"]), 60, interval=1, what="the Stripe refund")
+    time.sleep(5)
+    assert len(stripe_refunds_of(s, pi["latest_charge"])) == 1
+    assert len(p.summary(order_id)["refunds"]) == 1
+
+
+def test_a_credit_memo_for_more_than_is_left_in_stripe_goes_to_review(stack):
+    s, p = stack, stack.platforms["magento"]
+    order_id, pi = place_and_pay(s, p, currency="USD", price="19.99")
+    s.stripe_sim_delivery(auto=False)  # a Dashboard refund Magento has not heard of yet
+    try:
+        refund(s, pi["id"], 3_000)
+    finally:
+        s.stripe_sim_delivery(auto=True)
+    memo = p.sim("POST", f"orders/{order_id}/refunds", json={"amount": "20.00"}).json()["id"]
+    s.poll("magento")
+
+    def dead_letter():
+        out = s.sqs.receive_message(QueueUrl=s["PAYMENTS_DLQ_URL"], MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                    WaitTimeSeconds=1, MessageAttributeNames=["All"])
+        return next((m for m in out.get("Messages", []) if f"refund/{memo}/requested" in m["Body"]), None)
+
+    message = wait_until(dead_letter, 60, interval=1, what="the refund sent to review")
+    reason = message["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "needs review" in reason and "only 9.98 USD is left" in reason, reason
+    assert len(stripe_refunds_of(s, pi["latest_charge"])) == 1, "nothing refunded beyond the charge"
+    s.sqs.delete_message(QueueUrl=s["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])

@@ -516,3 +516,20 @@ def test_erp_faults(erp):
     assert erp.post(entry()).status_code == 201
     log = requests.get(erp.url + "/_sim/requests", timeout=10).json()["requests"]
     assert [r["status"] for r in log] == [503, 201]
+
+
+def test_a_merchants_credit_memo_and_a_comment_naming_its_stripe_refund(magento):
+    order = magento.place(currency="JPY", items=[{"sku": "T", "qty": 2, "price": "1500"}], shipping_amount="500")
+    oid = order["entity_id"]
+    assert magento.sim("POST", f"orders/{oid}/refunds", json={"amount": "100"}).status_code == 400, "not invoiced"
+    magento.rest("POST", f"order/{oid}/invoice", json={"capture": False})
+    by_amount = magento.sim("POST", f"orders/{oid}/refunds", json={"amount": "1000"}).json()
+    by_items = magento.sim("POST", f"orders/{oid}/refunds", json={"items": [{"sku": "T", "qty": 1}], "shipping": True}).json()
+    assert (by_amount["amount"], by_items["amount"]) == (1000, 2000)
+    path = f"creditmemo/{by_amount['id']}/comments"
+    assert magento.rest("POST", path, json={"entity": {"parent_id": int(by_amount["id"])}}).status_code == 400
+    ok = magento.rest("POST", path, json={"entity": {"parent_id": int(by_amount["id"]), "comment": "Refunded in Stripe: refund re_X1",
+                                                      "is_customer_notified": 0, "is_visible_on_front": 0}})
+    assert ok.status_code == 200 and ok.json()["comment"].endswith("re_X1")
+    refunds = magento.sim("GET", f"orders/{oid}").json()["summary"]["refunds"]
+    assert [(r["amount"], r["stripe_refund_id"]) for r in refunds] == [(1000, "re_X1"), (2000, None)]

@@ -162,7 +162,6 @@ class MagentoSimulator(CreditMemos):
         self.rest.add("POST", r"order/(?P<id>[^/]+)/invoice", self.authed("Magento_Sales::sales_invoice", self.invoice))
         self.rest.add("GET", r"invoices/(?P<id>[^/]+)", self.authed("Magento_Sales::sales_invoice", self.get_invoice))
         self.rest.add("GET", r"invoices", self.authed("Magento_Sales::sales_invoice", self.search_invoices))
-        self.creditmemo_routes(self.authed)
 
         self.sim = Router()
         self.sim.add("POST", r"/_sim/orders", self.sim_create_order)
@@ -178,6 +177,7 @@ class MagentoSimulator(CreditMemos):
         self.sim.add("POST", r"/_sim/faults", self.sim_add_fault)
         self.sim.add("GET", r"/_sim/faults", lambda req: json_response(200, {"faults": self.faults.list()}))
         self.sim.add("DELETE", r"/_sim/faults", self.sim_clear_faults)
+        self.creditmemo_routes(self.authed)
 
     def reset(self) -> None:
         """Everything but the key and the token."""

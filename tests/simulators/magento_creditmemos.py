@@ -6,7 +6,10 @@ entity id as a bare integer. Its grand total is the items' qty x price, plus `ar
 an empty `items` list refunds every item still refundable. Magento refuses a refund of an order with
 nothing invoiced, more than an item's refundable quantity, a total that is not positive, and more
 money than is left ("The most money available to refund is ..."); refunding all that was paid closes
-the order. GET /V1/creditmemos (searchCriteria) and GET /V1/creditmemo/{id} read them back."""
+the order. GET /V1/creditmemos (searchCriteria) and GET /V1/creditmemo/{id} read them back;
+POST /V1/creditmemo/{id}/comments adds a comment (`{"entity": {"parent_id", "comment", ...}}`).
+The control API's POST /_sim/orders/{id}/refunds makes a merchant's own credit memo:
+`{"amount": "5.00"}` (an adjustment) or `{"items": [{"sku", "qty"}], "shipping": bool}`."""
 
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ class CreditMemos:
         self.rest.add("POST", r"order/(?P<id>[^/]+)/refund", authed("Magento_Sales::creditmemo", self.refund_order))
         self.rest.add("GET", r"creditmemo/(?P<id>[^/]+)", authed("Magento_Sales::creditmemo", self.get_creditmemo))
         self.rest.add("GET", r"creditmemos", authed("Magento_Sales::creditmemo", self.search_creditmemos))
+        self.rest.add("POST", r"creditmemo/(?P<id>[^/]+)/comments",
+                      authed("Magento_Sales::creditmemo", self.add_creditmemo_comment))
+        self.sim.add("POST", r"/_sim/orders/(?P<id>\d+)/refunds", self.sim_refund)
 
     def refund_order(self, req: Request, id: str) -> Response:
         order_id = self.entity_id(id)
@@ -125,6 +131,44 @@ class CreditMemos:
             order["state"] = order["status"] = "closed"
         order["updated_at"] = now
         return memo
+
+    def add_creditmemo_comment(self, req: Request, id: str) -> Response:
+        entity = (self.body(req) or {}).get("entity") or {}
+        missing = [name for name, key in (("Comment", "comment"), ("Parent Creditmemo Id", "parent_id"))
+                   if entity.get(key) in (None, "")]
+        if missing:
+            raise self.Error(400, "Cannot save comment:\n" + "\n".join(f"{m} is a required field" for m in missing))
+        with self.lock:
+            memo = self.creditmemos.get(self.entity_id(str(entity["parent_id"])))
+            if memo is None or str(memo["entity_id"]) != str(id):
+                raise self.Error(404, self.NOT_FOUND)
+            now = magento_time()
+            comment = {"comment": entity["comment"], "created_at": now, "entity_id": self.new_id("comment"),
+                       "is_customer_notified": int(entity.get("is_customer_notified") or 0),
+                       "is_visible_on_front": int(entity.get("is_visible_on_front") or 0), "parent_id": memo["entity_id"]}
+            memo["comments"].append(comment)
+            memo["updated_at"] = now
+            return json_response(200, comment, php=True)
+
+    def sim_refund(self, req: Request, id: str) -> Response:
+        """A merchant's credit memo, made in the admin: offline, for an amount or for items."""
+        spec = req.json() or {}
+        with self.lock:
+            order = self.orders.get(int(id))
+            if order is None:
+                return json_response(404, {"error": "no such order"})
+            if spec.get("amount") is not None:
+                body = {"items": [{"order_item_id": i["item_id"], "qty": 0} for i in order["items"]],
+                        "arguments": {"shipping_amount": 0, "adjustment_positive": spec["amount"]}}
+            else:
+                by_sku = {i["sku"]: i["item_id"] for i in order["items"]}
+                items = [{"order_item_id": by_sku.get(e.get("sku")), "qty": e.get("qty", 1)} for e in spec.get("items") or []]
+                body = {"items": items, "arguments": {} if spec.get("shipping") else {"shipping_amount": 0}}
+            try:
+                memo = self.create_creditmemo(order, body)
+            except self.Error as e:
+                return json_response(400, {"error": str(e)})
+            return json_response(201, {"id": str(memo["entity_id"]), "amount": memo["grand_total"]})
 
     def get_creditmemo(self, req: Request, id: str) -> Response:
         with self.lock:

@@ -2,8 +2,10 @@
 //! `magento` or `znode`), deployed once per platform: finds orders changed
 //! since its saved key and enqueues those awaiting a Stripe payment. The intake
 //! for platforms without outbound webhooks, and the safety net behind those
-//! with them. Progress is saved after every page; a failure leaves the key
-//! where the last page put it, so the next run covers the rest.
+//! with them. Then, where the platform's refunds are collected (Magento's
+//! credit memos), the refunds made on it since its own key, to be refunded in
+//! Stripe. Progress is saved after every page; a failure leaves the key where
+//! the last page put it, so the next run covers the rest.
 
 use std::sync::Arc;
 
@@ -16,7 +18,8 @@ use tally_core::clock::{Clock, SystemClock};
 use tally_core::commerce::CommercePlatform;
 use tally_core::config::TallyConfig;
 use tally_core::deadline::{from_lambda, within};
-use tally_core::flows::order_poller::OrderPoller;
+use tally_core::flows::order_poller::{OrderPoller, PollError};
+use tally_core::flows::refund_poller::RefundPoller;
 use tally_http::{magento::MagentoRest, znode::ZnodeRest};
 
 #[tokio::main]
@@ -26,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) =
+    let (platform, page_size, polls_refunds): (Arc<dyn CommercePlatform>, u32, bool) =
         match required("POLL_PLATFORM")?.as_str() {
             "magento" => (
                 Arc::new(MagentoRest::new(
@@ -36,6 +39,7 @@ async fn main() -> Result<(), Error> {
                     Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
                 )),
                 settings.magento.page_size,
+                true,
             ),
             "znode" => (
                 Arc::new(ZnodeRest::new(
@@ -45,6 +49,8 @@ async fn main() -> Result<(), Error> {
                     Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
                 )),
                 settings.znode.page_size,
+                // Znode's returns are not collected yet
+                false,
             ),
             other => return Err(format!("POLL_PLATFORM {other:?} is not magento or znode").into()),
         };
@@ -65,10 +71,28 @@ async fn main() -> Result<(), Error> {
         initial_lookback_secs: parsed_or("POLL_INITIAL_LOOKBACK_SECS", 86_400)?,
         max_pages: parsed_or("POLL_MAX_PAGES", 200)?,
     };
-    let poller = &poller;
+    let refunds = polls_refunds.then(|| RefundPoller {
+        platform: platform.as_ref(),
+        queue: &queue,
+        watermarks: &state,
+        clock: &SystemClock,
+        page_size,
+        initial_lookback_secs: poller.initial_lookback_secs,
+        max_pages: poller.max_pages,
+    });
+    let (poller, refunds) = (&poller, &refunds);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
-        within(deadline, poller.poll()).await.map_err(Error::from)
+        within(deadline, async {
+            let orders = poller.poll().await?;
+            let mut report = serde_json::to_value(&orders).unwrap_or_default();
+            if let Some(refunds) = refunds {
+                report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
+            }
+            Ok::<_, PollError>(report)
+        })
+        .await
+        .map_err(Error::from)
     }))
     .await
 }

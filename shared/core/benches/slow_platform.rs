@@ -12,7 +12,7 @@ use tally_core::batch::{process_batch, BatchContext, BatchRecord, BatchSettings}
 use tally_core::clock::ManualClock;
 use tally_core::commerce::{
     ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, RefundRecord,
+    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
 };
 use tally_core::memory::{MemoryPlatform, MemoryQueue, MemoryRedelivery};
 use tally_core::money::Currency;
@@ -55,6 +55,21 @@ impl CommercePlatform for SlowPlatform {
     async fn record_refund(&self, id: &str, r: &RefundRecord) -> Result<String, PlatformError> {
         tokio::time::sleep(CALL).await;
         self.0.record_refund(id, r).await
+    }
+    async fn refunds_created_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        self.0.refunds_created_after(key, limit).await
+    }
+    async fn note_refund_sent(
+        &self,
+        id: &str,
+        refund: &str,
+        text: &str,
+    ) -> Result<(), PlatformError> {
+        self.0.note_refund_sent(id, refund, text).await
     }
     async fn orders_changed_after(
         &self,

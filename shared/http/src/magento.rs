@@ -8,11 +8,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::magento::{
-    order_item_ids, parse_creditmemos, parse_order, refund_request, PLATFORM,
+    creditmemo_comment_request, order_item_ids, parse_creditmemos, parse_order,
+    parse_polled_creditmemos, refund_request, PLATFORM,
 };
 use tally_core::commerce::{
     ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, RefundRecord,
+    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
@@ -409,6 +410,57 @@ impl CommercePlatform for MagentoRest {
             Ok(Value::Number(n)) => Ok(n.to_string()),
             other => Err(Self::invalid(format!("credit memo id: {other:?}"))),
         }
+    }
+
+    /// Credit memos by creation time and id, keyed as the order poll is: the
+    /// rest of the key's own second first, then what was made after it.
+    async fn refunds_created_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        let seen = key.seen.join(",");
+        let mut same_second = vec![("created_at", key.updated_at.as_str(), "eq")];
+        if !key.seen.is_empty() {
+            same_second.push(("entity_id", seen.as_str(), "nin"));
+        }
+        let queries = [
+            search_query(&same_second, &[("entity_id", "ASC")], 1, limit),
+            search_query(
+                &[("created_at", key.updated_at.as_str(), "gt")],
+                &[("created_at", "ASC"), ("entity_id", "ASC")],
+                1,
+                limit,
+            ),
+        ];
+        for query in queries {
+            let reply = self
+                .call(reqwest::Method::GET, "/creditmemos", &query, None)
+                .await?;
+            let found = parse_polled_creditmemos(&self.store_code, &reply.body)
+                .map_err(|e| Self::invalid(format!("credit memos: {e}")))?;
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// A comment on the credit memo naming the Stripe refund (read back by `refunds_of`).
+    async fn note_refund_sent(
+        &self,
+        _order_id: &str,
+        refund_id: &str,
+        text: &str,
+    ) -> Result<(), PlatformError> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/creditmemo/{refund_id}/comments"),
+            &[],
+            Some(&creditmemo_comment_request(refund_id, text)),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Two keyset queries, both always page 1 so nothing shifts under them:

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tally_core::config::StripeConfig;
 use tally_core::secrets::{CachedSecret, StripeSecrets};
 use tally_core::stripe::objects::{Charge, PaymentIntent, Refund};
-use tally_core::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
+use tally_core::stripe::{NewPaymentIntent, NewRefund, StripeApi, StripeApiError};
 
 use crate::retry::{with_retries, Repeat, Reply};
 
@@ -244,6 +244,27 @@ impl StripeApi for HttpStripe {
             &format!("/v1/refunds/{id}"),
             None,
             None,
+        )
+        .await
+    }
+
+    async fn create_refund(
+        &self,
+        params: &NewRefund,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeApiError> {
+        let mut form = vec![
+            ("charge".to_string(), params.charge.clone()),
+            ("amount".to_string(), params.amount.amount.get().to_string()),
+        ];
+        for (k, v) in &params.metadata {
+            form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/v1/refunds",
+            Some(&form),
+            Some(idempotency_key),
         )
         .await
     }

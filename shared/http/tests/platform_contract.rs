@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use tally_core::commerce::contract::{check_platform_contract, PlacesOrders};
+use tally_core::commerce::contract::{
+    check_platform_contract, check_refund_intake_contract, MakesRefunds, PlacesOrders,
+};
 use tally_core::config::{MagentoConfig, ZnodeAuthMode, ZnodeConfig};
 use tally_core::money::Currency;
 
@@ -35,6 +37,40 @@ impl PlacesOrders for ControlApi {
             placed["number"].as_str().unwrap().to_string(),
         )
     }
+}
+
+#[async_trait]
+impl MakesRefunds for ControlApi {
+    async fn refund_on_platform(&self, order_id: &str, amount: &str) -> String {
+        let made: Value = reqwest::Client::new()
+            .post(format!("{}/_sim/orders/{order_id}/refunds", self.0))
+            .json(&json!({"amount": amount}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        made["id"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn magento_keeps_the_refund_intake_contract() {
+    let magento = tally_http::magento::MagentoRest::new(
+        tally_http::client(),
+        &env("MAGENTO_BASE_URL"),
+        MagentoConfig {
+            http: fast(),
+            ..MagentoConfig::default()
+        },
+        secret(json!({"access_token": env("MAGENTO_TOKEN")})),
+    );
+    let control = ControlApi(env("MAGENTO_BASE_URL"));
+    check_refund_intake_contract(&magento, &control, &control).await;
 }
 
 #[tokio::test]

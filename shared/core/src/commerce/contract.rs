@@ -19,6 +19,85 @@ pub trait PlacesOrders: Send + Sync {
     async fn place(&self, currency: Currency, price: &str) -> (String, String);
 }
 
+/// Makes refunds on the platform as a merchant does (a simulator's control
+/// API `POST /_sim/orders/{id}/refunds`, or the in-memory store).
+#[async_trait]
+pub trait MakesRefunds: Send + Sync {
+    /// A refund of `amount` (major units) on a paid order; returns its id.
+    async fn refund_on_platform(&self, order_id: &str, amount: &str) -> String;
+}
+
+/// The contract of a platform whose own refunds Tally refunds in Stripe: a
+/// poll finds a merchant's refund once, with its order and amount and no
+/// Stripe refund; once noted, the record names its Stripe refund.
+pub async fn check_refund_intake_contract(
+    platform: &dyn CommercePlatform,
+    orders: &dyn PlacesOrders,
+    refunds: &dyn MakesRefunds,
+) {
+    let name = platform.platform().to_string();
+    let (id, _) = orders.place(Currency::Usd, "30.00").await;
+    let order = platform.get_order(&id).await.unwrap();
+    let start = ChangeKey::starting_at(order.created_at.clone());
+    platform
+        .record_payment(
+            &id,
+            &PaymentCapture {
+                amount: order.total(),
+                transaction_id: "ch_intake".into(),
+                payment_intent_id: "pi_intake".into(),
+                comment: "Paid with Stripe: charge ch_intake.".into(),
+                notify_customer: false,
+            },
+        )
+        .await
+        .unwrap();
+    let made = refunds.refund_on_platform(&id, "7.50").await;
+    let mut key = start;
+    let mut found = Vec::new();
+    for _ in 0..1_000 {
+        let page = platform.refunds_created_after(&key, 1).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for r in page {
+            assert!(
+                key.is_before(&r.refund.id, &r.created_at),
+                "{name}: only refunds after the key"
+            );
+            key.advance(&r.refund.id, &r.created_at);
+            found.push(r);
+        }
+    }
+    let mine: Vec<_> = found.iter().filter(|r| r.refund.id == made).collect();
+    assert_eq!(
+        mine.len(),
+        1,
+        "{name}: the merchant's refund polled once in {found:?}"
+    );
+    assert_eq!(mine[0].order.order_id, id);
+    assert_eq!(mine[0].order.platform, name);
+    assert_eq!(mine[0].refund.amount.get(), 750);
+    assert_eq!(mine[0].refund.stripe_refund_id, None);
+    platform
+        .note_refund_sent(
+            &id,
+            &made,
+            "Refunded 7.50 USD in Stripe: refund re_intake_1 (Tally).",
+        )
+        .await
+        .expect("note_refund_sent");
+    let shown = platform.refunds_of(&id).await.unwrap();
+    assert_eq!(
+        shown
+            .iter()
+            .find(|r| r.id == made)
+            .and_then(|r| r.stripe_refund_id.clone()),
+        Some("re_intake_1".to_string()),
+        "{name}: the record names its Stripe refund"
+    );
+}
+
 fn refund(amount: &str, currency: Currency, stripe_refund_id: &str) -> RefundRecord {
     RefundRecord {
         amount: Money::from_major(amount.parse().unwrap(), currency).unwrap(),
@@ -267,6 +346,24 @@ mod tests {
             self.0.put(o);
             (id, number)
         }
+    }
+
+    #[async_trait]
+    impl MakesRefunds for InMemory {
+        async fn refund_on_platform(&self, order_id: &str, amount: &str) -> String {
+            let order = self.0.order(order_id);
+            let money = Money::from_major(amount.parse().unwrap(), order.currency).unwrap();
+            self.0
+                .merchant_refund(order_id, money.amount.get())
+                .unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_platform_keeps_the_refund_intake_contract() {
+        let platform = MemoryPlatform::new();
+        let places = InMemory(platform.clone(), AtomicUsize::new(0));
+        check_refund_intake_contract(platform.as_ref(), &places, &places).await;
     }
 
     #[tokio::test]

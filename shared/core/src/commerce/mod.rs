@@ -16,6 +16,6 @@ pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 pub use platform::{
     stripe_refund_id_in, CommercePlatform, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, RefundRecord,
+    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
 };
 pub use registry::{NotEnabled, Platforms};

@@ -54,6 +54,15 @@ pub struct PlatformRefund {
     pub stripe_refund_id: Option<String>,
 }
 
+/// A refund made on the platform (a credit memo a merchant saved), as a poll reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolledRefund {
+    pub order: super::OrderRef,
+    pub refund: PlatformRefund,
+    /// When the platform made it: the poll's key.
+    pub created_at: String,
+}
+
 /// The Stripe refund id (`re_...` or `pyr_...`) a platform's text names, if any.
 pub fn stripe_refund_id_in(text: &str) -> Option<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -155,6 +164,21 @@ pub trait CommercePlatform: Send + Sync {
         order_id: &str,
         refund: &RefundRecord,
     ) -> Result<String, PlatformError>;
+    /// At most `limit` refunds made on the platform after `key` (by creation
+    /// time and id), oldest first; the refund poll's source.
+    async fn refunds_created_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError>;
+    /// Names the Stripe refund on the platform's refund record, so the record
+    /// is known as refunded in Stripe (and never refunded again).
+    async fn note_refund_sent(
+        &self,
+        order_id: &str,
+        refund_id: &str,
+        text: &str,
+    ) -> Result<(), PlatformError>;
     /// At most `limit` orders changed after `key` (see `ChangeKey`), oldest
     /// change first. An empty answer means there is nothing after `key`. Adapters
     /// page by key, never by offset, so writes during a poll cannot hide an order.

@@ -3,4 +3,5 @@
 pub mod order_poller;
 pub mod order_to_cash;
 pub mod payments;
+pub mod refund_poller;
 pub mod refunds;

@@ -29,6 +29,37 @@ pub const ORDER_CREATED: &str = "order.created";
 /// webhooks from senders that cannot sign their bodies.
 pub const ORDER_CHANGED: &str = "order.changed";
 
+/// A refund made on the platform, to be refunded in Stripe (from a poll or a
+/// platform webhook; the handler re-reads the record).
+pub const REFUND_REQUESTED: &str = "refund.requested";
+
+/// What a `refund.requested` message names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefundRequest {
+    #[serde(flatten)]
+    pub order: OrderRef,
+    pub refund_id: String,
+}
+
+/// The message for a refund record found on the platform; its event id names
+/// the record, so every source's message for it is recognisably one.
+pub fn refund_requested_message(
+    request: &RefundRequest,
+    received_at_ms: i64,
+) -> Result<crate::message::OutboundMessage, serde_json::Error> {
+    QueueEnvelope::platform_message(
+        &request.order.platform,
+        &format!(
+            "{}/refund/{}/requested",
+            request.order.key(),
+            request.refund_id
+        ),
+        REFUND_REQUESTED,
+        request,
+        received_at_ms,
+    )
+}
+
 /// The hint for an order that changed at `updated_at`.
 pub fn order_changed_message(
     reference: &OrderRef,
@@ -163,6 +194,20 @@ impl PaymentsHandler {
             ))
         };
         let order: Order = match queued.event_type.as_str() {
+            REFUND_REQUESTED => {
+                let request: RefundRequest =
+                    serde_json::from_str(queued.event.get()).map_err(invalid)?;
+                let span = tracing::info_span!("order", order_id = %request.order.order_id, refund = %request.refund_id);
+                let outcome = self
+                    .order_to_cash
+                    .on_platform_refund(&request.order, &request.refund_id)
+                    .instrument(span)
+                    .await?;
+                return Ok(PaymentOutcome {
+                    first_delivery: true,
+                    order_to_cash: Some(outcome),
+                });
+            }
             ORDER_CREATED => serde_json::from_str(queued.event.get()).map_err(invalid)?,
             ORDER_CHANGED => {
                 let reference: OrderRef =
@@ -266,9 +311,11 @@ pub fn sequence_key(body: &str) -> Option<String> {
     let queued = QueueEnvelope::parse(body).ok()?;
     if queued.source != "stripe" {
         return match queued.event_type.as_str() {
-            ORDER_CREATED | ORDER_CHANGED => serde_json::from_str::<OrderRef>(queued.event.get())
-                .ok()
-                .map(|r| r.key()),
+            ORDER_CREATED | ORDER_CHANGED | REFUND_REQUESTED => {
+                serde_json::from_str::<OrderRef>(queued.event.get())
+                    .ok()
+                    .map(|r| r.key())
+            }
             _ => None,
         };
     }

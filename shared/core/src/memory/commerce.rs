@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::clock::utc_datetime;
 use crate::commerce::{
     ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PaymentState, PlatformError,
-    PlatformRefund, PolledOrder, RefundRecord,
+    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
 };
 use crate::money::MinorUnit;
 
@@ -26,8 +26,10 @@ pub struct MemoryPlatform {
     orders: Mutex<BTreeMap<String, Order>>,
     unreadable: Mutex<BTreeMap<String, (String, String)>>,
     invoices: Mutex<Vec<(String, PaymentCapture)>>,
-    /// (order id, what the platform shows, what was asked)
-    refunds: Mutex<Vec<(String, PlatformRefund, RefundRecord)>>,
+    refund_notes: Mutex<Vec<(String, String)>>,
+    /// (order id, what the platform shows, what was asked, created at); a
+    /// merchant's own refund has an empty comment in what was asked
+    refunds: Mutex<Vec<(String, PlatformRefund, RefundRecord, String)>>,
     failures: Mutex<Vec<PlatformError>>,
     now_secs: Mutex<i64>,
 }
@@ -40,6 +42,7 @@ impl Default for MemoryPlatform {
             orders: Mutex::default(),
             unreadable: Mutex::default(),
             invoices: Mutex::default(),
+            refund_notes: Mutex::default(),
             refunds: Mutex::default(),
             failures: Mutex::default(),
             now_secs: Mutex::new(PLATFORM_CLOCK_START),
@@ -99,8 +102,47 @@ impl MemoryPlatform {
             .lock()
             .unwrap()
             .iter()
-            .map(|(o, _, r)| (o.clone(), r.clone()))
+            .map(|(o, _, r, _)| (o.clone(), r.clone()))
             .collect()
+    }
+
+    /// A refund the merchant makes on the platform (a credit memo naming no
+    /// Stripe refund); returns its id. Refuses what `record_refund` refuses.
+    pub fn merchant_refund(&self, order_id: &str, amount: i64) -> Result<String, PlatformError> {
+        let currency = self.order(order_id).currency;
+        let record = RefundRecord {
+            amount: crate::money::Money {
+                amount: MinorUnit::new(amount),
+                currency,
+            },
+            stripe_refund_id: String::new(),
+            charge_id: String::new(),
+            comment: String::new(),
+            notify_customer: false,
+        };
+        self.record(order_id, &record)
+    }
+
+    /// Drops what `note_refund_sent` wrote on a record (as if it never ran).
+    pub fn forget_refund_note(&self, order_id: &str, refund_id: &str) {
+        if let Some((_, shown, _, _)) = self
+            .refunds
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|(o, shown, _, _)| o == order_id && shown.id == refund_id)
+        {
+            shown.stripe_refund_id = None;
+        }
+        self.refund_notes
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| id != refund_id);
+    }
+
+    /// The text noted on a refund record (`note_refund_sent`).
+    pub fn refund_notes(&self) -> Vec<(String, String)> {
+        self.refund_notes.lock().unwrap().clone()
     }
 
     pub fn fail_next(&self, errors: Vec<PlatformError>) {
@@ -120,6 +162,61 @@ impl MemoryPlatform {
             platform: self.name.clone(),
             order_id: id.into(),
         }
+    }
+}
+
+impl MemoryPlatform {
+    fn record(&self, order_id: &str, refund: &RefundRecord) -> Result<String, PlatformError> {
+        let mut orders = self.orders.lock().unwrap();
+        let order = orders
+            .get_mut(order_id)
+            .ok_or_else(|| self.not_found(order_id))?;
+        let refused = |message: String| PlatformError::Rejected {
+            platform: self.name.clone(),
+            status: 400,
+            message,
+        };
+        if order.total_invoiced == MinorUnit::ZERO {
+            return Err(refused(
+                "The order does not allow a creditmemo to be created.".into(),
+            ));
+        }
+        if refund.amount.currency != order.currency {
+            return Err(refused(format!(
+                "a {} refund on a {} order",
+                refund.amount.currency, order.currency
+            )));
+        }
+        let mut refunds = self.refunds.lock().unwrap();
+        let refunded: i64 = refunds
+            .iter()
+            .filter(|(o, _, _, _)| o == order_id)
+            .map(|(_, shown, _, _)| shown.amount.get())
+            .sum();
+        let left = order.total_invoiced.get() - refunded;
+        if refund.amount.amount.get() <= 0 || refund.amount.amount.get() > left {
+            return Err(refused(format!(
+                "The most money available to refund is {}.",
+                order.currency.to_major(MinorUnit::new(left))
+            )));
+        }
+        let id = (refunds.len() + 1).to_string();
+        refunds.push((
+            order_id.into(),
+            PlatformRefund {
+                id: id.clone(),
+                amount: refund.amount.amount,
+                stripe_refund_id: Some(refund.stripe_refund_id.clone()).filter(|id| !id.is_empty()),
+            },
+            refund.clone(),
+            self.stamp(),
+        ));
+        if refund.amount.amount.get() == left {
+            order.state = "closed".into();
+            order.status = "closed".into();
+        }
+        order.updated_at = self.stamp();
+        Ok(id)
     }
 }
 
@@ -209,8 +306,8 @@ impl CommercePlatform for MemoryPlatform {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(o, _, _)| o == order_id)
-            .map(|(_, shown, _)| shown.clone())
+            .filter(|(o, _, _, _)| o == order_id)
+            .map(|(_, shown, _, _)| shown.clone())
             .collect())
     }
 
@@ -220,55 +317,63 @@ impl CommercePlatform for MemoryPlatform {
         refund: &RefundRecord,
     ) -> Result<String, PlatformError> {
         self.injected()?;
-        let mut orders = self.orders.lock().unwrap();
-        let order = orders
-            .get_mut(order_id)
-            .ok_or_else(|| self.not_found(order_id))?;
-        let refused = |message: String| PlatformError::Rejected {
-            platform: self.name.clone(),
-            status: 400,
-            message,
-        };
-        if order.total_invoiced == MinorUnit::ZERO {
-            return Err(refused(
-                "The order does not allow a creditmemo to be created.".into(),
-            ));
-        }
-        if refund.amount.currency != order.currency {
-            return Err(refused(format!(
-                "a {} refund on a {} order",
-                refund.amount.currency, order.currency
-            )));
-        }
-        let mut refunds = self.refunds.lock().unwrap();
-        let refunded: i64 = refunds
+        self.record(order_id, refund)
+    }
+
+    async fn refunds_created_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        self.injected()?;
+        let mut found: Vec<PolledRefund> = self
+            .refunds
+            .lock()
+            .unwrap()
             .iter()
-            .filter(|(o, _, _)| o == order_id)
-            .map(|(_, shown, _)| shown.amount.get())
-            .sum();
-        let left = order.total_invoiced.get() - refunded;
-        if refund.amount.amount.get() <= 0 || refund.amount.amount.get() > left {
-            return Err(refused(format!(
-                "The most money available to refund is {}.",
-                order.currency.to_major(MinorUnit::new(left))
-            )));
+            .filter(|(_, shown, _, at)| key.is_before(&shown.id, at))
+            .map(|(order_id, shown, _, at)| PolledRefund {
+                order: crate::commerce::OrderRef {
+                    platform: self.name.clone(),
+                    store: self.store.clone(),
+                    order_id: order_id.clone(),
+                },
+                refund: shown.clone(),
+                created_at: at.clone(),
+            })
+            .collect();
+        found.sort_by(|a, b| {
+            (&a.created_at, a.refund.id.len(), &a.refund.id).cmp(&(
+                &b.created_at,
+                b.refund.id.len(),
+                &b.refund.id,
+            ))
+        });
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn note_refund_sent(
+        &self,
+        order_id: &str,
+        refund_id: &str,
+        text: &str,
+    ) -> Result<(), PlatformError> {
+        self.injected()?;
+        let mut refunds = self.refunds.lock().unwrap();
+        let (_, shown, _, _) = refunds
+            .iter_mut()
+            .find(|(o, shown, _, _)| o == order_id && shown.id == refund_id)
+            .ok_or_else(|| self.not_found(order_id))?;
+        // as on Magento, the id is read back from the record's comments
+        if shown.stripe_refund_id.is_none() {
+            shown.stripe_refund_id = crate::commerce::stripe_refund_id_in(text);
         }
-        let id = (refunds.len() + 1).to_string();
-        refunds.push((
-            order_id.into(),
-            PlatformRefund {
-                id: id.clone(),
-                amount: refund.amount.amount,
-                stripe_refund_id: Some(refund.stripe_refund_id.clone()),
-            },
-            refund.clone(),
-        ));
-        if refund.amount.amount.get() == left {
-            order.state = "closed".into();
-            order.status = "closed".into();
-        }
-        order.updated_at = self.stamp();
-        Ok(id)
+        self.refund_notes
+            .lock()
+            .unwrap()
+            .push((refund_id.into(), text.into()));
+        Ok(())
     }
 
     async fn orders_changed_after(

@@ -11,15 +11,16 @@ use crate::stripe::objects::{
     Charge, ChargeStatus, Metadata, ObjectId, PaymentIntent, PaymentIntentStatus, Refund,
     RefundStatus,
 };
-use crate::stripe::{NewPaymentIntent, StripeApi, StripeApiError};
+use crate::stripe::{NewPaymentIntent, NewRefund, StripeApi, StripeApiError};
 
 #[derive(Default)]
 pub struct MemoryStripe {
     intents: Mutex<HashMap<String, PaymentIntent>>,
     charges: Mutex<HashMap<String, Charge>>,
     refunds: Mutex<Vec<Refund>>,
-    /// idempotency key -> (request fingerprint, PaymentIntent id)
+    /// idempotency key -> (request fingerprint, PaymentIntent or Refund id)
     keys: Mutex<HashMap<String, (String, String)>>,
+    refund_creates: AtomicUsize,
     next: AtomicUsize,
     creates: AtomicUsize,
     searches: AtomicUsize,
@@ -54,6 +55,23 @@ impl MemoryStripe {
     /// PaymentIntents Stripe really created (idempotent replays excluded).
     pub fn created(&self) -> usize {
         self.creates.load(Ordering::SeqCst)
+    }
+
+    /// A charge's refunds, newest first (what `list_refunds` answers).
+    pub fn list_refunds_now(&self, charge_id: &str) -> Vec<Refund> {
+        self.refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .filter(|r| r.charge.as_ref().is_some_and(|c| c.0 == charge_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Refunds created through the API (idempotent replays excluded).
+    pub fn refunds_created(&self) -> usize {
+        self.refund_creates.load(Ordering::SeqCst)
     }
 
     pub fn intents(&self) -> Vec<PaymentIntent> {
@@ -285,6 +303,41 @@ impl StripeApi for MemoryStripe {
             .find(|r| r.id == id)
             .cloned()
             .ok_or_else(|| missing("refund", id))
+    }
+
+    async fn create_refund(
+        &self,
+        params: &NewRefund,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        let fingerprint = format!("{params:?}");
+        let replayed = self.keys.lock().unwrap().get(idempotency_key).cloned();
+        if let Some((seen, id)) = replayed {
+            if seen != fingerprint {
+                return Err(StripeApiError::IdempotencyMismatch(idempotency_key.into()));
+            }
+            return self.retrieve_refund(&id).await;
+        }
+        let metadata: Vec<(&str, &str)> = params
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let id = self.refund(
+            &params.charge,
+            params.amount.amount.get(),
+            RefundStatus::Succeeded,
+            &metadata,
+        )?;
+        self.refund_creates.fetch_add(1, Ordering::SeqCst);
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(idempotency_key.into(), (fingerprint, id.clone()));
+        self.retrieve_refund(&id).await
     }
 
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {

@@ -18,6 +18,15 @@ pub struct NewPaymentIntent {
     pub metadata: Vec<(String, String)>,
 }
 
+/// A refund to create (`POST /v1/refunds`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub charge: String,
+    pub amount: Money,
+    /// Ordered, like `NewPaymentIntent::metadata`, for identical retries.
+    pub metadata: Vec<(String, String)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeApiError {
     #[error("card declined ({code}{}): {message}", decline_code.as_deref().map(|d| format!(", {d}")).unwrap_or_default())]
@@ -70,6 +79,11 @@ pub trait StripeApi: Send + Sync {
     async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeApiError>;
     async fn retrieve_charge(&self, id: &str) -> Result<Charge, StripeApiError>;
     async fn retrieve_refund(&self, id: &str) -> Result<Refund, StripeApiError>;
+    async fn create_refund(
+        &self,
+        params: &NewRefund,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeApiError>;
     /// Every refund of a charge (`GET /v1/refunds?charge=`, all pages): since
     /// API 2022-11-15 a charge no longer lists its refunds.
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError>;

@@ -7,6 +7,8 @@ pub mod objects;
 pub mod signature;
 pub mod webhook;
 
-pub use api::{key_livemode, metadata_search_query, NewPaymentIntent, StripeApi, StripeApiError};
+pub use api::{
+    key_livemode, metadata_search_query, NewPaymentIntent, NewRefund, StripeApi, StripeApiError,
+};
 pub use event::{EnvelopeError, EventEnvelope};
 pub use signature::{SignatureError, SignatureVerifier, VerifiedPayload};

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
 use tally_core::commerce::{
     ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, RefundRecord,
+    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
 };
 use tally_core::config::ZnodeConfig;
 use tally_core::secrets::{CachedSecret, ZnodeSecrets};
@@ -109,6 +109,14 @@ impl ZnodeRest {
             platform: PLATFORM.into(),
             status,
             message,
+        }
+    }
+
+    fn returns_not_collected() -> PlatformError {
+        PlatformError::Rejected {
+            platform: PLATFORM.into(),
+            status: 0,
+            message: "refunds made in Znode (returns) are not collected yet".into(),
         }
     }
 
@@ -445,6 +453,25 @@ impl CommercePlatform for ZnodeRest {
         refund: &RefundRecord,
     ) -> Result<String, PlatformError> {
         self.record_refund_on(order_id, refund).await
+    }
+
+    /// Refunds made in Znode (its returns) are not collected yet: a clear
+    /// error, and the Znode poller does not ask for them.
+    async fn refunds_created_after(
+        &self,
+        _key: &ChangeKey,
+        _limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        Err(Self::returns_not_collected())
+    }
+
+    async fn note_refund_sent(
+        &self,
+        _order_id: &str,
+        _refund_id: &str,
+        _text: &str,
+    ) -> Result<(), PlatformError> {
+        Err(Self::returns_not_collected())
     }
 
     /// Znode 9.x lists orders by order date only (its list cannot filter by

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::commerce::amounts::{self, FieldError};
-use crate::commerce::{stripe_refund_id_in, PlatformRefund, RefundRecord};
+use crate::commerce::{stripe_refund_id_in, OrderRef, PlatformRefund, PolledRefund, RefundRecord};
 
 /// The order's item ids (`items[].item_id`), from its REST JSON.
 pub fn order_item_ids(order_json: &[u8]) -> Result<Vec<Value>, FieldError> {
@@ -44,6 +44,50 @@ pub fn refund_request(item_ids: &[Value], refund: &RefundRecord) -> Value {
             "adjustment_negative": 0,
         },
     })
+}
+
+/// The body of `POST /V1/creditmemo/{id}/comments`: an internal note.
+pub fn creditmemo_comment_request(creditmemo_id: &str, text: &str) -> Value {
+    let parent: Value = creditmemo_id
+        .parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(creditmemo_id));
+    json!({"entity": {"parent_id": parent, "comment": text, "is_customer_notified": 0, "is_visible_on_front": 0}})
+}
+
+/// The credit memos of a `GET /V1/creditmemos` page as a poll reads them:
+/// the order each is for and when it was made.
+pub fn parse_polled_creditmemos(store: &str, body: &[u8]) -> Result<Vec<PolledRefund>, FieldError> {
+    #[derive(Deserialize)]
+    struct Key {
+        order_id: Value,
+        #[serde(default)]
+        created_at: String,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        #[serde(default)]
+        items: Vec<Key>,
+    }
+    let keys: Page =
+        serde_json::from_slice(body).map_err(|e| amounts::invalid("creditmemos", e.to_string()))?;
+    let refunds = parse_creditmemos(body)?;
+    keys.items
+        .into_iter()
+        .zip(refunds)
+        .map(|(key, refund)| {
+            Ok(PolledRefund {
+                order: OrderRef {
+                    platform: super::PLATFORM.into(),
+                    store: store.into(),
+                    order_id: amounts::id_text(&key.order_id)
+                        .ok_or_else(|| amounts::invalid("order_id", "missing"))?,
+                },
+                refund,
+                created_at: key.created_at,
+            })
+        })
+        .collect()
 }
 
 /// The credit memos of a `GET /V1/creditmemos` page, with the Stripe refund

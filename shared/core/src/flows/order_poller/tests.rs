@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::commerce::{OrderComment, PaymentCapture, PlatformRefund, RefundRecord};
+use crate::commerce::{OrderComment, PaymentCapture, PlatformRefund, PolledRefund, RefundRecord};
 use crate::memory::{MemoryPlatform, MemoryQueue, MemoryState};
 use crate::message::QueueEnvelope;
 use crate::money::Currency;
@@ -137,6 +137,21 @@ impl CommercePlatform for BusyPlatform {
     }
     async fn record_refund(&self, id: &str, r: &RefundRecord) -> Result<String, PlatformError> {
         self.inner.record_refund(id, r).await
+    }
+    async fn refunds_created_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        self.inner.refunds_created_after(key, limit).await
+    }
+    async fn note_refund_sent(
+        &self,
+        id: &str,
+        refund: &str,
+        text: &str,
+    ) -> Result<(), PlatformError> {
+        self.inner.note_refund_sent(id, refund, text).await
     }
     async fn orders_changed_after(
         &self,

@@ -50,6 +50,12 @@ pub enum O2cOutcome {
         platform_record: String,
         erp_entry: String,
     },
+    /// A refund made on the platform, refunded in Stripe and the Stripe
+    /// refund named on the platform's record.
+    RefundSent {
+        refund: String,
+        platform_record: String,
+    },
     /// A refund that failed after all: noted on the order, its ERP posting
     /// reversed if it had one.
     RefundFailed {

@@ -12,6 +12,7 @@
 
 mod entries;
 mod event;
+mod from_platform;
 #[cfg(test)]
 mod tests;
 

@@ -348,3 +348,138 @@ async fn refunds_of_payments_that_are_not_orders_here_are_acknowledged() {
     );
     assert!(h.platform.refunds().is_empty() && credit_memos(&h).is_empty());
 }
+
+mod from_the_platform {
+    use super::*;
+    use crate::commerce::OrderRef;
+    use crate::error::Retryable;
+    use crate::flows::payments::{refund_requested_message, RefundRequest};
+
+    fn requested(order_id: &str, refund_id: &str) -> String {
+        let message = refund_requested_message(
+            &RefundRequest {
+                order: OrderRef {
+                    platform: "magento".into(),
+                    store: "default".into(),
+                    order_id: order_id.into(),
+                },
+                refund_id: refund_id.into(),
+            },
+            1,
+        )
+        .unwrap();
+        message.body
+    }
+
+    #[tokio::test]
+    async fn a_credit_memo_becomes_one_stripe_refund_named_back_on_it_and_is_not_echoed() {
+        let h = harness();
+        let (pi, charge) = paid(&h, "20", Currency::Usd, "39.98").await;
+        let memo = h.platform.merchant_refund("20", 1_250).unwrap();
+        let out = h
+            .handler
+            .handle_message(&requested("20", &memo))
+            .await
+            .unwrap();
+        let re = match out.order_to_cash {
+            Some(O2cOutcome::RefundSent {
+                refund,
+                platform_record,
+            }) => {
+                assert_eq!(platform_record, memo);
+                refund
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        let made = h.stripe.list_refunds_now(&charge);
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].amount.get(), 1_250);
+        assert_eq!(
+            made[0].metadata[PLATFORM_RECORD_METADATA],
+            format!("magento/default/20/refund/{memo}")
+        );
+        assert_eq!(h.platform.refund_notes().len(), 1);
+        assert_eq!(
+            stripe_refund_id_in(&h.platform.refund_notes()[0].1),
+            Some(re.clone())
+        );
+
+        // the poll finds the record again, and Stripe's webhooks come back: nothing twice
+        let again = h
+            .handler
+            .handle_message(&requested("20", &memo))
+            .await
+            .unwrap();
+        assert!(matches!(again.order_to_cash, Some(O2cOutcome::Skipped(_))));
+        let back = h
+            .handler
+            .handle_message(&refund_event("evt_back", "refund.created", &re))
+            .await
+            .unwrap();
+        match back.order_to_cash {
+            Some(O2cOutcome::RefundRecorded {
+                platform_record, ..
+            }) => {
+                assert_eq!(
+                    platform_record,
+                    format!("from-platform:magento/default/20/refund/{memo}")
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            h.platform.refunds().len(),
+            1,
+            "the credit memo is not recorded again"
+        );
+        assert_eq!(h.stripe.refunds_created(), 1);
+        let memos = credit_memos(&h);
+        assert_eq!(memos.len(), 1);
+        assert_eq!(memos[0].references()["payment_intent"], pi);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_stripe_refund_finds_it_instead_of_refunding_twice() {
+        let h = harness();
+        let (_, charge) = paid(&h, "21", Currency::Jpy, "5000").await;
+        let memo = h.platform.merchant_refund("21", 5_000).unwrap();
+        h.handler
+            .handle_message(&requested("21", &memo))
+            .await
+            .unwrap();
+        // as if the worker died after Stripe answered, before anything was recorded
+        h.store_forget(&format!(
+            "o2c/magento/default/21/platform-refund/{memo}/stripe"
+        ));
+        h.store_forget(&format!(
+            "o2c/magento/default/21/platform-refund/{memo}/noted"
+        ));
+        h.stripe.forget_idempotency_keys();
+        h.platform.forget_refund_note("21", &memo);
+        h.handler
+            .handle_message(&requested("21", &memo))
+            .await
+            .unwrap();
+        assert_eq!(h.stripe.list_refunds_now(&charge).len(), 1);
+        assert_eq!(h.stripe.refunds_created(), 1);
+    }
+
+    #[tokio::test]
+    async fn more_than_is_left_on_the_charge_goes_to_review_and_refunds_nothing() {
+        let h = harness();
+        let (_, charge) = paid(&h, "22", Currency::Kwd, "12.340").await;
+        // refunded in the Dashboard, its events not yet handled
+        h.stripe
+            .refund(&charge, 12_000, RefundStatus::Succeeded, &[])
+            .unwrap();
+        let memo = h.platform.merchant_refund("22", 1_000).unwrap();
+        let err = h
+            .handler
+            .handle_message(&requested("22", &memo))
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "a person decides: {err}");
+        assert!(err.to_string().contains("only 0.340 KWD is left"), "{err}");
+        assert_eq!(h.stripe.list_refunds_now(&charge).len(), 1);
+    }
+}
