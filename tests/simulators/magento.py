@@ -666,6 +666,8 @@ def main() -> None:
 MagentoSimulator.Error = MagentoError
 MagentoSimulator.NOT_FOUND = NOT_FOUND
 MagentoSimulator.without_nulls = staticmethod(without_nulls)
+MagentoSimulator.sign_webhook = staticmethod(sign_adobe_webhook)
+MagentoSimulator.SIGNATURE_HEADER = SIGNATURE_HEADER
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ money than is left ("The most money available to refund is ..."); refunding all 
 the order. GET /V1/creditmemos (searchCriteria) and GET /V1/creditmemo/{id} read them back;
 POST /V1/creditmemo/{id}/comments adds a comment (`{"entity": {"parent_id", "comment", ...}}`).
 The control API's POST /_sim/orders/{id}/refunds makes a merchant's own credit memo:
-`{"amount": "5.00"}` (an adjustment) or `{"items": [{"sku", "qty"}], "shipping": bool}`."""
+`{"amount": "5.00"}` (an adjustment) or `{"items": [{"sku", "qty"}], "shipping": bool}`, and
+`"notify": false` to skip the webhook. Every credit memo saved is sent to the registered webhook
+targets as Adobe Commerce's signed `observer.sales_order_creditmemo_save_after`."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import re
 from decimal import Decimal
 
 from . import _search
-from ._common import Request, Response, json_response, magento_time, parse_decimal, round_money
+from ._common import Request, Response, dumps, json_response, magento_time, parse_decimal, post_webhook, round_money
 
 CREDITMEMO_ERRORS = "Creditmemo Document Validation Error(s):\n"
 STRIPE_REFUND = re.compile(r"\b(?:re|pyr)_[A-Za-z0-9]+")
@@ -43,6 +45,7 @@ class CreditMemos:
         with self.lock:
             order = self.order_or_404(order_id)
             memo = self.create_creditmemo(order, body)
+        self.emit_creditmemo(memo)
         return json_response(200, memo["entity_id"])
 
     def refundable_qty(self, item: dict) -> Decimal:
@@ -168,7 +171,25 @@ class CreditMemos:
                 memo = self.create_creditmemo(order, body)
             except self.Error as e:
                 return json_response(400, {"error": str(e)})
-            return json_response(201, {"id": str(memo["entity_id"]), "amount": memo["grand_total"]})
+        deliveries = self.emit_creditmemo(memo) if spec.get("notify", True) else []
+        return json_response(201, {"id": str(memo["entity_id"]), "amount": memo["grand_total"],
+                                   "webhooks": [d["status"] for d in deliveries]})
+
+    def emit_creditmemo(self, memo: dict) -> list[dict]:
+        """The saved credit memo to each webhook target; outside the lock, like the order webhook."""
+        with self.lock:
+            payload = {"eventName": "observer.sales_order_creditmemo_save_after",
+                       "data": {"creditmemo": self.without_nulls(copy.deepcopy(memo))}}
+            targets = list(self.webhooks)
+        if not targets:
+            return []
+        body = dumps(payload, php=True).encode()
+        signature = self.sign_webhook(self.private_key_pem, body)
+        results = [{"order_id": memo["order_id"], **post_webhook(url, body, {self.SIGNATURE_HEADER: signature},
+                                                                 self.webhook_timeout)} for url in targets]
+        with self.lock:
+            self.deliveries.extend(results)
+        return results
 
     def get_creditmemo(self, req: Request, id: str) -> Response:
         with self.lock:

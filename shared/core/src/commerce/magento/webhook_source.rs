@@ -4,14 +4,18 @@
 //! verified, the answer is always `{"op":"success"}`: a failure to enqueue is
 //! logged and counted (`webhook_enqueue_failed`), and the order poller, which
 //! runs for Adobe Commerce too, picks the order up. Only a request that is not
-//! from Commerce (no or a wrong signature) is refused.
+//! from Commerce (no or a wrong signature) is refused. A credit memo saved
+//! (`observer.sales_order_creditmemo_save_after`) becomes a `refund.requested`
+//! hint naming it; the handler re-reads the credit memo before refunding.
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::webhook::{MagentoWebhookVerifier, WebhookError, WebhookPayload, SIGNATURE_HEADER};
+use crate::commerce::amounts::id_text;
+use crate::commerce::OrderRef;
 use crate::commerce::PaymentState;
-use crate::flows::payments::order_created_message;
+use crate::flows::payments::{order_created_message, refund_requested_message, RefundRequest};
 use crate::routing::Flow;
 use crate::webhook::{
     Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
@@ -22,6 +26,24 @@ pub const ORDER_EVENTS: &[&str] = &[
     "observer.sales_order_place_after",
     "plugin.magento.sales.api.order_management.place",
 ];
+
+/// Credit memo events: a refund made in Magento, to be refunded in Stripe.
+pub const CREDITMEMO_EVENTS: &[&str] = &[
+    "observer.sales_order_creditmemo_save_after",
+    "plugin.magento.sales.api.creditmemo_repository.save",
+];
+
+/// The credit memo a credit memo event names: (order id, credit memo id).
+fn creditmemo_named(body: &[u8]) -> Option<(String, String, String)> {
+    let payload: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let event = payload.get("eventName")?.as_str()?.to_string();
+    let memo = payload.get("data")?.get("creditmemo")?;
+    Some((
+        event,
+        id_text(memo.get("order_id")?)?,
+        id_text(memo.get("entity_id")?)?,
+    ))
+}
 
 /// The webhook's own secret: `{"webhook_public_keys": ["-----BEGIN PUBLIC KEY-----...", ...]}`
 /// (two while regenerating the key pair). Keys are parsed once, when the secret is read.
@@ -83,6 +105,24 @@ impl WebhookSource for MagentoWebhook {
     }
 
     fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
+        if let Some((event, order_id, refund_id)) = creditmemo_named(verified.body()) {
+            if CREDITMEMO_EVENTS.contains(&event.as_str()) {
+                let request = RefundRequest {
+                    order: OrderRef {
+                        platform: super::PLATFORM.into(),
+                        store: self.store_code.clone(),
+                        order_id,
+                    },
+                    refund_id,
+                };
+                let message = refund_requested_message(&request, received_at_ms)
+                    .map_err(|e| e.to_string())?;
+                return Ok(Inbound::Enqueue {
+                    flow: Flow::Payments,
+                    message,
+                });
+            }
+        }
         let payload = WebhookPayload::parse(&self.store_code, verified)
             .map_err(|e| format!("not an order webhook: {e}"))?;
         let order = &payload.order;
@@ -138,6 +178,22 @@ mod tests {
     use crate::ports::Queue;
     use crate::secrets::CachedSecret;
     use crate::webhook::{WebhookReceiver, MAX_BODY_BYTES};
+
+    #[test]
+    fn a_saved_credit_memo_is_a_refund_request_naming_it() {
+        let body = br#"{"eventName":"observer.sales_order_creditmemo_save_after","data":{"creditmemo":{"entity_id":12,"order_id":"40","grand_total":5}}}"#;
+        let source = MagentoWebhook {
+            store_code: "default".into(),
+        };
+        let Inbound::Enqueue { message, .. } = source.inbound(Verified::new(body), 7).unwrap()
+        else {
+            panic!("not enqueued")
+        };
+        let queued = QueueEnvelope::parse(&message.body).unwrap();
+        assert_eq!(queued.event_type, "refund.requested");
+        assert_eq!(queued.event_id, "magento/default/40/refund/12/requested");
+        assert!(queued.event.get().contains(r#""refund_id":"12""#));
+    }
 
     const PUBLIC_PEM: &str = include_str!("testdata/webhook_public.pem");
     const BODY: &[u8] = include_bytes!("testdata/webhook_body.json");
