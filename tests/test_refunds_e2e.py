@@ -54,7 +54,8 @@ def test_a_stripe_refund_reaches_the_platform_and_the_erp(stack, platform, curre
     shown = wait_for_refund(p, order_id, re["id"])
     assert Decimal(str(shown["amount"])) == Decimal(refunded)
     full = Decimal(refunded) == Decimal(price) * 2
-    assert p.summary(order_id)["payment_state"] == ("refunded" if full else "partially_refunded")
+    want = "refunded" if full else "partially_refunded"
+    wait_until(lambda: p.summary(order_id)["payment_state"] == want, 30, interval=1, what=f"the order {want}")
     memo = wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
     time.sleep(2)
     memos = credit_memos(s, p, order_id)
@@ -75,7 +76,7 @@ def test_two_partial_refunds_and_the_rest_add_up_to_the_order(stack, platform):
         wait_for_refund(p, order_id, r["id"])
     shown = recorded(p, order_id)
     assert sorted(Decimal(str(r["amount"])) for r in shown.values()) == [Decimal("9.99"), Decimal("10.00"), Decimal("19.99")]
-    assert p.summary(order_id)["payment_state"] == "refunded"
+    wait_until(lambda: p.summary(order_id)["payment_state"] == "refunded", 30, interval=1, what="the order refunded")
     wait_until(lambda: len(credit_memos(s, p, order_id)) == 3, 60, interval=1, what="three ERP credit memos")
     total = sum(lines(m)[0][2] for m in credit_memos(s, p, order_id))
     assert total == Decimal("39.98"), "to the cent"

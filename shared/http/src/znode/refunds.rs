@@ -80,44 +80,32 @@ impl ZnodeRest {
             .find(|r| r.stripe_refund_id.is_none() && r.amount == refund.amount.amount)
             .filter(|_| view.refund_rows.len() > view.refund_notes.len());
         let left = MinorUnit::new(view.total.get() - view.refunded().get());
-        let left_after = match unfinished {
-            Some(_) => left,
-            None => {
-                if refund.amount.amount <= MinorUnit::ZERO || refund.amount.amount > left {
-                    return Err(refused(format!(
-                        "The most money available to refund is {}.",
-                        Money {
-                            amount: left,
-                            currency: view.currency
-                        }
-                    )));
-                }
-                let row = json!({
-                    "OmsOrderId": view.oms_order_id,
-                    "TransactionReference": refund.stripe_refund_id,
-                    "Total": refund.amount.to_major().to_string(),
-                    "TransactionStatus": refunded_state,
-                    "PaymentSettingId": view.payment_setting_id,
-                    "RemainingOrderAmount": Money { amount: MinorUnit::new(left.get() - refund.amount.amount.get()), currency: view.currency }.to_major().to_string(),
-                });
-                self.command(
-                    reqwest::Method::POST,
-                    "order/saveorderpaymentdetail",
-                    Some(&row),
-                )
-                .await?;
-                MinorUnit::new(left.get() - refund.amount.amount.get())
+        if unfinished.is_none() {
+            if refund.amount.amount <= MinorUnit::ZERO || refund.amount.amount > left {
+                return Err(refused(format!(
+                    "The most money available to refund is {}.",
+                    Money {
+                        amount: left,
+                        currency: view.currency
+                    }
+                )));
             }
-        };
-        if left_after == MinorUnit::ZERO {
+            let remaining = Money {
+                amount: MinorUnit::new(left.get() - refund.amount.amount.get()),
+                currency: view.currency,
+            };
+            let row = json!({
+                "OmsOrderId": view.oms_order_id,
+                "TransactionReference": refund.stripe_refund_id,
+                "Total": refund.amount.to_major().to_string(),
+                "TransactionStatus": refunded_state,
+                "PaymentSettingId": view.payment_setting_id,
+                "RemainingOrderAmount": remaining.to_major().to_string(),
+            });
             self.command(
-                reqwest::Method::GET,
-                &format!(
-                    "orders/updateorderpaymentstatus/{}/{}",
-                    segment(order_id),
-                    segment(&refunded_state)
-                ),
-                None,
+                reqwest::Method::POST,
+                "order/saveorderpaymentdetail",
+                Some(&row),
             )
             .await?;
         }
@@ -131,7 +119,27 @@ impl ZnodeRest {
             Some(&json!({"OmsOrderNumber": view.order_number, "OrderNotes": note})),
         )
         .await?;
-        let rows = self.refund_view(order_id).await?.refunds();
+        // Read again after writing: of two refunds recorded at once, the later
+        // reader sees both rows, so the last one moves a fully refunded order.
+        let after = self.refund_view(order_id).await?;
+        if after.refunded() >= after.total
+            && !after
+                .payment_status
+                .trim()
+                .eq_ignore_ascii_case(&refunded_state)
+        {
+            self.command(
+                reqwest::Method::GET,
+                &format!(
+                    "orders/updateorderpaymentstatus/{}/{}",
+                    segment(order_id),
+                    segment(&refunded_state)
+                ),
+                None,
+            )
+            .await?;
+        }
+        let rows = after.refunds();
         Ok(rows
             .iter()
             .find(|r| r.stripe_refund_id.as_deref() == Some(refund.stripe_refund_id.as_str()))
