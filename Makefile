@@ -51,3 +51,5 @@ bench-emulator: up
 	$(VENV)/python benches/init_time.py 20
 	$(VENV)/python benches/o2c_latency.py 200 magento
 	$(VENV)/python benches/o2c_latency.py 200 znode
+	$(VENV)/python benches/refund_latency.py 100 magento
+	$(VENV)/python benches/refund_latency.py 100 znode

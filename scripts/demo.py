@@ -4,11 +4,13 @@ deployed local stack serves, start to finish.
 Places orders in each platform simulator (Magento sends Adobe Commerce's signed
 webhook to Tally; Znode 9.x has no webhooks, so Tally's poller finds its orders),
 pays or declines them in the Stripe simulator (which sends Stripe's signed
-webhooks back), and prints a timeline per order gathered from every system
-involved. Leaves everything running until `make down`."""
+webhooks back), refunds two of them (one in Stripe, one on the platform where
+Tally collects the platform's refunds), and prints a timeline per order
+gathered from every system involved. Leaves everything running until `make down`."""
 
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from tally_local import LocalStack, wait_until
 from tally_platforms import PlatformSim
@@ -21,6 +23,10 @@ ORDERS = [
 ]
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
 BY_POLLER = {"znode"}
+# Refunds after payment: (order label, where the refund is made, amount in major units).
+# Refunds made in Znode (its returns) are not collected yet, so Znode's are made in Stripe.
+REFUNDS = {"magento": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "1000")],
+           "znode": [("paid", "stripe", "10.00"), ("paid in yen", "stripe", "4800")]}
 
 
 def clock(ts: float) -> str:
@@ -69,6 +75,24 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
         if want == "paid":
             wait_until(lambda: s.erp.entries(order["id"], p.store, p.name), 60, 0.5, "the ERP entry")
 
+    by_label = {label: order for label, _, _, order, _ in placed}
+    for label, where, amount in REFUNDS.get(p.name, []):
+        order = by_label[label]
+        pi = timelines[order["id"]]["pi"]
+        if where == "stripe":
+            minor = int(Decimal(amount).scaleb(2 if pi["currency"] != "jpy" else 0))
+            s.stripe.call("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": minor})
+            print(f"Refunded {amount} {pi['currency'].upper()} of order {order['number']} in Stripe (as in the Dashboard)")
+        else:
+            memo = p.sim("POST", f"orders/{order['id']}/refunds", json={"amount": amount}).json()
+            print(f"Credit memo {memo['id']} for {amount} {pi['currency'].upper()} saved in {p.title} on order {order['number']}")
+    for label, where, amount in REFUNDS.get(p.name, []):
+        order = by_label[label]
+        wait_until(lambda: [r for r in p.summary(order["id"])["refunds"] if r.get("stripe_refund_id")], 60, 0.5,
+                   f"the refund of {order['number']} recorded")
+        wait_until(lambda: [e for e in s.erp.entries(order["id"], p.store, p.name) if "refund" in e["references"]],
+                   60, 0.5, f"the ERP credit memo of {order['number']}")
+
     deliveries = s.stripe.call_sim("deliveries")
     for label, currency, card, order, placed_at in placed:
         oid, t = order["id"], timelines[order["id"]]
@@ -81,25 +105,34 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
         outcome = t["confirm"].get("status") or t["confirm"].get("error", {}).get("decline_code")
         rows.append((t["confirmed_at"], f"customer paid with {card}: {outcome}"))
         for d in deliveries:
-            if d["type"] in ("payment_intent.created",) or not d.get("attempts"):
+            if d["type"] in ("payment_intent.created", "charge.refund.updated") or not d.get("attempts"):
                 continue
             event = s.stripe.call("GET", f"/v1/events/{d['event_id']}").json()
             obj = event.get("data", {}).get("object", {})
             if pi["id"] not in (obj.get("id"), obj.get("payment_intent")):
                 continue
+            if d["type"] == "refund.created":
+                origin = "made by Tally from the platform's record" if obj.get("metadata", {}).get("tally_platform_record") \
+                    else "made in Stripe"
+                rows.append((obj["created"], f"Stripe refund {obj['id']} ({origin}): {obj['amount']} "
+                             f"{obj['currency'].upper()} minor units"))
             recorded = s.recorded_event(d["event_id"])
             when = int(recorded["recorded_at_ms"]["N"]) / 1000 if recorded else d["attempts"][0]["at"]
             rows.append((when, f"Stripe webhook {d['type']} verified and handled by Tally"))
         for note in p.notes(oid):
             told = ", customer notified" if note["notified"] else ""
             rows.append((note["at"], f"{p.title} note{told}: {note['text'][:110]}"))
+        for r in summary["refunds"]:
+            rows.append((r["at"], f"{p.title} refund record {r['id']}: {r['amount']} {currency}, names Stripe refund "
+                         f"{r['stripe_refund_id']}"))
         for pay in summary["payments"]:
             rows.append((pay["at"], f"{p.title} payment recorded: {pay['amount']} {currency}, "
                          f"transaction {summary['transaction_id']}; status {summary['status']}"))
         for e in s.erp.entries(oid, p.store, p.name):
             lines = ", ".join(f"{'Dr' if 'debit' in l else 'Cr'} {l['account']} {l.get('debit') or l.get('credit')}"
                               for l in e["lines"])
-            rows.append((e["posted_at"], f"ERP journal entry {e['id']} posted: {lines}"))
+            kind = "credit memo" if "refund" in e["references"] else "journal entry"
+            rows.append((e["posted_at"], f"ERP {kind} {e['id']} posted: {lines}"))
         print(f"\n{p.title} order {order['number']} ({label}): {summary['payment_state']}")
         # Platform times have one-second resolution: keep the causal order within a second.
         ordered = sorted(enumerate(rows), key=lambda r: (int(to_ts(r[1][0])), r[0]))
