@@ -118,6 +118,10 @@ class MagentoSim(PlatformSim):
     def listing(self) -> Route:
         return Route("GET", "/V1/orders")
 
+    def refund_note_route(self, refund_id) -> Route:
+        """The call naming the Stripe refund on a credit memo."""
+        return Route("POST", f"/creditmemo/{refund_id}/comments")
+
     def notes(self, order_id) -> list[dict]:
         histories = self.order(order_id)["order"]["status_histories"]
         return [{"text": h.get("comment") or "", "notified": h.get("is_customer_notified") in (1, True),

@@ -219,3 +219,23 @@ def test_a_credit_memo_saved_in_adobe_commerce_is_refunded_by_its_webhook(stack)
     wait_until(lambda: recorded(p, order_id).get(sent[0]["id"]), 60, interval=1, what="the credit memo naming it")
     time.sleep(3)
     assert len(p.summary(order_id)["refunds"]) == 1
+
+
+def test_a_failure_after_the_stripe_refund_does_not_refund_twice(stack):
+    """Magento refuses to take the Stripe refund id back (503s, fewer than the local stack's three
+    deliveries) after Stripe made the refund: the message is retried, the refund made by the first
+    attempt is not made again, and the credit memo is named once Magento answers. (A crash before
+    the first attempt recorded the refund, found again by its metadata, is a unit test.)"""
+    s, p = stack, stack.platforms["magento"]
+    order_id, pi = place_and_pay(s, p, currency="KWD", price="6.170")
+    memo = p.sim("POST", f"orders/{order_id}/refunds", json={"amount": "2.345", "notify": False}).json()["id"]
+    p.fault(p.refund_note_route(memo), status=503, count=2)
+    s.poll("magento")
+    sent = wait_until(lambda: stripe_refunds_of(s, pi["latest_charge"]), 60, interval=1, what="the Stripe refund")
+    wait_until(lambda: recorded(p, order_id).get(sent[0]["id"]), 90, interval=1, what="the credit memo naming it")
+    faults = [r for r in p.requests_log(path_contains=f"/creditmemo/{memo}/comments") if r.get("fault")]
+    assert len(faults) == 2, faults
+    time.sleep(3)
+    refunds = stripe_refunds_of(s, pi["latest_charge"])
+    assert [r["amount"] for r in refunds] == [2345], "one refund, to the fils"
+    assert len(credit_memos(s, p, order_id)) == 1

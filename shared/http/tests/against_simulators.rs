@@ -636,7 +636,19 @@ async fn znode_orders_are_read_noted_paid_and_polled_as_znode_does() {
         ),
         (Some("paid"), Some("ch_z1"))
     );
-    assert_eq!(summary["payments"][0]["Total"], "12.340");
+    // the row keeps the exact amount and names the order's payment setting (Znode's
+    // payment history shows only rows that do)
+    let raw = reqwest::get(format!("{}/_sim/orders/{id}", env("ZNODE_BASE_URL")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        raw.contains(r#""TransactionReference":"ch_z1","Amount":12.34,"#),
+        "{raw}"
+    );
+    assert_eq!(summary["payments"][0]["PaymentSettingId"], 1);
     let paid = z.get_order(&id).await.unwrap();
     assert_eq!(paid.payment_state, tally_core::commerce::PaymentState::Paid);
 
