@@ -710,3 +710,67 @@ async fn znode_refuses_a_wrong_key_with_401() {
         "{err}"
     );
 }
+
+/// A refund whose payment row was written by an attempt that stopped before
+/// its note: the retry finishes it (writes the note) and writes no second row.
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn znode_a_refund_interrupted_after_its_row_is_finished_not_written_twice() {
+    use tally_core::commerce::{CommercePlatform, PaymentCapture, RefundRecord};
+    use tally_core::money::{Currency, Money};
+
+    let z = znode(&env("ZNODE_KEY"));
+    let placed = znode_order(json!({"currency": "USD", "items": [{"sku": "M", "name": "Mug", "qty": 1, "price": "20.00"}]})).await;
+    let id = placed["id"].as_str().unwrap().to_string();
+    let order = z.get_order(&id).await.unwrap();
+    z.record_payment(
+        &id,
+        &PaymentCapture {
+            amount: order.total(),
+            transaction_id: "ch_int".into(),
+            payment_intent_id: "pi_int".into(),
+            comment: "Paid with Stripe: charge ch_int.".into(),
+            notify_customer: false,
+        },
+    )
+    .await
+    .unwrap();
+    // what the interrupted attempt left: the refund row, no note
+    let row = json!({"OmsOrderId": id.parse::<u64>().unwrap(), "TransactionReference": "re_int", "Total": "5.00",
+                     "TransactionStatus": "Refunded", "PaymentSettingId": 1, "RemainingOrderAmount": "15.00"});
+    reqwest::Client::new()
+        .post(format!(
+            "{}/order/saveorderpaymentdetail",
+            env("ZNODE_BASE_URL")
+        ))
+        .header(
+            "Authorization",
+            format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("{}|{}", env("ZNODE_DOMAIN"), env("ZNODE_KEY"))
+                )
+            ),
+        )
+        .json(&row)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let refund = RefundRecord {
+        amount: Money::from_major("5.00".parse().unwrap(), Currency::Usd).unwrap(),
+        stripe_refund_id: "re_int".into(),
+        charge_id: "ch_int".into(),
+        comment: "Refunded 5.00 USD in Stripe: refund re_int (Tally).".into(),
+        notify_customer: false,
+    };
+    z.record_refund(&id, &refund).await.unwrap();
+    z.record_refund(&id, &refund).await.unwrap();
+    let summary = znode_summary(&id).await;
+    assert_eq!(summary["refunds"].as_array().unwrap().len(), 1, "{summary}");
+    let shown = z.refunds_of(&id).await.unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].stripe_refund_id.as_deref(), Some("re_int"));
+}
