@@ -45,7 +45,7 @@ const STRIPE_ROUTES: &[(&str, Flow)] = &[
     ("charge.succeeded", Flow::Payments),
     ("charge.failed", Flow::Payments),
     ("charge.captured", Flow::Payments),
-    // Refunds share the payments queue: an order's refund waits behind its payment.
+    // Refunds share the payments queue and handler (a refund waits for its payment).
     ("refund.created", Flow::Payments),
     ("refund.updated", Flow::Payments),
     ("refund.failed", Flow::Payments),

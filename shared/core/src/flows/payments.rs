@@ -1,6 +1,7 @@
 //! The payments queue: Stripe payment and refund events and platform order
-//! events. Refunds share the queue with payments on purpose: one order's
-//! payment and refund events then run in sequence in a batch.
+//! and refund events. Refunds share the queue and handler with payments: they
+//! need the same order links and platform adapters; a refund that arrives
+//! before its payment is recorded waits for it (`O2cError::NotYet`).
 //! Each Stripe event is journaled exactly once; then order-to-cash acts on
 //! it. Order-to-cash runs on every delivery, not only the first, because its
 //! own steps are idempotent and a retry must finish what a failure interrupted.

@@ -15,6 +15,10 @@ pub enum O2cError {
     Store(#[from] StoreError),
     #[error("step {0} is in progress in another worker")]
     Busy(String),
+    /// Something this event needs has not happened yet (a refund of a payment
+    /// the platform does not show yet): retried with backoff until it has.
+    #[error("not yet: {0}")]
+    NotYet(String),
     #[error("event cannot be processed: {0}")]
     Invalid(String),
     /// Money that does not add up: needs a person, never a silent fix.
@@ -35,7 +39,7 @@ impl Retryable for O2cError {
             O2cError::Stripe(e) => e.is_retryable(),
             O2cError::Erp(e) => e.is_retryable(),
             O2cError::Store(e) => e.is_retryable(),
-            O2cError::Busy(_) => true,
+            O2cError::Busy(_) | O2cError::NotYet(_) => true,
             O2cError::Invalid(_) | O2cError::NeedsReview(_) => false,
         }
     }

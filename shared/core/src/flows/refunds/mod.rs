@@ -135,6 +135,16 @@ impl OrderToCash {
     ) -> Result<O2cOutcome, O2cError> {
         let reference = &order.reference;
         let platform = self.platform_for(reference)?;
+        // A refund can reach Tally before the payment it returns is recorded (its
+        // events reordered, or the payment's delivery still retrying): wait for it.
+        if refund.metadata.get(PLATFORM_RECORD_METADATA).is_none()
+            && order.payment_state == crate::commerce::PaymentState::AwaitingPayment
+        {
+            return Err(O2cError::NotYet(format!(
+                "refund {} of order {reference}: the platform does not show the payment yet",
+                refund.id
+            )));
+        }
         let amount = Money {
             amount: refund.amount,
             currency: refund.currency,

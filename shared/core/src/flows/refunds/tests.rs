@@ -115,6 +115,41 @@ async fn a_stripe_refund_becomes_one_platform_record_and_one_credit_memo_in_ever
 }
 
 #[tokio::test]
+async fn a_refund_before_its_payment_is_recorded_waits_for_it() {
+    use crate::error::Retryable;
+    let h = harness();
+    let o = order("30", Currency::Usd, "39.98");
+    h.platform.put(o.clone());
+    h.handler.handle_message(&order_message(&o)).await.unwrap();
+    let pi = h.state.links()["magento/default/30"].clone();
+    let charge = h.stripe.succeed(&pi);
+    let re = h
+        .stripe
+        .refund(&charge, 500, RefundStatus::Succeeded, &[])
+        .unwrap();
+    // the refund's events arrive before payment_intent.succeeded is handled
+    let early = h
+        .handler
+        .handle_message(&refund_event("evt_early", "refund.created", &re))
+        .await
+        .unwrap_err();
+    assert!(early.is_retryable(), "{early}");
+    assert!(h.platform.refunds().is_empty() && credit_memos(&h).is_empty());
+    let paid = stripe_message(
+        "evt_paid_30",
+        "payment_intent.succeeded",
+        &payment_intent_json(&h.stripe, &pi),
+    );
+    h.handler.handle_message(&paid).await.unwrap();
+    h.handler
+        .handle_message(&refund_event("evt_early", "refund.created", &re))
+        .await
+        .unwrap();
+    assert_eq!(h.platform.refunds().len(), 1);
+    assert_eq!(credit_memos(&h).len(), 1);
+}
+
+#[tokio::test]
 async fn every_refund_event_three_times_shuffled_gives_one_record_each() {
     let h = harness();
     let (_, charge) = paid(&h, "7", Currency::Usd, "39.98").await;
