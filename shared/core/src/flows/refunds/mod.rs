@@ -137,7 +137,7 @@ impl OrderToCash {
         let platform = self.platform_for(reference)?;
         // A refund can reach Tally before the payment it returns is recorded (its
         // events reordered, or the payment's delivery still retrying): wait for it.
-        if refund.metadata.get(PLATFORM_RECORD_METADATA).is_none()
+        if !refund.metadata.contains_key(PLATFORM_RECORD_METADATA)
             && order.payment_state == crate::commerce::PaymentState::AwaitingPayment
         {
             return Err(O2cError::NotYet(format!(
