@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from e2e import minor, place_and_pay
+from e2e import minor, pay, place_and_pay
 from tally_local import post, sign, wait_until
 
 
@@ -239,3 +239,31 @@ def test_a_failure_after_the_stripe_refund_does_not_refund_twice(stack):
     refunds = stripe_refunds_of(s, pi["latest_charge"])
     assert [r["amount"] for r in refunds] == [2345], "one refund, to the fils"
     assert len(credit_memos(s, p, order_id)) == 1
+
+
+def test_a_refund_arriving_before_its_payment_waits_for_it(stack, platform):
+    """Stripe's events reordered: refund.created is delivered before payment_intent.succeeded. The
+    refund is retried (not dead-lettered) until the payment is recorded, then recorded once."""
+    s, p = stack, platform
+    order_id = p.place_order(currency="USD", items=[{"sku": "TEE", "name": "Tee", "qty": 1, "price": "25.00"}])["id"]
+    pi = wait_until(lambda: (s.payment_intents_for(order_id, p.name) or [None])[0], 60, interval=1, what="the PaymentIntent")
+    s.stripe_sim_delivery(auto=False)
+    try:
+        assert pay(s, pi["id"]).status_code == 200
+        re = refund(s, pi["id"], 500)
+        events = {e["type"]: e for e in s.stripe.call("GET", "/v1/events", params={"limit": 20}).json()["data"]
+                  if pi["id"] in (e["data"]["object"].get("id"), e["data"]["object"].get("payment_intent"))}
+
+        def deliver(event):
+            body = json.dumps(event, separators=(",", ":")).encode()
+            assert post(s["STRIPE_WEBHOOK_URL"], body, sign(body, s["STRIPE_WEBHOOK_SECRET"]))[0] == 200
+
+        deliver(events["refund.created"])
+        time.sleep(1)
+        assert recorded(p, order_id) == {}
+        deliver(events["payment_intent.succeeded"])
+    finally:
+        s.stripe_sim_delivery(auto=True)
+    wait_for_refund(p, order_id, re["id"])
+    wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
+    assert p.summary(order_id)["payments"] and len(p.summary(order_id)["refunds"]) == 1
