@@ -8,19 +8,24 @@
 //! (Platforms stamp changes to the second, so the orders of a second that was not
 //! yet over when read are read once more by the next poll: see `ChangeKey::open`.)
 
-use crate::clock::{utc_datetime, Clock};
+use std::cell::Cell;
+
+use crate::clock::Clock;
 use crate::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderRef, PaymentState, PlatformError, PolledOrder,
+    CommercePlatform, Order, OrderRef, PaymentState, PlatformError, PolledOrder,
 };
 use crate::config::OrderToCashConfig;
 use crate::error::{QueueError, Retryable, StoreError};
+use crate::flows::keyed_walk::KeyedWalk;
 use crate::flows::payments::{order_changed_message, order_created_message};
 use crate::ports::{Queue, Watermarks};
 
-/// A poll stops starting pages with less than this left of its invocation.
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
-/// A second is taken as over (no more changes stamped with it) this long after.
-const SETTLE_SECS: i64 = 5;
+/// What a poll's pages did, counted as they are handled.
+#[derive(Default)]
+struct Counts {
+    enqueued: Cell<usize>,
+    dead_lettered: Cell<usize>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -90,73 +95,47 @@ impl OrderPoller<'_> {
     }
 
     pub async fn poll(&self) -> Result<PollReport, PollError> {
-        let name = self.watermark_name();
-        let mut stored = self.watermarks.get(&name).await?;
-        let mut key = match &stored {
-            Some(s) => ChangeKey::decode(s).reopened(),
-            None => ChangeKey::starting_at(utc_datetime(
-                self.clock
-                    .now_secs()
-                    .saturating_sub(self.initial_lookback_secs),
-            )),
+        let walk = KeyedWalk {
+            watermarks: self.watermarks,
+            clock: self.clock,
+            name: self.watermark_name(),
+            initial_lookback_secs: self.initial_lookback_secs,
+            max_pages: self.max_pages,
         };
-        let since = key.updated_at.clone();
-        let mut report = PollReport {
-            since,
-            pages: 0,
-            seen: 0,
-            enqueued: 0,
-            dead_lettered: 0,
-            watermark: key.updated_at.clone(),
-            advanced: false,
-            truncated: false,
+        let counts = Counts::default();
+        let walked = walk
+            .run(
+                |key| {
+                    let counts = &counts;
+                    async move {
+                        let page = self
+                            .platform
+                            .orders_changed_after(&key, self.page_size)
+                            .await?;
+                        for polled in &page {
+                            self.take(polled, counts).await?;
+                        }
+                        Ok(page)
+                    }
+                },
+                |polled| (polled.order_id(), polled.updated_at()),
+            )
+            .await?;
+        let report = PollReport {
+            since: walked.since,
+            pages: walked.pages,
+            seen: walked.seen,
+            enqueued: counts.enqueued.get(),
+            dead_lettered: counts.dead_lettered.get(),
+            watermark: walked.watermark,
+            advanced: walked.advanced,
+            truncated: walked.truncated,
         };
-        loop {
-            let short_of_time = crate::deadline::remaining()
-                .is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE);
-            if short_of_time || report.pages >= self.max_pages {
-                report.truncated = true;
-                break;
-            }
-            let page = self
-                .platform
-                .orders_changed_after(&key, self.page_size)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            report.pages += 1;
-            let before = key.clone();
-            for polled in &page {
-                report.seen += 1;
-                self.take(polled, &mut report).await?;
-                key.advance(polled.order_id(), polled.updated_at());
-            }
-            key.settle(self.clock.now_secs(), SETTLE_SECS);
-            if key.updated_at == before.updated_at && key.seen == before.seen {
-                // An adapter that answers with orders not after the key would loop forever.
-                tracing::error!(key = %key.encode(), "the platform answered with no order after the key; stopping");
-                break;
-            }
-            let encoded = key.encode();
-            if !self
-                .watermarks
-                .advance(&name, stored.as_deref(), &encoded)
-                .await?
-            {
-                tracing::info!("another poll moved the watermark first; leaving the rest to it");
-                report.watermark = key.updated_at.clone();
-                return Ok(report);
-            }
-            stored = Some(encoded);
-            report.advanced = true;
-            report.watermark = key.updated_at.clone();
-        }
         tracing::info!(since = %report.since, watermark = %report.watermark, pages = report.pages, seen = report.seen, enqueued = report.enqueued, dead_lettered = report.dead_lettered, truncated = report.truncated, "poll done");
         Ok(report)
     }
 
-    async fn take(&self, polled: &PolledOrder, report: &mut PollReport) -> Result<(), PollError> {
+    async fn take(&self, polled: &PolledOrder, counts: &Counts) -> Result<(), PollError> {
         match polled {
             PolledOrder::Readable(order) => {
                 if !self.wanted(order) {
@@ -165,7 +144,7 @@ impl OrderPoller<'_> {
                 let message = order_created_message(order, self.clock.now_ms())
                     .map_err(|e| PollError::Serialize(order.reference.key(), e.to_string()))?;
                 self.queue.send(&message).await?;
-                report.enqueued += 1;
+                counts.enqueued.set(counts.enqueued.get() + 1);
             }
             PolledOrder::Unreadable {
                 order_id,
@@ -186,7 +165,7 @@ impl OrderPoller<'_> {
                         0,
                     );
                 self.dead_letters.send(&message).await?;
-                report.dead_lettered += 1;
+                counts.dead_lettered.set(counts.dead_lettered.get() + 1);
             }
         }
         Ok(())

@@ -5,14 +5,14 @@
 //! A record that already names a Stripe refund (Tally's own record of a
 //! Stripe refund, or one already refunded) is not enqueued: no loop.
 
-use crate::clock::{utc_datetime, Clock};
-use crate::commerce::{ChangeKey, CommercePlatform, PolledRefund};
+use std::cell::Cell;
+
+use crate::clock::Clock;
+use crate::commerce::{CommercePlatform, PolledRefund};
+use crate::flows::keyed_walk::KeyedWalk;
 use crate::flows::order_poller::PollError;
 use crate::flows::payments::{refund_requested_message, RefundRequest};
 use crate::ports::{Queue, Watermarks};
-
-const SETTLE_SECS: i64 = 5;
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RefundPollReport {
@@ -44,75 +44,50 @@ impl RefundPoller<'_> {
     }
 
     pub async fn poll(&self) -> Result<RefundPollReport, PollError> {
-        let name = self.watermark_name();
-        let mut stored = self.watermarks.get(&name).await?;
-        let mut key = match &stored {
-            Some(s) => ChangeKey::decode(s).reopened(),
-            None => ChangeKey::starting_at(utc_datetime(
-                self.clock
-                    .now_secs()
-                    .saturating_sub(self.initial_lookback_secs),
-            )),
+        let walk = KeyedWalk {
+            watermarks: self.watermarks,
+            clock: self.clock,
+            name: self.watermark_name(),
+            initial_lookback_secs: self.initial_lookback_secs,
+            max_pages: self.max_pages,
         };
-        let mut report = RefundPollReport {
-            since: key.updated_at.clone(),
-            pages: 0,
-            seen: 0,
-            enqueued: 0,
-            watermark: key.updated_at.clone(),
-            truncated: false,
+        let enqueued = Cell::new(0);
+        let walked = walk
+            .run(
+                |key| {
+                    let enqueued = &enqueued;
+                    async move {
+                        let page = self
+                            .platform
+                            .refunds_created_after(&key, self.page_size)
+                            .await?;
+                        for polled in &page {
+                            if self.take(polled).await? {
+                                enqueued.set(enqueued.get() + 1);
+                            }
+                        }
+                        Ok(page)
+                    }
+                },
+                |polled| (polled.refund.id.as_str(), polled.created_at.as_str()),
+            )
+            .await?;
+        let report = RefundPollReport {
+            since: walked.since,
+            pages: walked.pages,
+            seen: walked.seen,
+            enqueued: enqueued.get(),
+            watermark: walked.watermark,
+            truncated: walked.truncated,
         };
-        loop {
-            let short_of_time = crate::deadline::remaining()
-                .is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE);
-            if short_of_time || report.pages >= self.max_pages {
-                report.truncated = true;
-                break;
-            }
-            let page = self
-                .platform
-                .refunds_created_after(&key, self.page_size)
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            report.pages += 1;
-            let before = key.clone();
-            for polled in &page {
-                report.seen += 1;
-                self.take(polled, &mut report).await?;
-                key.advance(&polled.refund.id, &polled.created_at);
-            }
-            key.settle(self.clock.now_secs(), SETTLE_SECS);
-            if key.updated_at == before.updated_at && key.seen == before.seen {
-                tracing::error!(key = %key.encode(), "the platform answered with no refund after the key; stopping");
-                break;
-            }
-            let encoded = key.encode();
-            if !self
-                .watermarks
-                .advance(&name, stored.as_deref(), &encoded)
-                .await?
-            {
-                tracing::info!(
-                    "another poll moved the refund watermark first; leaving the rest to it"
-                );
-                break;
-            }
-            stored = Some(encoded);
-            report.watermark = key.updated_at.clone();
-        }
         tracing::info!(since = %report.since, watermark = %report.watermark, seen = report.seen, enqueued = report.enqueued, "refund poll done");
         Ok(report)
     }
 
-    async fn take(
-        &self,
-        polled: &PolledRefund,
-        report: &mut RefundPollReport,
-    ) -> Result<(), PollError> {
+    /// Enqueues a refund that names no Stripe refund yet; true when it did.
+    async fn take(&self, polled: &PolledRefund) -> Result<bool, PollError> {
         if polled.refund.stripe_refund_id.is_some() {
-            return Ok(());
+            return Ok(false);
         }
         let request = RefundRequest {
             order: polled.order.clone(),
@@ -125,8 +100,7 @@ impl RefundPoller<'_> {
             )
         })?;
         self.queue.send(&message).await?;
-        report.enqueued += 1;
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -3,6 +3,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use crate::clock::utc_datetime;
+use crate::commerce::ChangeKey;
+
 use super::*;
 use crate::clock::ManualClock;
 use crate::commerce::{OrderComment, PaymentCapture, PlatformRefund, PolledRefund, RefundRecord};
