@@ -24,9 +24,9 @@ ORDERS = [
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
 BY_POLLER = {"znode"}
 # Refunds after payment: (order label, where the refund is made, amount in major units).
-# Refunds made in Znode (its returns) are not collected yet, so Znode's are made in Stripe.
+# On the platform: a Magento credit memo, an approved Znode return.
 REFUNDS = {"magento": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "1000")],
-           "znode": [("paid", "stripe", "10.00"), ("paid in yen", "stripe", "4800")]}
+           "znode": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")]}
 
 
 def clock(ts: float) -> str:
@@ -85,7 +85,12 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
             print(f"Refunded {amount} {pi['currency'].upper()} of order {order['number']} in Stripe (as in the Dashboard)")
         else:
             memo = p.sim("POST", f"orders/{order['id']}/refunds", json={"amount": amount}).json()
-            print(f"Credit memo {memo['id']} for {amount} {pi['currency'].upper()} saved in {p.title} on order {order['number']}")
+            print(f"{p.refund_record.capitalize()} {memo['id']} for {amount} {pi['currency'].upper()} made in "
+                  f"{p.title} on order {order['number']}")
+            if p.name in BY_POLLER:
+                report = s.poll(p.name)["refunds"]
+                print(f"Tally's {p.title} poller ran: {report['seen']} approved {p.refund_record}(s) seen, "
+                      f"{report['enqueued']} enqueued")
     for label, where, amount in REFUNDS.get(p.name, []):
         order = by_label[label]
         wait_until(lambda: [r for r in p.summary(order["id"])["refunds"] if r.get("stripe_refund_id")], 60, 0.5,

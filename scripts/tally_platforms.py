@@ -97,6 +97,8 @@ class PlatformSim:
 class MagentoSim(PlatformSim):
     name, store, poller_key = "magento", "default", "MAGENTO_POLLER_FUNCTION"
     title = "Magento"
+    # what a refund made on the platform is called there
+    refund_record = "credit memo"
     # an invoice through REST cannot set the payment's last_trans_id: the charge goes in a comment
     records_transaction_id = False
     other_payment_method, bad_request_text = "checkmo", "Simulated bad request"
@@ -131,6 +133,7 @@ class MagentoSim(PlatformSim):
 class ZnodeSim(PlatformSim):
     name, store, poller_key = "znode", "1", "ZNODE_POLLER_FUNCTION"
     title = "Znode"
+    refund_record = "return"
     records_transaction_id = True
     other_payment_method, bad_request_text = "cod", "Simulated failure"
 
@@ -143,6 +146,10 @@ class ZnodeSim(PlatformSim):
 
     def listing(self) -> Route:
         return Route("GET", "/orders/list")
+
+    def refund_note_route(self, refund_id) -> Route:
+        """The call moving a return to Refund Processed with the note naming the Stripe refund."""
+        return Route("POST", "/rmareturn/submitorderreturn")
 
     def notes(self, order_id) -> list[dict]:
         return [{"text": n["Notes"], "notified": False, "status": None, "at": n["CreatedDate"]}

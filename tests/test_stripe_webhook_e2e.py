@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from e2e import queue_messages_matching
 from tally_local import new_event_id, post, sign, stripe_event, wait_until
 
 # Only the payments flow has a consumer; it records every event put on its queue,
@@ -31,22 +32,15 @@ def signed(stack, body, secret_key="STRIPE_WEBHOOK_SECRET", timestamp=None):
 
 
 def find_message(stack, queue_key, event_id, timeout=10.0):
-    """Looks at a queue without consuming it (visibility 0) for a message of `event_id`."""
+    """Looks at a queue without consuming it for a message of `event_id` (all of it, not SQS's first 10)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = stack.sqs.receive_message(
-            QueueUrl=stack[queue_key],
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=0,
-            WaitTimeSeconds=1,
-            MessageAttributeNames=["All"],
-        )
-        for message in out.get("Messages", []):
-            attrs = message.get("MessageAttributes", {})
-            if attrs.get("event_id", {}).get("StringValue") == event_id:
-                return message
+    while True:
+        found = queue_messages_matching(
+            stack, stack[queue_key],
+            lambda m: m.get("MessageAttributes", {}).get("event_id", {}).get("StringValue") == event_id)
+        if found or time.monotonic() >= deadline:
+            return found[0] if found else None
         time.sleep(0.3)
-    return None
 
 
 def wait_for_drain(stack, queue_key="PAYMENTS_QUEUE_URL", timeout=30):

@@ -200,3 +200,45 @@ def test_payment_rows_show_in_the_history_only_with_a_payment_setting_and_withou
     summary = requests.get(f"{znode}/_sim/orders/{placed['id']}", timeout=10).json()["summary"]
     assert summary["payment_state"] == "partially_refunded"
     assert [(r["amount"], r["stripe_refund_id"]) for r in summary["refunds"]] == [(4.5, "re_9")]
+
+
+def test_returns_list_by_state_and_key_and_refund_processed_takes_the_whole_model_with_its_note(znode):
+    placed = place(znode, items=[{"sku": "MUG", "qty": 2, "price": "7.50"}, {"sku": "TEE", "qty": 1, "price": "10.00"}])
+    made = requests.post(f"{znode}/_sim/orders/{placed['id']}/refunds", json={"items": [{"sku": "MUG", "qty": 1}]},
+                         timeout=10).json()
+    in_review = requests.post(f"{znode}/_sim/orders/{placed['id']}/refunds", json={"amount": "3.00", "state": 30},
+                              timeout=10).json()
+    assert (made["amount"], made["state"], in_review["state"]) == (7.5, "Approved", "In Review")
+
+    def listed(filter_):
+        r = api(znode, "GET", "rmareturn/list", params={"filter": filter_, "sort": "RmaReturnDetailsId~asc",
+                                                         "page": "index~1,size~10"})
+        assert r.status_code == 200, r.text
+        return r.json()["ReturnList"]["Returns"]
+
+    rows = listed(f"ReturnStatus~eq~Approved,OrderNumber~eq~{placed['number']}")
+    assert [r["ReturnNumber"] for r in rows] == [made["id"]]
+    assert "OmsOrderId" not in rows[0] and "ReturnNotes" not in rows[0], "the list's SQL has neither"
+    assert listed(f"ReturnStatus~eq~Approved,RmaReturnDetailsId~gt~{rows[0]['RmaReturnDetailsId']}") == []
+    assert api(znode, "GET", "rmareturn/list", params={"filter": "ModifiedDate~gt~2020-01-01"}).status_code == 500
+    assert api(znode, "GET", "rmareturn/getreturndetails/RET-none").status_code == 204
+    bare = api(znode, "GET", f"rmareturn/getreturndetails/{made['id']}").json()["Return"]
+    assert bare["ReturnLineItems"] is None and bare["OmsOrderId"] == int(placed["id"])
+    full = api(znode, "GET", f"rmareturn/getreturndetails/{made['id']}",
+               params={"expand": "returnnotes,returnitemlist"}).json()["Return"]
+    # SaveOrderReturn refuses a model without its lines, as a re-post of the bare read would be
+    refused = api(znode, "POST", "rmareturn/submitorderreturn", json={**bare, "RmaReturnStateId": 80, "IsAdminRequest": True})
+    assert refused.status_code == 500 and refused.json()["HasError"]
+    done = api(znode, "POST", "rmareturn/submitorderreturn",
+               json={**full, "RmaReturnStateId": 80, "IsAdminRequest": True, "Notes": "Tally refund re_77 (7.50 USD): x"})
+    assert done.status_code == 201, done.text
+    after = api(znode, "GET", f"rmareturn/getreturndetails/{made['id']}", params={"expand": "returnnotes"}).json()["Return"]
+    assert (after["RmaReturnStateId"], after["IsRefundProcess"]) == (80, True)
+    assert [n["Notes"] for n in after["ReturnNotes"]] == ["Tally refund re_77 (7.50 USD): x"]
+    assert made["id"] not in [r["ReturnNumber"] for r in listed("ReturnStatus~eq~Approved")]
+    requests.post(f"{znode}/_sim/returns/{in_review['id']}/state", json={"state": 70}, timeout=10)
+    assert [r["ReturnNumber"] for r in listed(f"ReturnStatus~eq~Partially Approved,OrderNumber~eq~{placed['number']}")] \
+        == [in_review["id"]]
+    summary = requests.get(f"{znode}/_sim/orders/{placed['id']}", timeout=10).json()["summary"]
+    assert sorted((r["id"], r["amount"], r["state"], r["stripe_refund_id"]) for r in summary["refunds"]) == sorted([
+        (made["id"], 7.5, "refunded", "re_77"), (in_review["id"], 3, "approved", None)])

@@ -12,7 +12,8 @@ payment status and transaction id change through GETs; `orders/list` takes Znode
 `filter=key~op~value,...&sort=key~dir&page=index~1,size~50` and cannot filter by modified date.
 
 Control API, the same on every platform simulator: POST/GET /_sim/orders, GET /_sim/orders/{id}
-(the native order plus a `summary`), POST/GET/DELETE /_sim/faults, GET /_sim/requests, POST /_sim/reset.
+(the native order plus a `summary`), POST /_sim/orders/{id}/refunds (an approved return: see
+znode_returns.py, which serves `rmareturn/*`), POST/GET/DELETE /_sim/faults, GET /_sim/requests, POST /_sim/reset.
 Znode 9.x sends no webhooks; to stand in for Znode 10's "Webhook Consumer", URLs registered with
 POST /_sim/webhooks get `{"EventName": "OrderPlaced", "Data": {...}}` for each order placed with
 `notify` (the default), and POST /_sim/orders/{id}/webhook sends it again (to `{"url"}` if given).
@@ -33,6 +34,7 @@ import time
 from decimal import Decimal
 from urllib.parse import unquote
 
+from .znode_returns import Returns
 from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
                       json_response, magento_time, parse_decimal, post_webhook, round_money, serve)
 
@@ -74,7 +76,7 @@ def default_fault_body(status: int) -> dict:
     return error_body(ZnodeError(status, "Simulated failure", 1 if status >= 500 else None))
 
 
-class ZnodeSimulator:
+class ZnodeSimulator(Returns):
     def __init__(self, domain: str, key: str, auth: str = "basic", token_minutes: float = 10):
         self.domain, self.key = domain, key
         self.auth, self.token_seconds = auth, token_minutes * 60
@@ -97,6 +99,7 @@ class ZnodeSimulator:
         r.add("POST", r"/orders/addordernote", self.add_note)
         r.add("POST", r"/order/saveorderpaymentdetail", self.save_payment_detail)
         r.add("GET", r"/orders/(?P<id>[^/]+)", self.get_order)
+        self.return_routes()
         s = self.sim
         s.add("POST", r"/_sim/orders", self.sim_create_order)
         s.add("GET", r"/_sim/orders", lambda req: json_response(200, {"items": self.all_orders()}))
@@ -119,6 +122,7 @@ class ZnodeSimulator:
             self.payments: dict[int, list[dict]] = {}
             self.next_order, self.next_note, self.next_payment = 1000, 1, 0
             self.deliveries = []
+            self.reset_returns()
 
     # --- dispatch ---
 
@@ -362,7 +366,7 @@ class ZnodeSimulator:
         self.next_order += 1
         return {
             "OmsOrderId": order_id, "OmsOrderDetailsId": order_id + 50000, "OrderNumber": f"ZN-{order_id:09d}",
-            "PortalId": 1, "UserId": 0, "OmsOrderStateId": 10, "OrderState": "Submitted", "OmsPaymentStateId": 50,
+            "PortalId": 1, "UserId": 7, "OmsOrderStateId": 10, "OrderState": "Submitted", "OmsPaymentStateId": 50,
             "PaymentStatus": "Pending", "PaymentType": str(spec.get("payment_method") or "CREDIT_CARD").upper(),
             "PaymentDisplayName": "Credit card", "TransactionId": None, "ExternalId": "0",
             "PaymentSettingId": PAYMENT_SETTING_OF.get(str(spec.get("payment_method") or "").lower(), 1),
@@ -432,13 +436,17 @@ class ZnodeSimulator:
         status = order["PaymentStatus"].lower()
         rows = copy.deepcopy(self.payments[order["OmsOrderId"]])
         refunds = [r for r in rows if (r["TransactionStatus"] or "").lower() == "refunded"]
+        returns = self.returns_summary(order)
+        by_return = {r["stripe_refund_id"] for r in returns if r["stripe_refund_id"]}
         state = ("refunded" if status == "refunded" else "partially_refunded" if status == "captured" and refunds
                  else "paid" if status == "captured"
                  else "failed" if order["OrderState"] == "Payment Failed" or status == "declined" else "awaiting")
         return {"payment_state": state, "transaction_id": order["TransactionId"],
                 "payments": [{**r, "amount": r["Amount"], "at": r["CreatedDate"]} for r in rows if r not in refunds],
+                # a refund payment row of a return Tally refunded shows as that return
                 "refunds": [{"id": str(r["OrderPaymentId"]), "amount": r["Amount"], "state": "refunded",
-                             "stripe_refund_id": r["TransactionReference"], "at": r["CreatedDate"]} for r in refunds],
+                             "stripe_refund_id": r["TransactionReference"], "at": r["CreatedDate"]}
+                            for r in refunds if r["TransactionReference"] not in by_return] + returns,
                 "status": order["OrderState"]}
 
     def sim_get_order(self, req: Request, id: str) -> Response:
@@ -477,6 +485,9 @@ def main() -> None:
     args = parser.parse_args()
     serve("znode", ZnodeSimulator(args.domain, args.key, args.auth, args.token_minutes), args.host, args.port)
 
+
+# the returns mixin's view of this module (under `python -m` it is `__main__`, not `simulators.znode`)
+Returns.ZnodeError, Returns.envelope, Returns.compare = ZnodeError, staticmethod(envelope), staticmethod(compare)
 
 if __name__ == "__main__":
     main()

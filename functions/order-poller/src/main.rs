@@ -2,9 +2,8 @@
 //! `magento` or `znode`), deployed once per platform: finds orders changed
 //! since its saved key and enqueues those awaiting a Stripe payment. The intake
 //! for platforms without outbound webhooks, and the safety net behind those
-//! with them. Then, where the platform's refunds are collected (Magento's
-//! credit memos), the refunds made on it since its own key, to be refunded in
-//! Stripe. Progress is saved after every page; a failure leaves the key where
+//! with them. Then the refunds made on the platform (Magento's credit memos
+//! since their own key; Znode's approved returns), to be refunded in Stripe. Progress is saved after every page; a failure leaves the key where
 //! the last page put it, so the next run covers the rest.
 
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tally_aws::config::{self, cached_secret, parsed_or, required, tally_config};
+use tally_aws::dynamodb::DynamoIdempotencyStore;
 use tally_aws::sqs::SqsQueue;
 use tally_aws::state::DynamoState;
 use tally_core::clock::{Clock, SystemClock};
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (platform, page_size, polls_refunds): (Arc<dyn CommercePlatform>, u32, bool) =
+    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) =
         match required("POLL_PLATFORM")?.as_str() {
             "magento" => (
                 Arc::new(MagentoRest::new(
@@ -39,7 +39,6 @@ async fn main() -> Result<(), Error> {
                     Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
                 )),
                 settings.magento.page_size,
-                true,
             ),
             "znode" => (
                 Arc::new(ZnodeRest::new(
@@ -49,17 +48,16 @@ async fn main() -> Result<(), Error> {
                     Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
                 )),
                 settings.znode.page_size,
-                // Znode's returns are not collected yet
-                false,
             ),
             other => return Err(format!("POLL_PLATFORM {other:?} is not magento or znode").into()),
         };
     let queue = SqsQueue::new(sqs.clone(), required("PAYMENTS_QUEUE_URL")?);
     let dead_letters = SqsQueue::new(sqs, required("DEAD_LETTER_QUEUE_URL")?);
-    let state = DynamoState::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        required("IDEMPOTENCY_TABLE")?,
-    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let table = required("IDEMPOTENCY_TABLE")?;
+    let state = DynamoState::new(dynamodb.clone(), table.clone());
+    // where the payments handler marks platform refunds it sent to review
+    let reviews = DynamoIdempotencyStore::new(dynamodb, table);
     let poller = OrderPoller {
         platform: platform.as_ref(),
         queue: &queue,
@@ -71,24 +69,24 @@ async fn main() -> Result<(), Error> {
         initial_lookback_secs: parsed_or("POLL_INITIAL_LOOKBACK_SECS", 86_400)?,
         max_pages: parsed_or("POLL_MAX_PAGES", 200)?,
     };
-    let refunds = polls_refunds.then(|| RefundPoller {
+    let refunds = RefundPoller {
         platform: platform.as_ref(),
         queue: &queue,
+        dead_letters: &dead_letters,
         watermarks: &state,
+        reviews: &reviews,
         clock: &SystemClock,
         page_size,
         initial_lookback_secs: poller.initial_lookback_secs,
         max_pages: poller.max_pages,
-    });
+    };
     let (poller, refunds) = (&poller, &refunds);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
         within(deadline, async {
             let orders = poller.poll().await?;
             let mut report = serde_json::to_value(&orders).unwrap_or_default();
-            if let Some(refunds) = refunds {
-                report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
-            }
+            report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
             Ok::<_, PollError>(report)
         })
         .await

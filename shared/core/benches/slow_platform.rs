@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use tally_core::batch::{process_batch, BatchContext, BatchRecord, BatchSettings};
 use tally_core::clock::ManualClock;
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
+    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
+    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::memory::{MemoryPlatform, MemoryQueue, MemoryRedelivery};
 use tally_core::money::Currency;
@@ -63,13 +63,23 @@ impl CommercePlatform for SlowPlatform {
     ) -> Result<Vec<PolledRefund>, PlatformError> {
         self.0.refunds_created_after(key, limit).await
     }
+    fn refund_intake(&self) -> RefundIntake {
+        self.0.refund_intake()
+    }
+    async fn refunds_awaiting(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError> {
+        self.0.refunds_awaiting(after, limit).await
+    }
     async fn note_refund_sent(
         &self,
         id: &str,
         refund: &str,
-        text: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
-        self.0.note_refund_sent(id, refund, text).await
+        self.0.note_refund_sent(id, refund, sent).await
     }
     async fn orders_changed_after(
         &self,

@@ -12,8 +12,8 @@ use tally_core::commerce::magento::{
     parse_polled_creditmemos, refund_request, PLATFORM,
 };
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
+    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
+    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
@@ -412,6 +412,19 @@ impl CommercePlatform for MagentoRest {
         }
     }
 
+    fn refund_intake(&self) -> RefundIntake {
+        RefundIntake::Created
+    }
+
+    /// Credit memos never change state: they are read by creation key only.
+    async fn refunds_awaiting(
+        &self,
+        _after: Option<&str>,
+        _limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError> {
+        Ok(AwaitingRefunds::default())
+    }
+
     /// Credit memos by creation time and id, keyed as the order poll is: the
     /// rest of the key's own second first, then what was made after it.
     async fn refunds_created_after(
@@ -451,13 +464,13 @@ impl CommercePlatform for MagentoRest {
         &self,
         _order_id: &str,
         refund_id: &str,
-        text: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
         self.call(
             reqwest::Method::POST,
             &format!("/creditmemo/{refund_id}/comments"),
             &[],
-            Some(&creditmemo_comment_request(refund_id, text)),
+            Some(&creditmemo_comment_request(refund_id, &sent.comment)),
         )
         .await
         .map(|_| ())

@@ -103,6 +103,22 @@ async fn znode_keeps_the_platform_contract() {
     check_platform_contract(&znode, &ControlApi(env("ZNODE_BASE_URL"))).await;
 }
 
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn znode_keeps_the_refund_intake_contract() {
+    let znode = tally_http::znode::ZnodeRest::new(
+        tally_http::client(),
+        &env("ZNODE_BASE_URL"),
+        ZnodeConfig {
+            http: fast(),
+            ..ZnodeConfig::default()
+        },
+        secret(json!({"domain": env("ZNODE_DOMAIN"), "key": env("ZNODE_KEY")})),
+    );
+    let control = ControlApi(env("ZNODE_BASE_URL"));
+    check_refund_intake_contract(&znode, &control, &control).await;
+}
+
 /// Znode with `EnableTokenBasedAuthorization`; that simulator's tokens last
 /// 3 s, so the run also meets expired tokens and must renew them: the first
 /// time with a re-read key, then (re-reads being rate-limited) with the same key.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     ChangeKey, CommercePlatform, OrderComment, PaymentCapture, PaymentState, PlatformError,
-    RefundRecord,
+    PolledRefund, RefundIntake, RefundRecord,
 };
 use crate::money::{Currency, Money};
 
@@ -28,8 +28,10 @@ pub trait MakesRefunds: Send + Sync {
 }
 
 /// The contract of a platform whose own refunds Tally refunds in Stripe: a
-/// poll finds a merchant's refund once, with its order and amount and no
-/// Stripe refund; once noted, the record names its Stripe refund.
+/// poll (by the platform's own `RefundIntake`) finds a merchant's refund
+/// once, with its order and amount, awaiting and naming no Stripe refund;
+/// once noted (twice, as a retry would), the record names its Stripe refund,
+/// is no longer awaiting, and no other record shows that refund.
 pub async fn check_refund_intake_contract(
     platform: &dyn CommercePlatform,
     orders: &dyn PlacesOrders,
@@ -53,22 +55,7 @@ pub async fn check_refund_intake_contract(
         .await
         .unwrap();
     let made = refunds.refund_on_platform(&id, "7.50").await;
-    let mut key = start;
-    let mut found = Vec::new();
-    for _ in 0..1_000 {
-        let page = platform.refunds_created_after(&key, 1).await.unwrap();
-        if page.is_empty() {
-            break;
-        }
-        for r in page {
-            assert!(
-                key.is_before(&r.refund.id, &r.created_at),
-                "{name}: only refunds after the key"
-            );
-            key.advance(&r.refund.id, &r.created_at);
-            found.push(r);
-        }
-    }
+    let found = polled_refunds(platform, &start).await;
     let mine: Vec<_> = found.iter().filter(|r| r.refund.id == made).collect();
     assert_eq!(
         mine.len(),
@@ -79,23 +66,92 @@ pub async fn check_refund_intake_contract(
     assert_eq!(mine[0].order.platform, name);
     assert_eq!(mine[0].refund.amount.get(), 750);
     assert_eq!(mine[0].refund.stripe_refund_id, None);
-    platform
-        .note_refund_sent(
-            &id,
-            &made,
-            "Refunded 7.50 USD in Stripe: refund re_intake_1 (Tally).",
-        )
-        .await
-        .expect("note_refund_sent");
+    assert!(
+        mine[0].refund.awaiting,
+        "{name}: a merchant's refund awaits"
+    );
+    let sent = refund("7.50", Currency::Usd, "re_intake_1");
+    for _ in 0..2 {
+        platform
+            .note_refund_sent(&id, &made, &sent)
+            .await
+            .expect("note_refund_sent");
+    }
     let shown = platform.refunds_of(&id).await.unwrap();
+    let record = shown.iter().find(|r| r.id == made);
+    assert_eq!(
+        record.and_then(|r| r.stripe_refund_id.clone()),
+        Some("re_intake_1".to_string()),
+        "{name}: the record names its Stripe refund in {shown:?}"
+    );
+    assert!(
+        record.is_some_and(|r| !r.awaiting),
+        "{name}: no longer awaiting"
+    );
     assert_eq!(
         shown
             .iter()
-            .find(|r| r.id == made)
-            .and_then(|r| r.stripe_refund_id.clone()),
-        Some("re_intake_1".to_string()),
-        "{name}: the record names its Stripe refund"
+            .filter(|r| r.stripe_refund_id.as_deref() == Some("re_intake_1"))
+            .count(),
+        1,
+        "{name}: one record shows the refund in {shown:?}"
     );
+    let again = polled_refunds(platform, &start).await;
+    assert!(
+        !again
+            .iter()
+            .any(|r| r.refund.id == made && r.refund.awaiting),
+        "{name}: a noted refund is not polled as awaiting again"
+    );
+}
+
+/// Everything the platform's refund intake offers from `start`, one record
+/// per page, checking that each page moves on.
+async fn polled_refunds(platform: &dyn CommercePlatform, start: &ChangeKey) -> Vec<PolledRefund> {
+    let name = platform.platform().to_string();
+    let mut found = Vec::new();
+    match platform.refund_intake() {
+        RefundIntake::Created => {
+            let mut key = start.clone();
+            for _ in 0..1_000 {
+                let page = platform.refunds_created_after(&key, 1).await.unwrap();
+                if page.is_empty() {
+                    return found;
+                }
+                for r in page {
+                    assert!(
+                        key.is_before(&r.refund.id, &r.created_at),
+                        "{name}: only refunds after the key"
+                    );
+                    key.advance(&r.refund.id, &r.created_at);
+                    found.push(r);
+                }
+            }
+        }
+        RefundIntake::Awaiting => {
+            let mut after: Option<String> = None;
+            for _ in 0..1_000 {
+                let page = platform
+                    .refunds_awaiting(after.as_deref(), 1)
+                    .await
+                    .unwrap();
+                assert!(page.refunds.len() <= 1, "{name}: at most the limit");
+                found.extend(page.refunds);
+                match page.next {
+                    None => return found,
+                    Some(next) => {
+                        assert_ne!(
+                            after.as_deref(),
+                            Some(next.as_str()),
+                            "{name}: the cursor moves"
+                        );
+                        after = Some(next);
+                    }
+                }
+            }
+        }
+    }
+    panic!("{name}: the refund intake never ended");
 }
 
 fn refund(amount: &str, currency: Currency, stripe_refund_id: &str) -> RefundRecord {
@@ -360,10 +416,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_in_memory_platform_keeps_the_refund_intake_contract() {
+    async fn the_in_memory_platform_keeps_the_refund_intake_contract_in_both_shapes() {
         let platform = MemoryPlatform::new();
         let places = InMemory(platform.clone(), AtomicUsize::new(0));
-        check_refund_intake_contract(platform.as_ref(), &places, &places).await;
+        for intake in [RefundIntake::Awaiting, RefundIntake::Created] {
+            platform.set_refund_intake(intake);
+            check_refund_intake_contract(platform.as_ref(), &places, &places).await;
+        }
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@ pub mod znode;
 pub use change_key::ChangeKey;
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 pub use platform::{
-    stripe_refund_id_in, CommercePlatform, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
+    stripe_refund_id_in, AwaitingRefunds, CommercePlatform, OrderComment, PaymentCapture,
+    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
+    UnreadableRefund,
 };
 pub use registry::{NotEnabled, Platforms};

@@ -52,6 +52,42 @@ pub struct PlatformRefund {
     /// The Stripe refund the record names, if any (a refund made on the
     /// platform before Tally refunded it in Stripe names none).
     pub stripe_refund_id: Option<String>,
+    /// The platform asks for this money to be returned and no Stripe refund
+    /// is named for it yet (a merchant's credit memo, an approved Znode
+    /// return): the only records Tally refunds in Stripe. A record of money
+    /// already returned some other way is not awaiting.
+    pub awaiting: bool,
+}
+
+/// How a platform's own refunds reach Tally's refund poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundIntake {
+    /// Records made once and never changed (Magento credit memos): read by
+    /// creation key with `refunds_created_after`.
+    Created,
+    /// Records that reach a state asking for a refund after they are made
+    /// (Znode returns approved later, with no modification filter to key on):
+    /// every record in that state is read on every poll with `refunds_awaiting`.
+    Awaiting,
+}
+
+/// A record in the awaiting state that cannot be read as a refund (an
+/// amount finer than its currency, an unknown currency): reported, not dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRefund {
+    /// The order it belongs to, as far as it could be read.
+    pub order_id: String,
+    pub refund_id: String,
+    pub reason: String,
+}
+
+/// One page of `refunds_awaiting`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwaitingRefunds {
+    pub refunds: Vec<PolledRefund>,
+    pub unreadable: Vec<UnreadableRefund>,
+    /// Where the next page starts (opaque to callers); `None` after the last.
+    pub next: Option<String>,
 }
 
 /// A refund made on the platform (a credit memo a merchant saved), as a poll reads it.
@@ -164,20 +200,33 @@ pub trait CommercePlatform: Send + Sync {
         order_id: &str,
         refund: &RefundRecord,
     ) -> Result<String, PlatformError>;
+    /// Which of the two reads below the refund poll uses.
+    fn refund_intake(&self) -> RefundIntake;
     /// At most `limit` refunds made on the platform after `key` (by creation
-    /// time and id), oldest first; the refund poll's source.
+    /// time and id), oldest first (`RefundIntake::Created`).
     async fn refunds_created_after(
         &self,
         key: &ChangeKey,
         limit: u32,
     ) -> Result<Vec<PolledRefund>, PlatformError>;
-    /// Names the Stripe refund on the platform's refund record, so the record
-    /// is known as refunded in Stripe (and never refunded again).
+    /// A page of at most `limit` records in the state that asks for a refund,
+    /// from `after` (a previous page's `next`; `None` for the first), keyed so
+    /// that records leaving the state during the read hide no other
+    /// (`RefundIntake::Awaiting`).
+    async fn refunds_awaiting(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError>;
+    /// Marks the platform's refund record as refunded in Stripe by `sent`
+    /// (its Stripe refund id, amount and comment), so it is never refunded
+    /// again: Magento a comment on the credit memo; Znode a refund payment row
+    /// and the return moved to Refund Processed with a note.
     async fn note_refund_sent(
         &self,
         order_id: &str,
         refund_id: &str,
-        text: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError>;
     /// At most `limit` orders changed after `key` (see `ChangeKey`), oldest
     /// change first. An empty answer means there is nothing after `key`. Adapters

@@ -12,8 +12,9 @@ use async_trait::async_trait;
 
 use crate::clock::utc_datetime;
 use crate::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PaymentState, PlatformError,
-    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
+    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
+    PaymentState, PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake,
+    RefundRecord,
 };
 use crate::money::MinorUnit;
 
@@ -32,6 +33,7 @@ pub struct MemoryPlatform {
     refunds: Mutex<Vec<(String, PlatformRefund, RefundRecord, String)>>,
     failures: Mutex<Vec<PlatformError>>,
     now_secs: Mutex<i64>,
+    intake: Mutex<RefundIntake>,
 }
 
 impl Default for MemoryPlatform {
@@ -46,6 +48,7 @@ impl Default for MemoryPlatform {
             refunds: Mutex::default(),
             failures: Mutex::default(),
             now_secs: Mutex::new(PLATFORM_CLOCK_START),
+            intake: Mutex::new(RefundIntake::Created),
         }
     }
 }
@@ -123,6 +126,11 @@ impl MemoryPlatform {
         self.record(order_id, &record)
     }
 
+    /// Serves its merchant refunds as Znode serves returns (`RefundIntake::Awaiting`).
+    pub fn set_refund_intake(&self, intake: RefundIntake) {
+        *self.intake.lock().unwrap() = intake;
+    }
+
     /// Drops what `note_refund_sent` wrote on a record (as if it never ran).
     pub fn forget_refund_note(&self, order_id: &str, refund_id: &str) {
         if let Some((_, shown, _, _)) = self
@@ -133,6 +141,7 @@ impl MemoryPlatform {
             .find(|(o, shown, _, _)| o == order_id && shown.id == refund_id)
         {
             shown.stripe_refund_id = None;
+            shown.awaiting = true;
         }
         self.refund_notes
             .lock()
@@ -207,6 +216,7 @@ impl MemoryPlatform {
                 id: id.clone(),
                 amount: refund.amount.amount,
                 stripe_refund_id: Some(refund.stripe_refund_id.clone()).filter(|id| !id.is_empty()),
+                awaiting: refund.stripe_refund_id.is_empty(),
             },
             refund.clone(),
             self.stamp(),
@@ -353,12 +363,54 @@ impl CommercePlatform for MemoryPlatform {
         Ok(found)
     }
 
+    fn refund_intake(&self) -> RefundIntake {
+        *self.intake.lock().unwrap()
+    }
+
+    /// Records awaiting a refund by id (as numbers), after `after`.
+    async fn refunds_awaiting(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError> {
+        self.injected()?;
+        let key = |id: &str| (id.len(), id.to_string());
+        let mut found: Vec<PolledRefund> = self
+            .refunds
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, shown, _, _)| shown.awaiting)
+            .filter(|(_, shown, _, _)| after.is_none_or(|a| key(&shown.id) > key(a)))
+            .map(|(order_id, shown, _, at)| PolledRefund {
+                order: crate::commerce::OrderRef {
+                    platform: self.name.clone(),
+                    store: self.store.clone(),
+                    order_id: order_id.clone(),
+                },
+                refund: shown.clone(),
+                created_at: at.clone(),
+            })
+            .collect();
+        found.sort_by_key(|p| key(&p.refund.id));
+        let more = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        Ok(AwaitingRefunds {
+            next: more
+                .then(|| found.last().map(|p| p.refund.id.clone()))
+                .flatten(),
+            refunds: found,
+            unreadable: Vec::new(),
+        })
+    }
+
     async fn note_refund_sent(
         &self,
         order_id: &str,
         refund_id: &str,
-        text: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
+        let text = sent.comment.as_str();
         self.injected()?;
         let mut refunds = self.refunds.lock().unwrap();
         let (_, shown, _, _) = refunds
@@ -368,6 +420,7 @@ impl CommercePlatform for MemoryPlatform {
         // as on Magento, the id is read back from the record's comments
         if shown.stripe_refund_id.is_none() {
             shown.stripe_refund_id = crate::commerce::stripe_refund_id_in(text);
+            shown.awaiting = shown.stripe_refund_id.is_none();
         }
         self.refund_notes
             .lock()

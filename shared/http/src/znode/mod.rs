@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
 use tally_core::commerce::{
-    ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture, PlatformError,
-    PlatformRefund, PolledOrder, PolledRefund, RefundRecord,
+    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
+    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::config::ZnodeConfig;
 use tally_core::secrets::{CachedSecret, ZnodeSecrets};
@@ -24,6 +24,7 @@ use crate::retry::{with_retries, Repeat, Reply};
 
 mod auth;
 mod refunds;
+mod returns;
 
 /// Znode keeps order notes to 500 characters.
 const MAX_NOTE_CHARS: usize = 500;
@@ -109,14 +110,6 @@ impl ZnodeRest {
             platform: PLATFORM.into(),
             status,
             message,
-        }
-    }
-
-    fn returns_not_collected() -> PlatformError {
-        PlatformError::Rejected {
-            platform: PLATFORM.into(),
-            status: 0,
-            message: "refunds made in Znode (returns) are not collected yet".into(),
         }
     }
 
@@ -443,8 +436,19 @@ impl CommercePlatform for ZnodeRest {
         Ok(capture.transaction_id.clone())
     }
 
+    /// Refund payment rows and the order's returns that are refunds; a row
+    /// whose Stripe refund a return names is that return's, shown once.
     async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
-        self.refunds_on(order_id).await
+        let view = self.refund_view(order_id).await?;
+        let returns = self.returns_of_order(&view.order_number).await?;
+        let mut shown = view.refunds();
+        shown.retain(|row| {
+            !returns
+                .iter()
+                .any(|r| r.stripe_refund_id.is_some() && r.stripe_refund_id == row.stripe_refund_id)
+        });
+        shown.extend(returns.iter().map(|r| r.as_refund()));
+        Ok(shown)
     }
 
     async fn record_refund(
@@ -455,23 +459,34 @@ impl CommercePlatform for ZnodeRest {
         self.record_refund_on(order_id, refund).await
     }
 
-    /// Refunds made in Znode (its returns) are not collected yet: a clear
-    /// error, and the Znode poller does not ask for them.
+    fn refund_intake(&self) -> RefundIntake {
+        RefundIntake::Awaiting
+    }
+
+    /// Znode's returns are read by state (see `returns.rs`), never by creation.
     async fn refunds_created_after(
         &self,
         _key: &ChangeKey,
         _limit: u32,
     ) -> Result<Vec<PolledRefund>, PlatformError> {
-        Err(Self::returns_not_collected())
+        Ok(Vec::new())
+    }
+
+    async fn refunds_awaiting(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError> {
+        self.approved_returns(after, limit).await
     }
 
     async fn note_refund_sent(
         &self,
-        _order_id: &str,
-        _refund_id: &str,
-        _text: &str,
+        order_id: &str,
+        refund_id: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
-        Err(Self::returns_not_collected())
+        self.note_return_refunded(order_id, refund_id, sent).await
     }
 
     /// Znode 9.x lists orders by order date only (its list cannot filter by

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 use tally_core::commerce::znode::{refund_note, refund_view, ZnodeRefundView, PLATFORM};
-use tally_core::commerce::{PlatformError, PlatformRefund, RefundRecord};
+use tally_core::commerce::{PlatformError, RefundRecord};
 use tally_core::money::{MinorUnit, Money};
 
 use super::{segment, ZnodeRest, MAX_NOTE_CHARS};
@@ -31,13 +31,6 @@ impl ZnodeRest {
             })?;
         refund_view(&reply.body, &refunded)
             .map_err(|e| Self::invalid(format!("order {order_id}: {e}")))
-    }
-
-    pub(super) async fn refunds_on(
-        &self,
-        order_id: &str,
-    ) -> Result<Vec<PlatformRefund>, PlatformError> {
-        Ok(self.refund_view(order_id).await?.refunds())
     }
 
     pub(super) async fn record_refund_on(

@@ -132,6 +132,8 @@ pub fn parse_creditmemos(body: &[u8]) -> Result<Vec<PlatformRefund>, FieldError>
                 id: amounts::id_text(&m.entity_id)
                     .ok_or_else(|| amounts::invalid("entity_id", "missing"))?,
                 amount: amounts::minor("grand_total", &m.grand_total, currency)?,
+                // a credit memo is the merchant's refund: awaiting until a Stripe refund is named
+                awaiting: stripe_refund_id.is_none(),
                 stripe_refund_id,
             })
         })

@@ -26,7 +26,7 @@ pub fn refund_note(stripe_refund_id: &str, amount: Money, comment: &str) -> Stri
 }
 
 /// A refund note read back: (Stripe refund id, amount in minor units).
-fn parse_refund_note(text: &str, currency: Currency) -> Option<(String, MinorUnit)> {
+pub(super) fn parse_refund_note(text: &str, currency: Currency) -> Option<(String, MinorUnit)> {
     let rest = text.strip_prefix(REFUND_NOTE_PREFIX)?;
     let (id, rest) = rest.split_once(" (")?;
     let (amount, _) = rest.split_once(' ')?;
@@ -77,6 +77,8 @@ impl ZnodeRefundView {
                 id: id.clone(),
                 amount: *amount,
                 stripe_refund_id,
+                // a payment row records money already returned, never a request
+                awaiting: false,
             })
             .collect()
     }

@@ -8,7 +8,10 @@ use crate::commerce::ChangeKey;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::commerce::{OrderComment, PaymentCapture, PlatformRefund, PolledRefund, RefundRecord};
+use crate::commerce::{
+    AwaitingRefunds, OrderComment, PaymentCapture, PlatformRefund, PolledRefund, RefundIntake,
+    RefundRecord,
+};
 use crate::memory::{MemoryPlatform, MemoryQueue, MemoryState};
 use crate::message::QueueEnvelope;
 use crate::money::Currency;
@@ -148,13 +151,23 @@ impl CommercePlatform for BusyPlatform {
     ) -> Result<Vec<PolledRefund>, PlatformError> {
         self.inner.refunds_created_after(key, limit).await
     }
+    fn refund_intake(&self) -> RefundIntake {
+        self.inner.refund_intake()
+    }
+    async fn refunds_awaiting(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<AwaitingRefunds, PlatformError> {
+        self.inner.refunds_awaiting(after, limit).await
+    }
     async fn note_refund_sent(
         &self,
         id: &str,
         refund: &str,
-        text: &str,
+        sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
-        self.inner.note_refund_sent(id, refund, text).await
+        self.inner.note_refund_sent(id, refund, sent).await
     }
     async fn orders_changed_after(
         &self,

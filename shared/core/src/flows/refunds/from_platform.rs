@@ -9,10 +9,60 @@
 //! credit memo follows from Stripe's `refund.created`, as for any refund.
 
 use super::PLATFORM_RECORD_METADATA;
-use crate::commerce::OrderRef;
+use crate::commerce::{OrderRef, RefundRecord};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash};
 use crate::money::{MinorUnit, Money};
+use crate::ports::{Claim, IdempotencyStore};
 use crate::stripe::NewRefund;
+
+/// The mark on a platform refund record sent to review, by record and amount
+/// (a merchant who corrects the amount makes it new work).
+pub fn review_key(order: &OrderRef, refund_id: &str, amount: MinorUnit) -> String {
+    format!(
+        "refund-review/{}/{}/{refund_id}/{}",
+        order.platform,
+        order.store,
+        amount.get()
+    )
+}
+
+/// The mark on a platform refund record that could not be read at all.
+pub fn unreadable_key(order: &OrderRef, refund_id: &str) -> String {
+    format!(
+        "refund-review/{}/{}/{refund_id}/unreadable",
+        order.platform, order.store
+    )
+}
+
+/// Marks `key` as sent to review with its reason (a mark already there stays).
+pub async fn mark_in_review(
+    store: &dyn IdempotencyStore,
+    key: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), crate::error::StoreError> {
+    if let Claim::Acquired(token) = store.claim(key, now, 60).await? {
+        let reason: String = reason.chars().take(300).collect();
+        store.complete(key, &token, &reason, now).await?;
+    }
+    Ok(())
+}
+
+/// Whether the record was sent to review at this amount (see `review_key`).
+pub async fn in_review(
+    store: &dyn IdempotencyStore,
+    key: &str,
+    now: i64,
+) -> Result<bool, crate::error::StoreError> {
+    Ok(match store.claim(key, now, 60).await? {
+        Claim::Completed { .. } => true,
+        Claim::Acquired(token) => {
+            store.release(key, &token).await?;
+            false
+        }
+        Claim::InProgress { .. } => false,
+    })
+}
 
 impl OrderToCash {
     pub async fn on_platform_refund(
@@ -35,9 +85,9 @@ impl OrderToCash {
                 "order {order} has no refund record {refund_id}"
             )));
         };
-        if record.stripe_refund_id.is_some() {
+        if !record.awaiting {
             return Ok(O2cOutcome::Skipped(
-                "the refund record already names a Stripe refund",
+                "the refund record names a Stripe refund or was refunded another way",
             ));
         }
         let currency = platform.get_order(&order.order_id).await?.currency;
@@ -45,7 +95,11 @@ impl OrderToCash {
             amount: record.amount,
             currency,
         };
-        let charge_id = self.charge_of(order).await?;
+        let parked = |e: O2cError| self.park_for_review(order, refund_id, record.amount, e);
+        let charge_id = match self.charge_of(order).await {
+            Ok(charge) => charge,
+            Err(e) => return Err(parked(e).await),
+        };
         let record_name = format!("{}/refund/{refund_id}", order.key());
         let stripe_refund = self
             .step(order, &format!("platform-refund/{refund_id}/stripe"), || async {
@@ -87,7 +141,11 @@ impl OrderToCash {
                     .await?;
                 Ok(created.id)
             })
-            .await?;
+            .await;
+        let stripe_refund = match stripe_refund {
+            Ok(id) => id,
+            Err(e) => return Err(parked(e).await),
+        };
         self.step(
             order,
             &format!("platform-refund/{refund_id}/noted"),
@@ -95,12 +153,17 @@ impl OrderToCash {
                 if find().await?.is_some_and(|r| r.stripe_refund_id.is_some()) {
                     return Ok("already-noted".to_string());
                 }
+                let sent = RefundRecord {
+                    amount,
+                    stripe_refund_id: stripe_refund.clone(),
+                    charge_id: charge_id.clone(),
+                    comment: format!(
+                        "Refunded {amount} in Stripe: refund {stripe_refund} (Tally)."
+                    ),
+                    notify_customer: self.settings.rules.notify_customer_on_invoice,
+                };
                 platform
-                    .note_refund_sent(
-                        &order.order_id,
-                        refund_id,
-                        &format!("Refunded {amount} in Stripe: refund {stripe_refund} (Tally)."),
-                    )
+                    .note_refund_sent(&order.order_id, refund_id, &sent)
                     .await?;
                 Ok("noted".to_string())
             },
@@ -110,6 +173,28 @@ impl OrderToCash {
             refund: stripe_refund,
             platform_record: refund_id.to_string(),
         })
+    }
+
+    /// Sends a record Tally cannot refund to review once: it is marked (by
+    /// record and amount) so a poll that reads every awaiting record each time
+    /// leaves it alone until the merchant changes it; the error still goes
+    /// to the DLQ with its reason. Other errors pass through.
+    async fn park_for_review(
+        &self,
+        order: &OrderRef,
+        refund_id: &str,
+        amount: MinorUnit,
+        error: O2cError,
+    ) -> O2cError {
+        let O2cError::NeedsReview(reason) = &error else {
+            return error;
+        };
+        let key = review_key(order, refund_id, amount);
+        let marked = mark_in_review(self.store.as_ref(), &key, reason, self.clock.now_secs());
+        if let Err(e) = marked.await {
+            tracing::warn!(error = %e, key, "could not mark the refund record for review");
+        }
+        error
     }
 
     /// The charge that paid the order: the one that settled it, else its

@@ -17,6 +17,7 @@ mod from_platform;
 mod tests;
 
 pub use event::RefundTrigger;
+pub use from_platform::{in_review, mark_in_review, review_key, unreadable_key};
 
 use crate::commerce::{Order, RefundRecord};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash};

@@ -517,4 +517,63 @@ mod from_the_platform {
         assert!(err.to_string().contains("only 0.340 KWD is left"), "{err}");
         assert_eq!(h.stripe.list_refunds_now(&charge).len(), 1);
     }
+
+    #[tokio::test]
+    async fn a_record_sent_to_review_is_not_enqueued_again_by_the_awaiting_poll() {
+        use crate::clock::ManualClock;
+        use crate::commerce::RefundIntake;
+        use crate::flows::refund_poller::RefundPoller;
+        use crate::memory::MemoryQueue;
+
+        let h = harness();
+        h.platform.set_refund_intake(RefundIntake::Awaiting);
+        let (_, charge) = paid(&h, "23", Currency::Usd, "20.00").await;
+        h.stripe
+            .refund(&charge, 1_900, RefundStatus::Succeeded, &[])
+            .unwrap();
+        let _too_much = h.platform.merchant_refund("23", 500).unwrap();
+        let queue = MemoryQueue::new("payments");
+        let clock = ManualClock::at_secs(1_795_700_000);
+        let poller = RefundPoller {
+            platform: h.platform.as_ref(),
+            queue: queue.as_ref(),
+            dead_letters: queue.as_ref(),
+            watermarks: h.state.as_ref(),
+            reviews: h.store.as_ref(),
+            clock: &clock,
+            page_size: 10,
+            initial_lookback_secs: 0,
+            max_pages: 10,
+        };
+        let first = poller.poll().await.unwrap();
+        assert_eq!((first.seen, first.enqueued, first.in_review), (1, 1, 0));
+        let err = h
+            .handler
+            .handle_message(&queue.messages()[0].body)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("only 1.00 USD is left"), "{err}");
+        // every later poll still reads the record (it is still awaiting) and leaves it to the person
+        for _ in 0..3 {
+            let again = poller.poll().await.unwrap();
+            assert_eq!((again.seen, again.enqueued, again.in_review), (1, 0, 1));
+        }
+        assert_eq!(queue.messages().len(), 1, "one message, one review");
+        // a record the merchant makes for what is left is new work, refunded once
+        let rest = h.platform.merchant_refund("23", 100).unwrap();
+        let next = poller.poll().await.unwrap();
+        assert_eq!((next.seen, next.enqueued, next.in_review), (2, 1, 1));
+        let out = h
+            .handler
+            .handle_message(&queue.messages()[1].body)
+            .await
+            .unwrap();
+        assert!(
+            matches!(out.order_to_cash, Some(O2cOutcome::RefundSent { ref platform_record, .. }) if *platform_record == rest),
+            "{out:?}"
+        );
+        let after = poller.poll().await.unwrap();
+        assert_eq!((after.seen, after.enqueued, after.in_review), (1, 0, 1));
+        assert_eq!(h.stripe.list_refunds_now(&charge).len(), 2);
+    }
 }
