@@ -55,8 +55,11 @@ impl ZnodeReturn {
             id: self.number.clone(),
             amount: self.amount,
             stripe_refund_id: self.stripe_refund_id.clone(),
-            // processed without a Tally note: Znode's own payment app returned the money
-            awaiting: self.is_approved() && self.stripe_refund_id.is_none(),
+            // processed without a Tally note: Znode's own payment app returned the money;
+            // a return worth nothing (an exchange, all of it a voucher) asks for no refund
+            awaiting: self.is_approved()
+                && self.stripe_refund_id.is_none()
+                && self.amount > MinorUnit::ZERO,
         }
     }
 }
@@ -208,6 +211,13 @@ mod tests {
             .unwrap();
         assert!(r.as_refund().awaiting);
         assert_eq!(r.amount.get(), 1_200);
+        let all_voucher = serde_json::json!({"Return": {
+            "RmaReturnDetailsId": 9, "ReturnNumber": "RET-5", "OmsOrderId": "1002",
+            "RmaReturnStateId": 50, "CurrencyCode": "JPY", "TotalReturnAmount": 1200, "VoucherAmount": 1200}});
+        let r = parse_return(all_voucher.to_string().as_bytes())
+            .unwrap()
+            .unwrap();
+        assert!(!r.as_refund().awaiting, "nothing to refund in money");
         let fine = serde_json::json!({"Return": {
             "RmaReturnDetailsId": 9, "ReturnNumber": "RET-3", "OmsOrderId": 1,
             "RmaReturnStateId": 50, "CurrencyCode": "JPY", "TotalReturnAmount": "12.5"}});

@@ -90,6 +90,9 @@ impl OrderToCash {
                 "the refund record names a Stripe refund or was refunded another way",
             ));
         }
+        if record.amount <= MinorUnit::ZERO {
+            return Ok(O2cOutcome::Skipped("the refund record returns no money"));
+        }
         let currency = platform.get_order(&order.order_id).await?.currency;
         let amount = Money {
             amount: record.amount,
