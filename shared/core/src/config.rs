@@ -156,6 +156,15 @@ pub struct ErpAccounts {
     pub accounts_receivable: String,
     /// Money returned to customers (debited on refund; Stripe clearing is credited).
     pub refunds: String,
+    /// The bank account payouts land in (debited by a payout).
+    pub bank: String,
+    /// Stripe's fees (debited by a payout, by the fees its transactions paid).
+    pub stripe_fees: String,
+    /// Where a payout's transactions that match no order go (never dropped).
+    pub suspense: String,
+    /// A payout's transactions by Stripe `reporting_category` (e.g. `"dispute"`),
+    /// for categories not booked against Stripe clearing.
+    pub by_reporting_category: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ErpAccounts {
@@ -164,6 +173,10 @@ impl Default for ErpAccounts {
             stripe_clearing: "1150".into(),
             accounts_receivable: "1200".into(),
             refunds: "4500".into(),
+            bank: "1000".into(),
+            stripe_fees: "6150".into(),
+            suspense: "1190".into(),
+            by_reporting_category: Default::default(),
         }
     }
 }

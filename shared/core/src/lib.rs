@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod message;
 pub mod money;
+pub mod payouts;
 pub mod ports;
 pub mod routing;
 pub mod secrets;

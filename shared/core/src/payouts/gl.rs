@@ -1,0 +1,135 @@
+//! The payout's GL entry: debit the bank by the payout, debit Stripe fees by
+//! the fees its transactions paid, and book each reporting category's gross
+//! against its account (Stripe clearing unless configured; suspense for what
+//! matched no order): money in is credited there (the charges the clearing
+//! account held), money out debited (refunds, disputes). It balances because
+//! the payout is the gross less the fees, which `PayoutLedger::check` proves first.
+
+use std::collections::BTreeMap;
+
+use super::ledger::{Booking, LedgerError, PayoutLedger};
+use crate::clock::utc_date;
+use crate::config::ErpAccounts;
+use crate::erp::{EntryError, JournalEntry, JournalLine, Side};
+use crate::money::MinorUnit;
+use crate::stripe::objects::Payout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutEntryError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+}
+
+fn key(payout: &str) -> String {
+    format!("tally-payout-{payout}")
+}
+
+fn references(ledger: &PayoutLedger) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("payout".to_string(), ledger.payout.clone()),
+        ("transactions".to_string(), ledger.transactions.to_string()),
+        ("unmatched".to_string(), ledger.unmatched.len().to_string()),
+    ])
+}
+
+/// One line per account and side that moves, signed amounts made positive.
+fn line(account: &str, signed: i64, money_in: Side, memo: &str) -> Option<JournalLine> {
+    let side = match signed.signum() {
+        0 => return None,
+        1 => money_in,
+        _ => match money_in {
+            Side::Debit => Side::Credit,
+            Side::Credit => Side::Debit,
+        },
+    };
+    Some(JournalLine {
+        account: account.to_string(),
+        side,
+        amount: MinorUnit::new(signed.checked_abs()?),
+        memo: Some(memo.to_string()),
+    })
+}
+
+/// The entry for a reconciled payout, dated the day it arrives; refused
+/// unless the ledger holds the whole payout.
+pub fn payout_entry(
+    ledger: &PayoutLedger,
+    payout: &Payout,
+    accounts: &ErpAccounts,
+) -> Result<JournalEntry, PayoutEntryError> {
+    ledger.check(payout.amount)?;
+    let mut lines: Vec<JournalLine> = Vec::new();
+    lines.extend(line(
+        &accounts.bank,
+        payout.amount.get(),
+        Side::Debit,
+        "payout",
+    ));
+    lines.extend(line(
+        &accounts.stripe_fees,
+        ledger.fees,
+        Side::Debit,
+        "Stripe fees",
+    ));
+    for bucket in &ledger.buckets {
+        let (account, memo) = match bucket.booking {
+            Booking::Suspense => (
+                accounts.suspense.as_str(),
+                format!("{} matched to no order ({})", bucket.category, bucket.count),
+            ),
+            Booking::Category => (
+                accounts
+                    .by_reporting_category
+                    .get(&bucket.category)
+                    .unwrap_or(&accounts.stripe_clearing)
+                    .as_str(),
+                format!("{} ({})", bucket.category, bucket.count),
+            ),
+        };
+        lines.extend(line(account, bucket.gross, Side::Credit, &memo));
+    }
+    Ok(JournalEntry::new(
+        key(&ledger.payout),
+        utc_date(payout.arrival_date),
+        ledger.currency,
+        format!(
+            "Stripe payout {} of {} transactions",
+            ledger.payout, ledger.transactions
+        ),
+        references(ledger),
+        lines,
+    )?)
+}
+
+/// A payout that failed after it was posted: its entry's lines swapped,
+/// dated `failed_at`.
+pub fn payout_reversal_entry(
+    posted: &JournalEntry,
+    posted_id: &str,
+    failed_at: i64,
+    failure: &str,
+) -> Result<JournalEntry, EntryError> {
+    let lines = posted
+        .lines()
+        .iter()
+        .map(|l| JournalLine {
+            side: match l.side {
+                Side::Debit => Side::Credit,
+                Side::Credit => Side::Debit,
+            },
+            ..l.clone()
+        })
+        .collect();
+    let mut references = posted.references().clone();
+    references.insert("reverses".into(), posted_id.to_string());
+    JournalEntry::new(
+        format!("{}-reversal", posted.idempotency_key()),
+        utc_date(failed_at),
+        posted.currency(),
+        format!("Reversal: the payout failed ({failure})"),
+        references,
+        lines,
+    )
+}
