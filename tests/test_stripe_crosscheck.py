@@ -557,3 +557,50 @@ def test_sim_refunds_settle_later_pending_then_failed_with_stripes_events(sim):
     again = sim.http.request("POST", sim.base + f"/_sim/refunds/{refund['id']}/status", json={"status": "succeeded"},
                              timeout=10)
     assert again.status_code == 400, "a failed refund stays failed"
+
+
+def test_sim_payouts_carry_their_balance_transactions_with_stripes_signs_and_categories(sim):
+    """What localstripe cannot do at all: fees, a dispute, and an automatic payout whose transactions'
+    net equals the payout (its own transaction excluded); one that fails after paid returns the money."""
+    paid = [sim.post(f"/v1/payment_intents/{new_pi(sim, amount=a, currency='sek', payment_method='pm_card_visa')['id']}/confirm")
+            for a in (10_000, 5_000, 2_000)]
+    charges = [sim.get(f"/v1/charges/{ref_id(p['latest_charge'])}") for p in paid]
+    first = sim.get(f"/v1/balance_transactions/{charges[0]['balance_transaction']}")
+    assert (first["fee"], first["net"], first["reporting_category"]) == (320, 9_680, "charge")
+    assert first["fee_details"][0]["type"] == "stripe_fee"
+    sim.post("/v1/refunds", {"charge": charges[1]["id"], "amount": 1_500})
+    dispute = sim.control("POST", "/_sim/disputes", {"charge": charges[2]["id"], "outcome": "lost"})
+    assert dispute["status"] == "lost"
+    payout = sim.control("POST", "/_sim/payouts", {"currency": "sek"})
+    assert (payout["automatic"], payout["status"], payout["reconciliation_status"]) == (True, "paid", "completed")
+    listed = sim.get("/v1/balance_transactions", {"payout": payout["id"], "limit": 2})
+    rows = listed["data"]
+    while listed["has_more"]:
+        listed = sim.get("/v1/balance_transactions", {"payout": payout["id"], "limit": 2,
+                                                      "starting_after": rows[-1]["id"]})
+        rows += listed["data"]
+    by = {r["reporting_category"]: r for r in rows}
+    assert sorted(by) == ["charge", "dispute", "payout", "refund"]
+    assert (by["dispute"]["type"], by["dispute"]["amount"], by["dispute"]["fee"]) == ("adjustment", -2_000, 1_500)
+    assert (by["refund"]["amount"], by["refund"]["fee"]) == (-1_500, 0)
+    assert by["payout"]["amount"] == -payout["amount"] and by["payout"]["source"] == payout["id"]
+    assert sum(r["net"] for r in rows if r["type"] != "payout") == payout["amount"]
+    assert payout["amount"] == (9_680 + 4_825 + 1_912) - 1_500 - 3_500
+    assert events_of(sim, payout["id"])[::-1] == ["payout.created", "payout.reconciliation_completed", "payout.paid"]
+
+    # a payout that fails after paid: its money comes back and goes out in the next payout
+    again = paid_pi(sim, 1_000)
+    failing = sim.control("POST", "/_sim/payouts", {"currency": "usd", "fail_after_paid": True})
+    assert (failing["status"], failing["failure_code"]) == ("failed", "account_closed")
+    back = sim.get(f"/v1/balance_transactions/{failing['failure_balance_transaction']}")
+    assert (back["type"], back["reporting_category"], back["amount"]) == ("payout_failure", "payout_reversal",
+                                                                        failing["amount"])
+    assert events_of(sim, failing["id"])[0] == "payout.failed"
+    assert again["status"] == "succeeded"
+    skewed = sim.http.request("POST", sim.base + "/_sim/payouts", json={"currency": "usd", "skew": 1}, timeout=10).json()
+    assert skewed["amount"] == failing["amount"] + 1, "the broken invariant, on purpose"
+    empty = sim.http.request("POST", sim.base + "/_sim/payouts", json={"currency": "usd"}, timeout=10)
+    assert empty.status_code == 400
+    manual = sim.http.request("GET", sim.base + "/v1/balance_transactions", params={"payout": "po_missing"},
+                              headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    assert manual.status_code == 404

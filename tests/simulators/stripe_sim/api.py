@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import charges, customers, events, payment_intents as pis, refunds
+from . import charges, customers, events, payment_intents as pis, payouts, refunds
 from .errors import StripeError, api_error, unauthorized, validation
 from .faults import Faults
 from .forms import FormError, decode_pairs, fingerprint
@@ -55,7 +55,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/events", events.list_),
     ("GET", "/v1/events/{id}", events.retrieve),
     ("GET", "/v1/payment_methods/{id}", events.retrieve_payment_method),
+    ("GET", "/v1/balance_transactions", payouts.list_balance_transactions),
     ("GET", "/v1/balance_transactions/{id}", charges.retrieve_balance_transaction),
+    ("GET", "/v1/payouts", payouts.list_payouts),
+    ("GET", "/v1/payouts/{id}", payouts.retrieve_payout),
 ]
 _COMPILED = [(m, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", p) + "$"), f) for m, p, f in ROUTES]
 VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")

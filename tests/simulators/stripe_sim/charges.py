@@ -13,7 +13,28 @@ from .state import Ctx, State, new_id, public
 from .views import created_filter, paginate, render
 
 
-def balance_transaction(state: State, ctx: Ctx, amount: int, currency: str, source: str, kind: str) -> str:
+# The simulator's fee schedule (not Stripe's price list, which varies by country and card): 2.9% of
+# the charge, rounded half up, plus a fixed 0.30 in two-decimal currencies (0.300 in three-decimal).
+FEE_BASIS_POINTS = 290
+ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+                "xaf", "xof", "xpf"}
+THREE_DECIMAL = {"bhd", "jod", "kwd", "omr", "tnd"}
+
+
+def exponent(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+
+
+def processing_fee(amount: int, currency: str) -> int:
+    fixed = {0: 0, 2: 30, 3: 300}[exponent(currency)]
+    return (amount * FEE_BASIS_POINTS + 5_000) // 10_000 + fixed
+
+
+def balance_transaction(state: State, ctx: Ctx, amount: int, currency: str, source: str, kind: str,
+                        category: str | None = None, fee: int | None = None, description: str | None = None) -> str:
+    """A balance transaction with Stripe's signs: money in positive; `net = amount - fee`. A charge
+    pays the processing fee; `category` is the `reporting_category` when it differs from `kind`."""
+    fee = processing_fee(amount, currency) if fee is None and kind == "charge" else (fee or 0)
     txn = {
         "id": new_id("txn_"),
         "object": "balance_transaction",
@@ -21,15 +42,17 @@ def balance_transaction(state: State, ctx: Ctx, amount: int, currency: str, sour
         "available_on": ctx.now + 2 * 86400,
         "created": ctx.now,
         "currency": currency,
-        "description": None,
+        "description": description,
         "exchange_rate": None,
-        "fee": 0,
-        "fee_details": [],
-        "net": amount,
-        "reporting_category": kind,
+        "fee": fee,
+        "fee_details": [{"amount": fee, "application": None, "currency": currency,
+                         "description": "Stripe processing fees", "type": "stripe_fee"}] if fee else [],
+        "net": amount - fee,
+        "reporting_category": category or kind,
         "source": source,
         "status": "pending",
         "type": kind,
+        "_payout": None,
     }
     state.put("balance_transaction", txn)
     return txn["id"]

@@ -53,6 +53,8 @@ class Control:
             web.post("/_sim/delivery", self.set_delivery),
             web.post("/_sim/refunds/next", self.next_refund),
             web.post("/_sim/refunds/{id}/status", self.refund_status),
+            web.post("/_sim/payouts", self.payout),
+            web.post("/_sim/disputes", self.dispute),
             web.post("/_config/webhooks/{id}", self.register_webhook),
             web.delete("/_config/webhooks/{id}", self.unregister_webhook),
             web.delete("/_config/data", self.reset),
@@ -149,6 +151,35 @@ class Control:
         except ValueError as exc:
             return _bad(str(exc))
         return _ok(refund)
+
+    async def payout(self, request: web.Request) -> web.Response:
+        """`{"currency", "fail_after_paid": bool, "skew": minor units}`: an automatic payout of the balance."""
+        from . import payouts
+        from .state import Ctx, new_id
+
+        body = await _body(request)
+        try:
+            skew = body.get("skew", 0)
+            if not isinstance(skew, int) or isinstance(skew, bool):
+                raise ValueError("skew must be an integer number of minor units")
+            payout = payouts.create_payout(self.state, Ctx(request_id=new_id("req_")), str(body.get("currency") or ""),
+                                           bool(body.get("fail_after_paid")), skew)
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _ok(payout)
+
+    async def dispute(self, request: web.Request) -> web.Response:
+        """`{"charge", "outcome": "lost" | "won"}`: a dispute the card network opens (and closes)."""
+        from . import payouts
+        from .state import Ctx, new_id
+
+        body = await _body(request)
+        try:
+            dispute = payouts.create_dispute(self.state, Ctx(request_id=new_id("req_")), str(body.get("charge") or ""),
+                                             body.get("outcome"))
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _ok(dispute)
 
     async def register_webhook(self, request: web.Request) -> web.Response:
         try:

@@ -81,6 +81,8 @@ NOUNS = {
     "payment_method": "PaymentMethod",
     "event": "event",
     "balance_transaction": "balance_transaction",
+    "payout": "payout",
+    "dispute": "dispute",
 }
 
 

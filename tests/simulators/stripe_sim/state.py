@@ -27,6 +27,8 @@ PREFIXES = {
     "customer": "cus_",
     "payment_method": "pm_",
     "balance_transaction": "txn_",
+    "payout": "po_",
+    "dispute": "dp_",
     "event": "evt_",
 }
 KINDS = list(PREFIXES)

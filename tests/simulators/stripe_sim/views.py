@@ -21,6 +21,8 @@ EXPANDABLE = {
     "payment_method": {"customer"},
     "event": set(),
     "balance_transaction": set(),
+    "payout": {"balance_transaction", "failure_balance_transaction"},
+    "dispute": {"charge", "payment_intent"},
 }
 
 
