@@ -41,6 +41,7 @@ e2e: up
 ## bench: criterion benchmarks of the webhook receiver's CPU path
 bench: tools
 	cargo bench -p tally-core --bench receiver
+	cargo bench -p tally-core --bench payout_ledger
 	cargo bench -p tally-core --features testkit --bench slow_platform
 	$(VENV)/python benches/stripe_python_construct_event.py
 	cd benches/stripe-node && npm install --no-audit --no-fund --silent && node construct_event.js
