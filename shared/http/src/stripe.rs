@@ -8,8 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tally_core::config::StripeConfig;
 use tally_core::secrets::{CachedSecret, StripeSecrets};
-use tally_core::stripe::objects::{Charge, PaymentIntent, Refund};
-use tally_core::stripe::{NewPaymentIntent, NewRefund, StripeApi, StripeApiError};
+use tally_core::stripe::objects::{Charge, PaymentIntent, Payout, Refund};
+use tally_core::stripe::{
+    parse_payout_transactions, NewPaymentIntent, NewRefund, PayoutTransactionsPage, StripeApi,
+    StripeApiError,
+};
 
 use crate::retry::{with_retries, Repeat, Reply};
 
@@ -109,6 +112,19 @@ impl HttpStripe {
         form: Option<&[(String, String)]>,
         idempotency_key: Option<&str>,
     ) -> Result<T, StripeApiError> {
+        let reply = self.call_reply(method, path, form, idempotency_key).await?;
+        serde_json::from_slice(&reply.body)
+            .map_err(|e| StripeApiError::Decode(format!("{path}: {e}")))
+    }
+
+    /// A 2xx reply, or Stripe's error.
+    async fn call_reply(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: Option<&[(String, String)]>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, StripeApiError> {
         let unavailable = |e: tally_core::secrets::SecretError| {
             StripeApiError::Network(format!("Stripe API key unavailable: {e}"))
         };
@@ -128,8 +144,7 @@ impl HttpStripe {
         if !(200..300).contains(&reply.status) {
             return Err(error_from(&reply));
         }
-        serde_json::from_slice(&reply.body)
-            .map_err(|e| StripeApiError::Decode(format!("{path}: {e}")))
+        Ok(reply)
     }
 
     async fn send(
@@ -267,6 +282,39 @@ impl StripeApi for HttpStripe {
             Some(idempotency_key),
         )
         .await
+    }
+
+    async fn retrieve_payout(&self, id: &str) -> Result<Payout, StripeApiError> {
+        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/payouts/{id}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn payout_transactions(
+        &self,
+        payout_id: &str,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<PayoutTransactionsPage, StripeApiError> {
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let after = starting_after
+            .map(|a| format!("&starting_after={}", encode(a)))
+            .unwrap_or_default();
+        let path = format!(
+            "/v1/balance_transactions?payout={}&limit={}&expand%5B%5D=data.source{after}",
+            encode(payout_id),
+            limit.clamp(1, 100)
+        );
+        let reply = self
+            .call_reply(reqwest::Method::GET, &path, None, None)
+            .await?;
+        parse_payout_transactions(&reply.body).map_err(StripeApiError::Decode)
     }
 
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {

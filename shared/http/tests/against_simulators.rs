@@ -774,3 +774,133 @@ async fn znode_a_refund_interrupted_after_its_row_is_finished_not_written_twice(
     assert_eq!(shown.len(), 1);
     assert_eq!(shown[0].stripe_refund_id.as_deref(), Some("re_int"));
 }
+
+/// A payout read back through the Stripe adapter from the Stripe simulator:
+/// its balance transactions, paged two at a time, each with its source's
+/// PaymentIntent, add up in the ledger to the payout, and its GL entry balances.
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn a_payouts_transactions_page_through_to_a_balanced_ledger() {
+    use tally_core::config::ErpAccounts;
+    use tally_core::payouts::{payout_entry, Matched, PayoutLedger};
+    use tally_core::stripe::NewRefund;
+
+    let stripe = stripe(&env("STRIPE_API_BASE"), true);
+    let sim = |path: &str| format!("{}{path}", env("STRIPE_API_BASE"));
+    let http = reqwest::Client::new();
+    let mut intents = Vec::new();
+    for (n, amount) in [10_000, 5_000, 2_000].into_iter().enumerate() {
+        let order_id = format!("payout-{}-{n}", fastrand::u64(..));
+        let params = NewPaymentIntent {
+            amount: Money {
+                amount: MinorUnit::new(amount),
+                currency: Currency::Nok,
+            },
+            customer: None,
+            description: None,
+            metadata: vec![
+                ("platform".into(), "magento".into()),
+                ("store".into(), "default".into()),
+                ("order_id".into(), order_id.clone()),
+            ],
+        };
+        let pi = stripe
+            .create_payment_intent(&params, &format!("tally-pi-{order_id}"))
+            .await
+            .unwrap();
+        let paid: Value = http
+            .post(sim(&format!("/v1/payment_intents/{}/confirm", pi.id)))
+            .basic_auth(env("STRIPE_API_KEY"), Some(""))
+            .form(&[
+                ("payment_method", "pm_card_visa"),
+                ("return_url", "https://shop.example.com/r"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        intents.push((pi.id, paid["latest_charge"].as_str().unwrap().to_string()));
+    }
+    stripe
+        .create_refund(
+            &NewRefund {
+                charge: intents[1].1.clone(),
+                amount: Money {
+                    amount: MinorUnit::new(1_500),
+                    currency: Currency::Nok,
+                },
+                metadata: vec![],
+            },
+            &format!("refund-{}", intents[1].0),
+        )
+        .await
+        .unwrap();
+    let control = |path: &'static str, body: Value| {
+        let http = http.clone();
+        let url = sim(path);
+        async move {
+            let answer = http.post(url).json(&body).send().await.unwrap();
+            assert!(answer.status().is_success(), "{path}");
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    control(
+        "/_sim/disputes",
+        json!({"charge": intents[2].1, "outcome": "lost"}),
+    )
+    .await;
+    let made = control("/_sim/payouts", json!({"currency": "nok"})).await;
+    let payout = stripe
+        .retrieve_payout(made["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert!(payout.automatic);
+    assert_eq!(payout.reconciliation_status.as_deref(), Some("completed"));
+
+    let mut ledger = PayoutLedger::new(&payout.id, Currency::Nok);
+    let mut after: Option<String> = None;
+    let mut seen_intents = Vec::new();
+    loop {
+        let page = stripe
+            .payout_transactions(&payout.id, after.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.transactions.len() <= 2);
+        for t in &page.transactions {
+            let matched = match &t.payment_intent {
+                Some(pi) => {
+                    seen_intents.push(pi.clone());
+                    Matched::Order(pi.clone())
+                }
+                None => Matched::Category,
+            };
+            ledger.add(&t.transaction, &matched).unwrap();
+        }
+        after = page.transactions.last().map(|t| t.transaction.id.clone());
+        if !page.has_more {
+            break;
+        }
+    }
+    for (pi, _) in &intents {
+        assert!(seen_intents.contains(pi), "{pi} matched through its source");
+    }
+    assert!(
+        ledger.own_transaction.is_some(),
+        "the payout's own transaction is listed"
+    );
+    ledger
+        .check(payout.amount)
+        .expect("the transactions add up to the payout");
+    let entry = payout_entry(&ledger, &payout, &ErpAccounts::default()).unwrap();
+    let categories: Vec<_> = ledger.buckets.iter().map(|b| b.category.as_str()).collect();
+    for wanted in ["charge", "refund", "dispute"] {
+        assert!(categories.contains(&wanted), "{categories:?}");
+    }
+    assert_eq!(
+        entry.lines()[0].amount,
+        payout.amount,
+        "the bank gets the payout"
+    );
+}

@@ -20,7 +20,7 @@ EXPANDABLE = {
     "customer": set(),
     "payment_method": {"customer"},
     "event": set(),
-    "balance_transaction": set(),
+    "balance_transaction": {"source"},
     "payout": {"balance_transaction", "failure_balance_transaction"},
     "dispute": {"charge", "payment_intent"},
 }

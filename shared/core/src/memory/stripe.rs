@@ -8,10 +8,11 @@ use async_trait::async_trait;
 
 use crate::money::MinorUnit;
 use crate::stripe::objects::{
-    Charge, ChargeStatus, Metadata, ObjectId, PaymentIntent, PaymentIntentStatus, Refund,
+    Charge, ChargeStatus, Metadata, ObjectId, PaymentIntent, PaymentIntentStatus, Payout, Refund,
     RefundStatus,
 };
 use crate::stripe::{NewPaymentIntent, NewRefund, StripeApi, StripeApiError};
+use crate::stripe::{PayoutTransaction, PayoutTransactionsPage};
 
 #[derive(Default)]
 pub struct MemoryStripe {
@@ -26,6 +27,8 @@ pub struct MemoryStripe {
     searches: AtomicUsize,
     failures: Mutex<Vec<StripeApiError>>,
     live_key: Mutex<Option<bool>>,
+    /// payout id -> (the payout, its transactions newest first)
+    payouts: Mutex<HashMap<String, (Payout, Vec<PayoutTransaction>)>>,
 }
 
 /// When the in-memory Stripe's PaymentIntents are created: 2026-11-26.
@@ -41,6 +44,14 @@ impl MemoryStripe {
     /// The mode of the API key this Stripe is reached with.
     pub fn set_key_livemode(&self, live: Option<bool>) {
         *self.live_key.lock().unwrap() = live;
+    }
+
+    /// A payout as Stripe would report it, with its transactions (newest first).
+    pub fn put_payout(&self, payout: Payout, transactions: Vec<PayoutTransaction>) {
+        self.payouts
+            .lock()
+            .unwrap()
+            .insert(payout.id.clone(), (payout, transactions));
     }
 
     /// Stripe forgets idempotency keys after 24 hours.
@@ -338,6 +349,55 @@ impl StripeApi for MemoryStripe {
             .unwrap()
             .insert(idempotency_key.into(), (fingerprint, id.clone()));
         self.retrieve_refund(&id).await
+    }
+
+    async fn retrieve_payout(&self, id: &str) -> Result<Payout, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.payouts
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|(p, _)| p.clone())
+            .ok_or_else(|| missing("payout", id))
+    }
+
+    async fn payout_transactions(
+        &self,
+        payout_id: &str,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<PayoutTransactionsPage, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        let payouts = self.payouts.lock().unwrap();
+        let (payout, all) = payouts
+            .get(payout_id)
+            .ok_or_else(|| missing("payout", payout_id))?;
+        if !payout.automatic {
+            return Err(StripeApiError::InvalidRequest {
+                status: 400,
+                code: None,
+                param: Some("payout".into()),
+                message: "Balance transaction history can only be filtered on automatic transfers, not manual.".into(),
+            });
+        }
+        let start = match starting_after {
+            None => 0,
+            Some(after) => {
+                all.iter()
+                    .position(|t| t.transaction.id == after)
+                    .ok_or_else(|| missing("balance_transaction", after))?
+                    + 1
+            }
+        };
+        let end = (start + limit.clamp(1, 100) as usize).min(all.len());
+        Ok(PayoutTransactionsPage {
+            transactions: all[start..end].to_vec(),
+            has_more: end < all.len(),
+        })
     }
 
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {

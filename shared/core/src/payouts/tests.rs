@@ -179,3 +179,59 @@ fn a_failed_payout_is_reversed_line_for_line() {
         assert_ne!(a.side, b.side);
     }
 }
+
+#[tokio::test]
+async fn the_in_memory_stripe_pages_a_payouts_transactions_and_refuses_manual_payouts() {
+    use crate::memory::MemoryStripe;
+    use crate::stripe::{PayoutTransaction, StripeApi};
+
+    let stripe = MemoryStripe::new();
+    let transactions: Vec<_> = (0..5)
+        .map(|i| PayoutTransaction {
+            transaction: bt(
+                &format!("txn_{i}"),
+                "charge",
+                "charge",
+                1_000,
+                59,
+                &format!("ch_{i}"),
+            ),
+            payment_intent: Some(format!("pi_{i}")),
+        })
+        .collect();
+    stripe.put_payout(payout(4_705, "usd"), transactions);
+    let mut after: Option<String> = None;
+    let mut ledger = PayoutLedger::new("po_1", Currency::Usd);
+    let mut pages = 0;
+    loop {
+        let page = stripe
+            .payout_transactions("po_1", after.as_deref(), 2)
+            .await
+            .unwrap();
+        pages += 1;
+        for t in &page.transactions {
+            ledger
+                .add(&t.transaction, &order(t.payment_intent.as_deref().unwrap()))
+                .unwrap();
+        }
+        after = page.transactions.last().map(|t| t.transaction.id.clone());
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!((pages, ledger.transactions), (3, 5));
+    assert!(ledger.check(MinorUnit::new(4_705)).is_ok());
+    let mut manual = payout(100, "usd");
+    manual.id = "po_manual".into();
+    manual.automatic = false;
+    stripe.put_payout(manual, vec![]);
+    assert!(stripe
+        .payout_transactions("po_manual", None, 10)
+        .await
+        .is_err());
+    assert!(stripe
+        .retrieve_payout("po_none")
+        .await
+        .unwrap_err()
+        .is_missing_resource());
+}

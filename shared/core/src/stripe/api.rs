@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::objects::{Charge, PaymentIntent, Refund};
+use super::objects::{Charge, PaymentIntent, Payout, Refund};
+use super::payout_list::PayoutTransactionsPage;
 use crate::error::Retryable;
 use crate::money::Money;
 
@@ -93,6 +94,16 @@ pub trait StripeApi: Send + Sync {
         &self,
         metadata: &[(&str, &str)],
     ) -> Result<Vec<PaymentIntent>, StripeApiError>;
+    async fn retrieve_payout(&self, id: &str) -> Result<Payout, StripeApiError>;
+    /// One page (at most `limit`, 1-100) of an automatic payout's balance
+    /// transactions after `starting_after`, newest first, each with its
+    /// source's PaymentIntent (`expand[]=data.source`).
+    async fn payout_transactions(
+        &self,
+        payout_id: &str,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<PayoutTransactionsPage, StripeApiError>;
     /// Whether the API key is a live one (`Some(true)`), a test one, or of an
     /// unknown kind (`None`): events of the other mode are refused.
     async fn livemode(&self) -> Result<Option<bool>, StripeApiError>;

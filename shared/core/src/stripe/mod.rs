@@ -4,6 +4,7 @@
 pub mod api;
 pub mod event;
 pub mod objects;
+pub mod payout_list;
 pub mod signature;
 pub mod webhook;
 
@@ -11,4 +12,5 @@ pub use api::{
     key_livemode, metadata_search_query, NewPaymentIntent, NewRefund, StripeApi, StripeApiError,
 };
 pub use event::{EnvelopeError, EventEnvelope};
+pub use payout_list::{parse_payout_transactions, PayoutTransaction, PayoutTransactionsPage};
 pub use signature::{SignatureError, SignatureVerifier, VerifiedPayload};
