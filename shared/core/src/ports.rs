@@ -122,3 +122,15 @@ pub trait Watermarks: Send + Sync {
         to: &str,
     ) -> Result<bool, StoreError>;
 }
+
+/// The saved state of payouts being reconciled, so a payout of many pages
+/// continues across invocations where the last saved page left it.
+#[async_trait]
+pub trait PayoutLedgers: Send + Sync {
+    async fn get(
+        &self,
+        payout_id: &str,
+    ) -> Result<Option<crate::payouts::PayoutLedger>, StoreError>;
+    /// Saves after a page (the payout's lock is held: one writer).
+    async fn put(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError>;
+}

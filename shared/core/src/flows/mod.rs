@@ -4,5 +4,6 @@ mod keyed_walk;
 pub mod order_poller;
 pub mod order_to_cash;
 pub mod payments;
+pub mod payouts;
 pub mod refund_poller;
 pub mod refunds;

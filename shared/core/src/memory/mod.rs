@@ -373,3 +373,45 @@ impl crate::ports::Watermarks for MemoryState {
         Ok(true)
     }
 }
+
+/// Payout ledgers kept as the serialised JSON the DynamoDB adapter would store.
+#[derive(Default)]
+pub struct MemoryPayoutLedgers {
+    saved: Mutex<HashMap<String, String>>,
+    puts: AtomicUsize,
+}
+
+impl MemoryPayoutLedgers {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    /// How many times a ledger was saved (once per page).
+    pub fn puts(&self) -> usize {
+        self.puts.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::ports::PayoutLedgers for MemoryPayoutLedgers {
+    async fn get(
+        &self,
+        payout_id: &str,
+    ) -> Result<Option<crate::payouts::PayoutLedger>, StoreError> {
+        self.saved
+            .lock()
+            .unwrap()
+            .get(payout_id)
+            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn put(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError> {
+        let json = serde_json::to_string(ledger).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.saved
+            .lock()
+            .unwrap()
+            .insert(ledger.payout.clone(), json);
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
