@@ -273,27 +273,31 @@ impl PayoutReconciliation {
         }
     }
 
-    /// Posts once: the ERP keys on the entry's idempotency key too.
+    /// Posts the payout's entry once (the ERP keys on its idempotency key too).
     async fn post(&self, payout: &Payout, entry: &JournalEntry) -> Result<String, PayoutError> {
-        let key = Self::step_key(&payout.id);
+        self.post_once(&Self::step_key(&payout.id), entry).await
+    }
+
+    /// Posts `entry` once under the step `key`; its result is the ERP's entry id.
+    async fn post_once(&self, key: &str, entry: &JournalEntry) -> Result<String, PayoutError> {
         let token = match self
             .store
-            .claim(&key, self.clock.now_secs(), self.lease_secs)
+            .claim(key, self.clock.now_secs(), self.lease_secs)
             .await?
         {
             Claim::Acquired(token) => token,
             Claim::Completed { result } => return Ok(result),
-            Claim::InProgress { .. } => return Err(PayoutError::Busy(key)),
+            Claim::InProgress { .. } => return Err(PayoutError::Busy(key.into())),
         };
         match self.erp.post_journal_entry(entry).await {
             Ok(posting) => {
                 self.store
-                    .complete(&key, &token, &posting.id, self.clock.now_secs())
+                    .complete(key, &token, &posting.id, self.clock.now_secs())
                     .await?;
                 Ok(posting.id)
             }
             Err(e) => {
-                self.store.release(&key, &token).await?;
+                self.store.release(key, &token).await?;
                 Err(e.into())
             }
         }
@@ -316,26 +320,8 @@ impl PayoutReconciliation {
         )
         .map_err(ErpError::Entry)?;
         let key = format!("payout/{}/erp-reversal", payout.id);
-        let token = match self
-            .store
-            .claim(&key, self.clock.now_secs(), self.lease_secs)
-            .await?
-        {
-            Claim::Acquired(token) => token,
-            Claim::Completed { result } => return Ok(PayoutOutcome::Reversed { entry: result }),
-            Claim::InProgress { .. } => return Err(PayoutError::Busy(key)),
-        };
-        match self.erp.post_journal_entry(&reversal).await {
-            Ok(posting) => {
-                self.store
-                    .complete(&key, &token, &posting.id, self.clock.now_secs())
-                    .await?;
-                Ok(PayoutOutcome::Reversed { entry: posting.id })
-            }
-            Err(e) => {
-                self.store.release(&key, &token).await?;
-                Err(e.into())
-            }
-        }
+        Ok(PayoutOutcome::Reversed {
+            entry: self.post_once(&key, &reversal).await?,
+        })
     }
 }
