@@ -244,3 +244,49 @@ async fn sqs_queue_sends_body_and_attributes() {
     );
     client.delete_queue().queue_url(&url).send().await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs the emulator: run by `make test`"]
+async fn payout_ledgers_are_saved_page_by_page_and_read_back_whole() {
+    use tally_aws::state::DynamoState;
+    use tally_core::money::Currency;
+    use tally_core::payouts::{Matched, PayoutLedger};
+    use tally_core::ports::PayoutLedgers;
+    use tally_core::stripe::objects::BalanceTransaction;
+
+    let table = TestTable::new("pk").await;
+    let ledgers = DynamoState::new(table.client.clone(), table.name.clone());
+    assert_eq!(ledgers.get("po_1").await.unwrap(), None);
+    let bt = |id: &str, amount: i64, fee: i64| -> BalanceTransaction {
+        serde_json::from_value(serde_json::json!({"id": id, "amount": amount, "fee": fee,
+            "net": amount - fee, "currency": "kwd", "type": "charge", "reporting_category": "charge",
+            "source": "ch_1", "status": "available", "available_on": 1, "created": 1}))
+        .unwrap()
+    };
+    let mut ledger = PayoutLedger::new("po_1", Currency::Kwd);
+    ledger
+        .add(
+            &bt("txn_1", 6_170, 479),
+            &Matched::Order("magento/default/1".into()),
+        )
+        .unwrap();
+    ledgers.put(&ledger).await.unwrap();
+    ledger
+        .add(
+            &bt("txn_2", 1_000, 329),
+            &Matched::Unmatched("no order".into()),
+        )
+        .unwrap();
+    ledgers.put(&ledger).await.unwrap();
+    let back = ledgers.get("po_1").await.unwrap().expect("saved");
+    assert_eq!(back, ledger, "the last page's state, whole");
+    assert_eq!(back.cursor.as_deref(), Some("txn_2"));
+    assert_eq!(
+        table.item("payout-ledger/po_1").await["ledger"]
+            .as_s()
+            .unwrap()
+            .len(),
+        serde_json::to_string(&ledger).unwrap().len()
+    );
+    table.drop().await;
+}
