@@ -41,6 +41,14 @@ pub fn from_lambda(deadline_ms: u64, now_ms: i64) -> Option<Instant> {
         .then(|| instant_from_unix_ms(i64::try_from(deadline_ms).unwrap_or(i64::MAX), now_ms))
 }
 
+/// A poll or a paged read does not start a page with less than this left.
+const MIN_SECS_FOR_A_PAGE: u64 = 10;
+
+/// Whether the invocation has too little time left to start another page.
+pub fn too_short_for_a_page() -> bool {
+    remaining().is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

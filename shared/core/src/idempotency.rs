@@ -38,6 +38,38 @@ impl<E: Retryable> Retryable for OnceError<E> {
     }
 }
 
+/// What a key records, read without doing its work.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The work ran to completion; its result.
+    Done(String),
+    /// Another worker holds the key.
+    InProgress,
+    /// Nothing recorded (the brief claim made to look is given back).
+    Absent,
+}
+
+/// Whether the work under `key` ran, without running it.
+pub async fn peek(
+    store: &dyn IdempotencyStore,
+    clock: &dyn Clock,
+    key: &str,
+) -> Result<Recorded, StoreError> {
+    Ok(
+        match store
+            .claim(key, clock.now_secs(), DEFAULT_LEASE_SECS)
+            .await?
+        {
+            Claim::Completed { result } => Recorded::Done(result),
+            Claim::InProgress { .. } => Recorded::InProgress,
+            Claim::Acquired(token) => {
+                store.release(key, &token).await?;
+                Recorded::Absent
+            }
+        },
+    )
+}
+
 /// Claims `key`, runs `work`, records its result. A failed `work` releases
 /// the claim so the retry can start at once; the work itself must be safe to
 /// repeat (a crash between work and completion repeats it).

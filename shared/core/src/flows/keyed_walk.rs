@@ -13,8 +13,6 @@ use crate::commerce::ChangeKey;
 use crate::flows::order_poller::PollError;
 use crate::ports::Watermarks;
 
-/// A poll stops starting pages with less than this left of its invocation.
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
 /// A second is taken as over (no more changes stamped with it) this long after.
 const SETTLE_SECS: i64 = 5;
 
@@ -68,8 +66,7 @@ impl KeyedWalk<'_> {
             truncated: false,
         };
         loop {
-            let short_of_time = crate::deadline::remaining()
-                .is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE);
+            let short_of_time = crate::deadline::too_short_for_a_page();
             if short_of_time || walked.pages >= self.max_pages {
                 walked.truncated = true;
                 break;

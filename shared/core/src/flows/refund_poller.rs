@@ -24,9 +24,6 @@ use crate::flows::payments::{refund_requested_message, RefundRequest};
 use crate::flows::refunds::{in_review, mark_in_review, review_key, unreadable_key};
 use crate::ports::{IdempotencyStore, Queue, Watermarks};
 
-/// A poll stops starting pages with less than this left of its invocation.
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
-
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RefundPollReport {
     pub since: String,
@@ -131,8 +128,7 @@ impl RefundPoller<'_> {
         };
         let mut after: Option<String> = None;
         loop {
-            let short_of_time = crate::deadline::remaining()
-                .is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE);
+            let short_of_time = crate::deadline::too_short_for_a_page();
             if short_of_time || report.pages >= self.max_pages {
                 report.truncated = true;
                 break;
@@ -172,7 +168,7 @@ impl RefundPoller<'_> {
             return Ok(Taken::Not);
         }
         let key = review_key(&polled.order, &polled.refund.id, polled.refund.amount);
-        if in_review(self.reviews, &key, self.clock.now_secs()).await? {
+        if in_review(self.reviews, self.clock, &key).await? {
             return Ok(Taken::InReview);
         }
         let request = RefundRequest {
@@ -200,8 +196,7 @@ impl RefundPoller<'_> {
             order_id: unreadable.order_id.clone(),
         };
         let key = unreadable_key(&order, &unreadable.refund_id);
-        let now = self.clock.now_secs();
-        if in_review(self.reviews, &key, now).await? {
+        if in_review(self.reviews, self.clock, &key).await? {
             return Ok(Taken::InReview);
         }
         tracing::error!(order_id = %order.order_id, refund_id = %unreadable.refund_id, reason = %unreadable.reason,
@@ -218,7 +213,7 @@ impl RefundPoller<'_> {
                 0,
             );
         self.dead_letters.send(&message).await?;
-        mark_in_review(self.reviews, &key, &unreadable.reason, now).await?;
+        mark_in_review(self.reviews, self.clock, &key, &unreadable.reason).await?;
         Ok(Taken::Enqueued)
     }
 }

@@ -175,6 +175,19 @@ impl MemoryPlatform {
 }
 
 impl MemoryPlatform {
+    /// A record as the refund polls read it.
+    fn polled(&self, order_id: &str, shown: &PlatformRefund, at: &str) -> PolledRefund {
+        PolledRefund {
+            order: crate::commerce::OrderRef {
+                platform: self.name.clone(),
+                store: self.store.clone(),
+                order_id: order_id.into(),
+            },
+            refund: shown.clone(),
+            created_at: at.into(),
+        }
+    }
+
     fn record(&self, order_id: &str, refund: &RefundRecord) -> Result<String, PlatformError> {
         let mut orders = self.orders.lock().unwrap();
         let order = orders
@@ -342,15 +355,7 @@ impl CommercePlatform for MemoryPlatform {
             .unwrap()
             .iter()
             .filter(|(_, shown, _, at)| key.is_before(&shown.id, at))
-            .map(|(order_id, shown, _, at)| PolledRefund {
-                order: crate::commerce::OrderRef {
-                    platform: self.name.clone(),
-                    store: self.store.clone(),
-                    order_id: order_id.clone(),
-                },
-                refund: shown.clone(),
-                created_at: at.clone(),
-            })
+            .map(|(order_id, shown, _, at)| self.polled(order_id, shown, at))
             .collect();
         found.sort_by(|a, b| {
             (&a.created_at, a.refund.id.len(), &a.refund.id).cmp(&(
@@ -382,15 +387,7 @@ impl CommercePlatform for MemoryPlatform {
             .iter()
             .filter(|(_, shown, _, _)| shown.awaiting)
             .filter(|(_, shown, _, _)| after.is_none_or(|a| key(&shown.id) > key(a)))
-            .map(|(order_id, shown, _, at)| PolledRefund {
-                order: crate::commerce::OrderRef {
-                    platform: self.name.clone(),
-                    store: self.store.clone(),
-                    order_id: order_id.clone(),
-                },
-                refund: shown.clone(),
-                created_at: at.clone(),
-            })
+            .map(|(order_id, shown, _, at)| self.polled(order_id, shown, at))
             .collect();
         found.sort_by_key(|p| key(&p.refund.id));
         let more = found.len() > limit as usize;

@@ -113,6 +113,15 @@ impl ZnodeRest {
         }
     }
 
+    /// Refused by Tally on Znode's behalf (Znode itself would not check).
+    fn rejected(message: String) -> PlatformError {
+        PlatformError::Rejected {
+            platform: PLATFORM.into(),
+            status: 0,
+            message,
+        }
+    }
+
     fn invalid(message: String) -> PlatformError {
         PlatformError::InvalidResponse {
             platform: PLATFORM.into(),

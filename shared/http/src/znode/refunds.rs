@@ -39,11 +39,6 @@ impl ZnodeRest {
         refund: &RefundRecord,
     ) -> Result<String, PlatformError> {
         let view = self.refund_view(order_id).await?;
-        let refused = |message: String| PlatformError::Rejected {
-            platform: PLATFORM.into(),
-            status: 0,
-            message,
-        };
         let shown = view.refunds();
         if let Some(found) = shown
             .iter()
@@ -55,12 +50,12 @@ impl ZnodeRest {
         let refunded_state = self.refunded_status().await?;
         let status = view.payment_status.trim();
         if !(status.eq_ignore_ascii_case(&paid) || status.eq_ignore_ascii_case(&refunded_state)) {
-            return Err(refused(format!(
+            return Err(Self::rejected(format!(
                 "order {order_id} is not paid (PaymentStatus {status:?}): nothing to refund"
             )));
         }
         if refund.amount.currency != view.currency {
-            return Err(refused(format!(
+            return Err(Self::rejected(format!(
                 "a {} refund on a {} order",
                 refund.amount.currency, view.currency
             )));
@@ -75,7 +70,7 @@ impl ZnodeRest {
         let left = MinorUnit::new(view.total.get() - view.refunded().get());
         if unfinished.is_none() {
             if refund.amount.amount <= MinorUnit::ZERO || refund.amount.amount > left {
-                return Err(refused(format!(
+                return Err(Self::rejected(format!(
                     "The most money available to refund is {}.",
                     Money {
                         amount: left,

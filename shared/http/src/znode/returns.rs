@@ -23,14 +23,6 @@ use super::{segment, ZnodeRest, MAX_NOTE_CHARS};
 const ORDER_RETURNS_PAGE: u32 = 50;
 
 impl ZnodeRest {
-    fn rejected(message: String) -> PlatformError {
-        PlatformError::Rejected {
-            platform: PLATFORM.into(),
-            status: 0,
-            message,
-        }
-    }
-
     /// The return with its notes and lines (a re-post without its lines is
     /// refused); `None` for Znode's 204 (no such return).
     pub(super) async fn return_details(

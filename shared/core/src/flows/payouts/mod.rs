@@ -22,6 +22,7 @@ use crate::clock::{utc_date, Clock};
 use crate::config::ErpAccounts;
 use crate::erp::{Erp, ErpError, JournalEntry, JournalLine, Side};
 use crate::error::{Retryable, StoreError};
+use crate::idempotency::{peek, run_once, Once, OnceError, Recorded};
 use crate::payouts::{
     payout_entry, payout_reversal_entry, LedgerError, Matched, PayoutEntryError, PayoutLedger,
 };
@@ -29,8 +30,6 @@ use crate::ports::{Claim, IdempotencyStore, PayoutLedgers};
 use crate::stripe::objects::{Payout, PayoutStatus};
 use crate::stripe::{PayoutTransaction, StripeApi, StripeApiError};
 
-/// A page is not started with less than this left of the invocation.
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
 /// Reporting categories that are about an order: matched to one, or suspense.
 const ORDER_CATEGORIES: [&str; 6] = [
     "charge",
@@ -171,8 +170,7 @@ impl PayoutReconciliation {
         };
         let mut intents: HashMap<String, Matched> = HashMap::new();
         loop {
-            if crate::deadline::remaining().is_some_and(|left| left.as_secs() < MIN_SECS_FOR_A_PAGE)
-            {
+            if crate::deadline::too_short_for_a_page() {
                 return Err(PayoutError::NotYet(format!(
                     "payout {}: {} transactions read; the rest in the next invocation",
                     payout.id, ledger.transactions
@@ -259,17 +257,10 @@ impl PayoutReconciliation {
     /// The posted entry's id, if the payout was posted.
     async fn posted(&self, payout: &Payout) -> Result<Option<String>, PayoutError> {
         let key = Self::step_key(&payout.id);
-        match self
-            .store
-            .claim(&key, self.clock.now_secs(), self.lease_secs)
-            .await?
-        {
-            Claim::Completed { result } => Ok(Some(result)),
-            Claim::Acquired(token) => {
-                self.store.release(&key, &token).await?;
-                Ok(None)
-            }
-            Claim::InProgress { .. } => Err(PayoutError::Busy(key)),
+        match peek(self.store.as_ref(), self.clock.as_ref(), &key).await? {
+            Recorded::Done(entry) => Ok(Some(entry)),
+            Recorded::InProgress => Err(PayoutError::Busy(key)),
+            Recorded::Absent => Ok(None),
         }
     }
 
@@ -280,26 +271,18 @@ impl PayoutReconciliation {
 
     /// Posts `entry` once under the step `key`; its result is the ERP's entry id.
     async fn post_once(&self, key: &str, entry: &JournalEntry) -> Result<String, PayoutError> {
-        let token = match self
-            .store
-            .claim(key, self.clock.now_secs(), self.lease_secs)
-            .await?
-        {
-            Claim::Acquired(token) => token,
-            Claim::Completed { result } => return Ok(result),
-            Claim::InProgress { .. } => return Err(PayoutError::Busy(key.into())),
-        };
-        match self.erp.post_journal_entry(entry).await {
-            Ok(posting) => {
-                self.store
-                    .complete(key, &token, &posting.id, self.clock.now_secs())
-                    .await?;
-                Ok(posting.id)
-            }
-            Err(e) => {
-                self.store.release(key, &token).await?;
-                Err(e.into())
-            }
+        let posted = run_once(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            key,
+            self.lease_secs,
+            || async { Ok::<_, ErpError>(self.erp.post_journal_entry(entry).await?.id) },
+        );
+        match posted.await {
+            Ok(Once::Ran(id) | Once::AlreadyDone(id)) => Ok(id),
+            Err(OnceError::Busy { key, .. }) => Err(PayoutError::Busy(key)),
+            Err(OnceError::Store(e)) => Err(e.into()),
+            Err(OnceError::Work(e)) => Err(e.into()),
         }
     }
 

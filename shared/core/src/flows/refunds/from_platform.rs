@@ -9,10 +9,13 @@
 //! credit memo follows from Stripe's `refund.created`, as for any refund.
 
 use super::PLATFORM_RECORD_METADATA;
+use crate::clock::Clock;
 use crate::commerce::{OrderRef, RefundRecord};
+use crate::error::StoreError;
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash};
+use crate::idempotency::{peek, run_once, OnceError, Recorded, DEFAULT_LEASE_SECS};
 use crate::money::{MinorUnit, Money};
-use crate::ports::{Claim, IdempotencyStore};
+use crate::ports::IdempotencyStore;
 use crate::stripe::NewRefund;
 
 /// The mark on a platform refund record sent to review, by record and amount
@@ -37,31 +40,27 @@ pub fn unreadable_key(order: &OrderRef, refund_id: &str) -> String {
 /// Marks `key` as sent to review with its reason (a mark already there stays).
 pub async fn mark_in_review(
     store: &dyn IdempotencyStore,
+    clock: &dyn Clock,
     key: &str,
     reason: &str,
-    now: i64,
-) -> Result<(), crate::error::StoreError> {
-    if let Claim::Acquired(token) = store.claim(key, now, 60).await? {
-        let reason: String = reason.chars().take(300).collect();
-        store.complete(key, &token, &reason, now).await?;
+) -> Result<(), StoreError> {
+    let reason: String = reason.chars().take(300).collect();
+    let marked = run_once(store, clock, key, DEFAULT_LEASE_SECS, || async {
+        Ok::<_, StoreError>(reason)
+    });
+    match marked.await {
+        Ok(_) | Err(OnceError::Busy { .. }) => Ok(()),
+        Err(OnceError::Store(e) | OnceError::Work(e)) => Err(e),
     }
-    Ok(())
 }
 
 /// Whether the record was sent to review at this amount (see `review_key`).
 pub async fn in_review(
     store: &dyn IdempotencyStore,
+    clock: &dyn Clock,
     key: &str,
-    now: i64,
-) -> Result<bool, crate::error::StoreError> {
-    Ok(match store.claim(key, now, 60).await? {
-        Claim::Completed { .. } => true,
-        Claim::Acquired(token) => {
-            store.release(key, &token).await?;
-            false
-        }
-        Claim::InProgress { .. } => false,
-    })
+) -> Result<bool, StoreError> {
+    Ok(matches!(peek(store, clock, key).await?, Recorded::Done(_)))
 }
 
 impl OrderToCash {
@@ -193,7 +192,7 @@ impl OrderToCash {
             return error;
         };
         let key = review_key(order, refund_id, amount);
-        let marked = mark_in_review(self.store.as_ref(), &key, reason, self.clock.now_secs());
+        let marked = mark_in_review(self.store.as_ref(), self.clock.as_ref(), &key, reason);
         if let Err(e) = marked.await {
             tracing::warn!(error = %e, key, "could not mark the refund record for review");
         }

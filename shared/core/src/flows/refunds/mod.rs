@@ -21,6 +21,7 @@ pub use from_platform::{in_review, mark_in_review, review_key, unreadable_key};
 
 use crate::commerce::{Order, RefundRecord};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash};
+use crate::idempotency::{peek, Recorded};
 use crate::money::Money;
 use crate::ports::Claim;
 use crate::stripe::objects::{Refund, RefundStatus};
@@ -252,17 +253,10 @@ impl OrderToCash {
         step: &str,
     ) -> Result<Option<String>, O2cError> {
         let key = Self::step_key(reference, step);
-        match self
-            .store
-            .claim(&key, self.clock.now_secs(), self.settings.lease_secs)
-            .await?
-        {
-            Claim::Completed { result } => Ok(Some(result)),
-            Claim::InProgress { .. } => Err(O2cError::Busy(key)),
-            Claim::Acquired(token) => {
-                self.store.release(&key, &token).await?;
-                Ok(None)
-            }
+        match peek(self.store.as_ref(), self.clock.as_ref(), &key).await? {
+            Recorded::Done(result) => Ok(Some(result)),
+            Recorded::InProgress => Err(O2cError::Busy(key)),
+            Recorded::Absent => Ok(None),
         }
     }
 }
