@@ -54,3 +54,4 @@ bench-emulator: up
 	$(VENV)/python benches/o2c_latency.py 200 znode
 	$(VENV)/python benches/refund_latency.py 100 magento
 	$(VENV)/python benches/refund_latency.py 100 znode
+	$(VENV)/python benches/payout_latency.py 1000 10000

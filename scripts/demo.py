@@ -6,11 +6,20 @@ webhook to Tally; Znode 9.x has no webhooks, so Tally's poller finds its orders)
 pays or declines them in the Stripe simulator (which sends Stripe's signed
 webhooks back), refunds two of them (one in Stripe, one on the platform where
 Tally collects the platform's refunds), and prints a timeline per order
-gathered from every system involved. Leaves everything running until `make down`."""
+gathered from every system involved. Then Stripe pays the balance out: Tally
+reconciles the payout with every order, refund and fee in it, posts it to the
+ERP's GL and stores its report, which the demo renders as CSV and HTML.
+Leaves everything running until `make down`."""
 
+import json
+import os
+import subprocess
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
+
+import requests
 
 from tally_local import LocalStack, wait_until
 from tally_platforms import PlatformSim
@@ -21,6 +30,7 @@ ORDERS = [
      "pm_card_chargeDeclinedInsufficientFunds"),
     ("paid in yen", "JPY", [{"sku": "TEA-SET", "name": "Tea set", "qty": 1, "price": "4800"}], "pm_card_visa"),
 ]
+ROOT = Path(__file__).resolve().parent.parent
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
 BY_POLLER = {"znode"}
 # Refunds after payment: (order label, where the refund is made, amount in major units).
@@ -145,14 +155,59 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
             print(f"  {clock(to_ts(ts))}  {text}")
 
 
+def reconcile_payout(s: LocalStack, currency: str) -> None:
+    """Sweeps the simulator's balance into an automatic payout; Tally reconciles and posts it."""
+    r = requests.post(f"{s.stripe.base}/_sim/payouts", json={"currency": currency}, timeout=60)
+    if r.status_code != 200:
+        print(f"No {currency.upper()} payout: {r.json().get('error')}")
+        return
+    po = r.json()
+    exponent = {"usd": 2, "jpy": 0}[currency]
+
+    def major(minor: int) -> str:
+        return f"{Decimal(minor).scaleb(-exponent):.{exponent}f}"
+
+    print(f"\n=== Stripe payout {po['id']}: {major(po['amount'])} {currency.upper()} ===")
+
+    def ledger():
+        item = s.dynamodb.get_item(TableName=s["PAYOUT_REPORTS_TABLE"], ConsistentRead=True,
+                                   Key={"payout": {"S": po["id"]}, "part": {"S": "ledger"}}).get("Item")
+        done = item and json.loads(item["ledger"]["S"])
+        return done if done and done["status"]["state"] != "reading" else None
+
+    done = wait_until(ledger, 120, 0.5, f"payout {po['id']} reconciled")
+    print(f"Tally read {done['transactions']} balance transactions in {done['pages']} page(s): "
+          f"{done['unmatched']} matched to no order; status {done['status']}")
+    for b in done["buckets"]:
+        print(f"  {b['category']:<12} {b['booking']:<9} {b['count']:>4} transaction(s), gross {major(b['gross'])}")
+    print(f"  fees {major(done['fees'])}, net {major(done['net'])} = the payout")
+    entry = next(e for e in s.erp.entries() if e.get("idempotency_key") == f"tally-payout-{po['id']}")
+    print(f"ERP GL entry {entry['id']}:")
+    for line in entry["lines"]:
+        side = "debit " if "debit" in line else "credit"
+        print(f"  {side} {line['account']}  {line.get('debit') or line['credit']:>10}  {line.get('memo', '')}")
+    out = ROOT / ".tally" / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, html_path = out / f"{po['id']}.csv", out / f"{po['id']}.html"
+    env = {**os.environ, **{k: v for k, v in s.env.items() if k.startswith("AWS_") or k == "PAYOUT_REPORTS_TABLE"}}
+    subprocess.run([str(ROOT / "target" / "debug" / "tally-payout-report"), po["id"], "--csv", str(csv_path),
+                    "--html", str(html_path)], env=env, check=True)
+    print(f"The payout's report: {csv_path.relative_to(ROOT)} and {html_path.relative_to(ROOT)}")
+
+
 def main() -> None:
     s = LocalStack()
     print("\nTally's local stack is up.")
     for p in s.platforms.values():
         print(f"  {p.title + ' simulator':<20} {p.base}")
     print(f"  {'Stripe simulator':<20} {s['STRIPE_API_BASE']}\n  {'ERP simulator':<20} {s['ERP_BASE_URL']}")
+    print("Building the payout report tool (cargo build -p tally-tools) ...")
+    subprocess.run(["cargo", "build", "--quiet", "-p", "tally-tools", "--bin", "tally-payout-report"], cwd=ROOT,
+                   check=True)
     for p in s.platforms.values():
         drive(s, p)
+    for currency in ("usd", "jpy"):
+        reconcile_payout(s, currency)
 
     print(f"""
 Try it yourself (everything keeps running until `make down`):
@@ -163,6 +218,9 @@ Try it yourself (everything keeps running until `make down`):
                       -d payment_method=pm_card_visa -d return_url=https://shop.example.com/return
   an order's state: curl -s <platform simulator>/_sim/orders/<id>   (the native order and a "summary")
   send any Stripe event:  .venv/bin/python scripts/send_stripe_event.py payment_intent.succeeded
+  a payout:         curl -s -XPOST {s['STRIPE_API_BASE']}/_sim/payouts -H 'content-type: application/json' -d '{{"currency":"usd"}}'
+  its report:       PAYOUT_REPORTS_TABLE={s['PAYOUT_REPORTS_TABLE']} target/debug/tally-payout-report <po_id> --html po.html
+                    (with the AWS_* settings of .tally/local.env)
   look:  {s['ERP_BASE_URL']}/_sim/entries   {s['STRIPE_API_BASE']}/_sim/state
   logs:  .tally/ministack.log (the Lambdas' JSON logs), .tally/<simulator>.log
   stop:  make down

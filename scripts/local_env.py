@@ -134,7 +134,9 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
                    ZNODE_TOKEN_MODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_TOKEN_PORT']}",
                    ZNODE_DOMAIN=os.environ["ZNODE_DOMAIN"], ZNODE_KEY=os.environ["ZNODE_KEY"])
-    for flow in ("Payments",):
+    env["PAYOUTS_HANDLER_FUNCTION"] = outputs["PayoutsHandlerName"]
+    env["PAYOUT_REPORTS_TABLE"] = outputs["PayoutReportsTableName"]
+    for flow in ("Payments", "Payouts"):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]
         env[f"{flow.upper()}_DLQ_URL"] = outputs[f"{flow}DeadLetterQueueUrl"]
     with open(out_path, "w") as f:

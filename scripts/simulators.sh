@@ -44,7 +44,7 @@ start_simulators() {
   start_sim znode-token "$ZNODE_TOKEN_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" \
     --port "$ZNODE_TOKEN_PORT" --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY" --auth token --token-minutes 0.05
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
-  start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/state "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
+  start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
 }
 

@@ -8,7 +8,7 @@ from tally_local import wait_until
 from tally_platforms import PlatformSim
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPONENT = {"USD": 2, "JPY": 0, "KWD": 3}
+EXPONENT = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}
 # Server-side confirmation of a PaymentIntent with automatic payment methods needs a
 # return_url on real Stripe (and on our simulator); localstripe refuses the parameter.
 RETURN_URL = "https://shop.example.com/checkout/return"

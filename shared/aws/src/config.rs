@@ -51,9 +51,10 @@ pub fn tally_config() -> Result<tally_core::config::TallyConfig, tally_core::con
     tally_core::config::TallyConfig::from_json(&std::env::var("TALLY_CONFIG").unwrap_or_default())
 }
 
-/// The SQS queue of each flow, from the environment (`PAYMENTS_QUEUE_URL`, ...).
+/// The SQS queue of each of `flows`, from the environment (`PAYMENTS_QUEUE_URL`, ...).
 pub fn flow_queues(
     sqs: &aws_sdk_sqs::Client,
+    flows: &[tally_core::routing::Flow],
 ) -> Result<
     std::collections::HashMap<
         tally_core::routing::Flow,
@@ -62,7 +63,7 @@ pub fn flow_queues(
     ConfigError,
 > {
     let mut queues = std::collections::HashMap::new();
-    for flow in tally_core::routing::Flow::ALL {
+    for &flow in flows {
         let url = required(flow.queue_url_env())?;
         queues.insert(
             flow,

@@ -19,10 +19,11 @@ pub async fn run_webhook<S: WebhookSource>(
     source: S,
     keys_secret_env: &'static str,
 ) -> Result<(), lambda_http::Error> {
+    let queues = flow_queues(&aws_sdk_sqs::Client::new(aws), source.flows())?;
     let receiver = WebhookReceiver::new(
         source,
         cached_secret(&aws_sdk_secretsmanager::Client::new(aws), keys_secret_env)?,
-        flow_queues(&aws_sdk_sqs::Client::new(aws))?,
+        queues,
         Arc::new(SystemClock),
     );
     if let Err(err) = receiver.warm().await {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod dynamodb;
 pub mod function_url;
 pub mod logging;
+pub mod payout_reports;
 pub mod secrets_manager;
 pub mod sqs;
 pub mod sqs_batch;

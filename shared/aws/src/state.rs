@@ -1,4 +1,4 @@
-//! Durable links, watermarks and payout ledgers, kept in the idempotency
+//! Durable links and watermarks, kept in the idempotency
 //! table under their own key prefixes and without a TTL: an order's
 //! PaymentIntent link must outlive every idempotency record.
 
@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use tally_core::error::StoreError;
-use tally_core::payouts::PayoutLedger;
-use tally_core::ports::{LinkOutcome, OrderLinks, PayoutLedgers, Watermarks};
+use tally_core::ports::{LinkOutcome, OrderLinks, Watermarks};
 
 use crate::dynamodb::{attr_str, is_condition_failure, n, s, unavailable};
 
@@ -163,34 +162,5 @@ impl Watermarks for DynamoState {
             Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
-    }
-}
-
-/// A payout's ledger as one item (`payout-ledger/{po}`, JSON in `ledger`),
-/// overwritten after every page by the worker holding the payout's lock.
-#[async_trait]
-impl PayoutLedgers for DynamoState {
-    async fn get(&self, payout_id: &str) -> Result<Option<PayoutLedger>, StoreError> {
-        self.read_attr(&format!("payout-ledger/{payout_id}"), "ledger")
-            .await?
-            .map(|json| {
-                serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt(format!("payout ledger {payout_id}: {e}")))
-            })
-            .transpose()
-    }
-
-    async fn put(&self, ledger: &PayoutLedger) -> Result<(), StoreError> {
-        let json = serde_json::to_string(ledger)
-            .map_err(|e| StoreError::Corrupt(format!("payout ledger {}: {e}", ledger.payout)))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("payout-ledger/{}", ledger.payout)))
-            .item("ledger", s(json))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }

@@ -31,6 +31,10 @@ struct TestTable {
 
 impl TestTable {
     async fn new(key: &'static str) -> Self {
+        Self::with_sort_key(key, None).await
+    }
+
+    async fn with_sort_key(key: &'static str, sort: Option<&'static str>) -> Self {
         let client = aws_sdk_dynamodb::Client::new(&aws().await);
         let name = format!(
             "tally-it-{key}-{}",
@@ -39,27 +43,29 @@ impl TestTable {
                 .unwrap()
                 .as_nanos()
         );
-        client
+        let mut create = client
             .create_table()
             .table_name(&name)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(key)
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(key)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("create table in the emulator");
+            .billing_mode(BillingMode::PayPerRequest);
+        for (attr, kind) in [(Some(key), KeyType::Hash), (sort, KeyType::Range)] {
+            let Some(attr) = attr else { continue };
+            create = create
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(attr)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(attr)
+                        .key_type(kind)
+                        .build()
+                        .unwrap(),
+                );
+        }
+        create.send().await.expect("create table in the emulator");
         TestTable { client, name, key }
     }
 
@@ -247,46 +253,56 @@ async fn sqs_queue_sends_body_and_attributes() {
 
 #[tokio::test]
 #[ignore = "needs the emulator: run by `make test`"]
-async fn payout_ledgers_are_saved_page_by_page_and_read_back_whole() {
-    use tally_aws::state::DynamoState;
+async fn payout_reports_save_the_ledger_and_pages_and_read_every_line_back_in_order() {
+    use tally_aws::payout_reports::DynamoPayoutReports;
     use tally_core::money::Currency;
     use tally_core::payouts::{Matched, PayoutLedger};
-    use tally_core::ports::PayoutLedgers;
+    use tally_core::ports::PayoutReports;
     use tally_core::stripe::objects::BalanceTransaction;
 
-    let table = TestTable::new("pk").await;
-    let ledgers = DynamoState::new(table.client.clone(), table.name.clone());
-    assert_eq!(ledgers.get("po_1").await.unwrap(), None);
-    let bt = |id: &str, amount: i64, fee: i64| -> BalanceTransaction {
+    let table = TestTable::with_sort_key("payout", Some("part")).await;
+    let reports = DynamoPayoutReports::new(table.client.clone(), table.name.clone());
+    assert_eq!(reports.ledger("po_1").await.unwrap(), None);
+    assert!(reports.lines("po_1").await.unwrap().is_empty());
+    let bt = |id: String, amount: i64, fee: i64| -> BalanceTransaction {
         serde_json::from_value(serde_json::json!({"id": id, "amount": amount, "fee": fee,
             "net": amount - fee, "currency": "kwd", "type": "charge", "reporting_category": "charge",
             "source": "ch_1", "status": "available", "available_on": 1, "created": 1}))
         .unwrap()
     };
+    // 12 pages of 100 lines (over 1 MB in all: the query pages too), the last page saved twice
     let mut ledger = PayoutLedger::new("po_1", Currency::Kwd);
-    ledger
-        .add(
-            &bt("txn_1", 6_170, 479),
-            &Matched::Order("magento/default/1".into()),
-        )
-        .unwrap();
-    ledgers.put(&ledger).await.unwrap();
-    ledger
-        .add(
-            &bt("txn_2", 1_000, 329),
-            &Matched::Unmatched("no order".into()),
-        )
-        .unwrap();
-    ledgers.put(&ledger).await.unwrap();
-    let back = ledgers.get("po_1").await.unwrap().expect("saved");
-    assert_eq!(back, ledger, "the last page's state, whole");
-    assert_eq!(back.cursor.as_deref(), Some("txn_2"));
+    for page in 1..=12u32 {
+        let mut lines = Vec::new();
+        for i in 0..100 {
+            let matched = if i == 7 {
+                Matched::Unmatched(format!("no order {}", "x".repeat(600)))
+            } else {
+                Matched::Order(format!("magento/default/{page}-{i}-{}", "y".repeat(600)))
+            };
+            lines.extend(
+                ledger
+                    .add(&bt(format!("txn_{page}_{i}"), 6_170, 479), &matched)
+                    .unwrap(),
+            );
+        }
+        ledger.pages = page;
+        reports.save_page("po_1", page, &lines).await.unwrap();
+        if page == 12 {
+            reports.save_page("po_1", page, &lines).await.unwrap();
+        }
+        reports.save_ledger(&ledger).await.unwrap();
+    }
+    reports.save_page("po_2", 1, &[]).await.unwrap();
     assert_eq!(
-        table.item("payout-ledger/po_1").await["ledger"]
-            .as_s()
-            .unwrap()
-            .len(),
-        serde_json::to_string(&ledger).unwrap().len()
+        reports.ledger("po_1").await.unwrap().as_ref(),
+        Some(&ledger)
     );
+    let lines = reports.lines("po_1").await.unwrap();
+    assert_eq!(lines.len(), 1_200, "every line once");
+    assert_eq!(lines[0].transaction, "txn_1_0");
+    assert_eq!(lines[1_199].transaction, "txn_12_99", "pages in order");
+    assert_eq!(lines.iter().filter(|l| l.unmatched.is_some()).count(), 12);
+    assert_eq!(ledger.unmatched, 12);
     table.drop().await;
 }

@@ -1,16 +1,39 @@
 //! Payout reconciliation's CPU path without I/O: parsing a payout's balance
 //! transactions as Stripe lists them (pages of 100), summing them into the
 //! ledger, checking the invariant and building the GL entry, for payouts of
-//! 1,000 and 10,000 transactions; and the size of the saved ledger, the state
-//! a payout carries between pages and invocations.
+//! 1,000 and 10,000 transactions; the size of the saved ledger (the state a
+//! payout carries between pages and invocations) and of a saved page of
+//! report lines; and the peak heap the path needs, one page held at a time.
 //! Run: cargo bench -p tally-core --bench payout_ledger
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tally_core::config::ErpAccounts;
 use tally_core::money::Currency;
 use tally_core::payouts::{payout_entry, Matched, PayoutLedger};
 use tally_core::stripe::objects::{BalanceTransaction, Payout};
+
+/// Counts live heap bytes and their peak.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// `n` transactions as Stripe's list pages would hold them: charges with
 /// fees, every tenth a refund, every hundredth a dispute, every fiftieth a
@@ -55,32 +78,41 @@ struct Page {
     data: Vec<BalanceTransaction>,
 }
 
-fn reconcile(pages: &[Vec<u8>], payout: &Payout) -> (PayoutLedger, usize) {
+/// Reconciles page by page as the handler does; also gives the largest
+/// saved page of report lines (JSON bytes).
+fn reconcile(pages: &[Vec<u8>], payout: &Payout) -> (PayoutLedger, usize, usize) {
     let mut ledger = PayoutLedger::new(&payout.id, Currency::Usd);
+    let mut largest_page = 0;
     for (n, raw) in pages.iter().enumerate() {
         let page: Page = serde_json::from_slice(raw).unwrap();
+        let mut lines = Vec::with_capacity(page.data.len());
         for (i, bt) in page.data.iter().enumerate() {
             let matched = if (n * 100 + i) % 50 == 49 {
-                Matched::Unmatched("no order".into())
+                Matched::Unmatched("PaymentIntent names no Tally order".into())
             } else {
-                Matched::Order("magento/default/1".into())
+                Matched::Order(format!("magento/default/{}", n * 100 + i))
             };
-            ledger.add(bt, &matched).unwrap();
+            lines.extend(ledger.add(bt, &matched).unwrap());
         }
+        largest_page = largest_page.max(serde_json::to_vec(&lines).unwrap().len());
     }
     let entry = payout_entry(&ledger, payout, &ErpAccounts::default()).unwrap();
-    (ledger, entry.lines().len())
+    (ledger, entry.lines().len(), largest_page)
 }
 
 fn payout_ledger(c: &mut Criterion) {
     let mut group = c.benchmark_group("payout_ledger");
     for n in [1_000usize, 10_000] {
         let (pages, payout) = payout_of(n);
-        let (ledger, _) = reconcile(&pages, &payout);
+        let before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(before, Ordering::Relaxed);
+        let (ledger, _, largest_page) = reconcile(&pages, &payout);
+        let peak = PEAK.load(Ordering::Relaxed) - before;
         let saved = serde_json::to_vec(&ledger).unwrap().len();
         println!(
-            "payout of {n} transactions: saved ledger {saved} bytes ({} unmatched listed)",
-            ledger.unmatched.len()
+            "payout of {n} transactions: saved ledger {saved} bytes ({} unmatched), largest saved page \
+             {largest_page} bytes, peak heap of the path {peak} bytes",
+            ledger.unmatched
         );
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("parse_sum_check_entry", n), &n, |b, _| {

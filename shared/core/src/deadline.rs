@@ -42,7 +42,7 @@ pub fn from_lambda(deadline_ms: u64, now_ms: i64) -> Option<Instant> {
 }
 
 /// A poll or a paged read does not start a page with less than this left.
-const MIN_SECS_FOR_A_PAGE: u64 = 10;
+pub const MIN_SECS_FOR_A_PAGE: u64 = 10;
 
 /// Whether the invocation has too little time left to start another page.
 pub fn too_short_for_a_page() -> bool {

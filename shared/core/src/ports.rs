@@ -123,14 +123,24 @@ pub trait Watermarks: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// The saved state of payouts being reconciled, so a payout of many pages
-/// continues across invocations where the last saved page left it.
+/// Each payout's reconciliation record: its ledger (running sums, cursor,
+/// status), saved after every page so a payout of many pages continues
+/// across invocations, and its report lines, one saved page at a time.
+/// Written only by the worker holding the payout's lock.
 #[async_trait]
-pub trait PayoutLedgers: Send + Sync {
-    async fn get(
+pub trait PayoutReports: Send + Sync {
+    async fn ledger(
         &self,
         payout_id: &str,
     ) -> Result<Option<crate::payouts::PayoutLedger>, StoreError>;
-    /// Saves after a page (the payout's lock is held: one writer).
-    async fn put(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError>;
+    async fn save_ledger(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError>;
+    /// Page `page` (from 1) of the payout's lines; saving a page again replaces it.
+    async fn save_page(
+        &self,
+        payout_id: &str,
+        page: u32,
+        lines: &[crate::payouts::ReportLine],
+    ) -> Result<(), StoreError>;
+    /// Every line, pages in order.
+    async fn lines(&self, payout_id: &str) -> Result<Vec<crate::payouts::ReportLine>, StoreError>;
 }

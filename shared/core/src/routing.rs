@@ -9,14 +9,16 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Flow {
     Payments,
+    Payouts,
 }
 
 impl Flow {
-    pub const ALL: [Flow; 1] = [Flow::Payments];
+    pub const ALL: [Flow; 2] = [Flow::Payments, Flow::Payouts];
 
     pub const fn name(self) -> &'static str {
         match self {
             Flow::Payments => "payments",
+            Flow::Payouts => "payouts",
         }
     }
 
@@ -24,6 +26,7 @@ impl Flow {
     pub const fn queue_url_env(self) -> &'static str {
         match self {
             Flow::Payments => "PAYMENTS_QUEUE_URL",
+            Flow::Payouts => "PAYOUTS_QUEUE_URL",
         }
     }
 }
@@ -51,6 +54,12 @@ const STRIPE_ROUTES: &[(&str, Flow)] = &[
     ("refund.failed", Flow::Payments),
     ("charge.refunded", Flow::Payments),
     ("charge.refund.updated", Flow::Payments),
+    // Each is a trigger: the handler re-reads the payout. `payout.paid` covers a
+    // manual payout (never itemised); a failure after posting is reversed.
+    ("payout.reconciliation_completed", Flow::Payouts),
+    ("payout.paid", Flow::Payouts),
+    ("payout.failed", Flow::Payouts),
+    ("payout.canceled", Flow::Payouts),
 ];
 
 /// The flow for a Stripe event type, or `None` when no flow handles it.
@@ -82,7 +91,12 @@ mod tests {
         assert_eq!(route_stripe_event("refund.failed"), Some(Flow::Payments));
         // no consumer yet: not routed
         assert_eq!(route_stripe_event("charge.dispute.created"), None);
-        assert_eq!(route_stripe_event("payout.paid"), None);
+        assert_eq!(route_stripe_event("payout.paid"), Some(Flow::Payouts));
+        assert_eq!(
+            route_stripe_event("payout.reconciliation_completed"),
+            Some(Flow::Payouts)
+        );
+        assert_eq!(route_stripe_event("payout.created"), None);
         assert_eq!(route_stripe_event("plan.created"), None);
         assert_eq!(route_stripe_event("PAYMENT_INTENT.SUCCEEDED"), None);
     }

@@ -54,6 +54,7 @@ class Control:
             web.post("/_sim/refunds/next", self.next_refund),
             web.post("/_sim/refunds/{id}/status", self.refund_status),
             web.post("/_sim/payouts", self.payout),
+            web.post("/_sim/payouts/{id}/fail", self.fail_payout),
             web.post("/_sim/disputes", self.dispute),
             web.post("/_config/webhooks/{id}", self.register_webhook),
             web.delete("/_config/webhooks/{id}", self.unregister_webhook),
@@ -164,6 +165,17 @@ class Control:
                 raise ValueError("skew must be an integer number of minor units")
             payout = payouts.create_payout(self.state, Ctx(request_id=new_id("req_")), str(body.get("currency") or ""),
                                            bool(body.get("fail_after_paid")), skew)
+        except ValueError as exc:
+            return _bad(str(exc))
+        return _ok(payout)
+
+    async def fail_payout(self, request: web.Request) -> web.Response:
+        """The bank returns a paid payout: `payout.failed`, its amount back in the balance."""
+        from . import payouts
+        from .state import Ctx, new_id
+
+        try:
+            payout = payouts.fail_payout(self.state, Ctx(request_id=new_id("req_")), request.match_info["id"])
         except ValueError as exc:
             return _bad(str(exc))
         return _ok(payout)

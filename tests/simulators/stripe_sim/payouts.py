@@ -8,7 +8,7 @@ categories (a charge pays the simulator's processing fee; a dispute withdraws th
 `type=payout` for minus the payout amount, so the swept transactions' net equals the payout by
 construction (`"skew"` breaks that on purpose, for tests). It sends `payout.created`,
 `payout.reconciliation_completed` and `payout.paid`, and with `"fail_after_paid"` then
-`payout.failed`, whose `failure_balance_transaction` (`payout_failure`, category `payout_reversal`)
+`payout.failed` (or later, `POST /_sim/payouts/{id}/fail`), whose `failure_balance_transaction` (`payout_failure`, category `payout_reversal`)
 returns the money to the balance for the next payout.
 
 `GET /v1/payouts/{id}`, `GET /v1/payouts`, `GET /v1/balance_transactions` (`payout` for automatic
@@ -84,12 +84,23 @@ def create_payout(state: State, ctx: Ctx, currency: str, fail_after_paid: bool =
         payout["status"] = "paid"
         state.emit(ctx, "payout.paid", public(payout), {"status": "pending"})
         if fail_after_paid:
-            payout["status"], payout["failure_code"] = "failed", "account_closed"
-            payout["failure_message"] = "The bank account has been closed."
-            payout["failure_balance_transaction"] = balance_transaction(
-                state, ctx, amount, currency, payout_id, "payout_failure", category="payout_reversal",
-                description="REFUND FOR PAYOUT (STRIPE PAYOUT)")
-            state.emit(ctx, "payout.failed", public(payout), {"status": "paid"})
+            return fail_payout(state, ctx, payout_id)
+        return public(payout)
+
+
+def fail_payout(state: State, ctx: Ctx, payout_id: str) -> dict[str, Any]:
+    """The bank returns a paid payout (days later, in Stripe): its amount goes back to the balance as a
+    `payout_failure` transaction (category `payout_reversal`) that the next payout sweeps."""
+    with state.lock:
+        payout = state.get("payout", payout_id)
+        if payout is None or payout["status"] != "paid":
+            raise ValueError(f"no paid payout {payout_id}")
+        payout["status"], payout["failure_code"] = "failed", "account_closed"
+        payout["failure_message"] = "The bank account has been closed."
+        payout["failure_balance_transaction"] = balance_transaction(
+            state, ctx, payout["amount"], payout["currency"], payout_id, "payout_failure",
+            category="payout_reversal", description="REFUND FOR PAYOUT (STRIPE PAYOUT)")
+        state.emit(ctx, "payout.failed", public(payout), {"status": "paid"})
         return public(payout)
 
 

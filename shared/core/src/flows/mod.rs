@@ -1,5 +1,6 @@
 //! The flows: plain functions over ports, one module per queue.
 
+mod journal;
 mod keyed_walk;
 pub mod order_poller;
 pub mod order_to_cash;
@@ -7,3 +8,5 @@ pub mod payments;
 pub mod payouts;
 pub mod refund_poller;
 pub mod refunds;
+
+pub use journal::journal_once;

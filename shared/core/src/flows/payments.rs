@@ -17,9 +17,9 @@ use crate::commerce::{Order, OrderRef};
 use crate::error::{Retryable, StoreError};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
 use crate::flows::refunds::RefundTrigger;
-use crate::idempotency::{run_once, Once, OnceError};
+use crate::idempotency::OnceError;
 use crate::message::{MessageError, QueueEnvelope};
-use crate::ports::{EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent};
+use crate::ports::{EventJournal, IdempotencyStore};
 use crate::routing::Flow;
 use crate::stripe::{EnvelopeError, EventEnvelope};
 
@@ -236,43 +236,15 @@ impl PaymentsHandler {
 
     /// Records the event in the journal once; true on its first delivery.
     async fn journal_once(&self, event: &EventEnvelope) -> Result<bool, PaymentsError> {
-        let key = format!("{}/stripe-event/{}", Flow::Payments, event.id);
-        let record = RecordedEvent {
-            event_id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            object_id: event.object_id().map(str::to_string),
-            object_type: event.object_type().to_string(),
-            created: event.created,
-            livemode: event.livemode,
-            flow: Flow::Payments.name().to_string(),
-            recorded_at_ms: self.clock.now_ms(),
-        };
-        let journal = self.journal.clone();
-        let outcome = run_once(
+        Ok(crate::flows::journal_once(
             self.store.as_ref(),
+            self.journal.as_ref(),
             self.clock.as_ref(),
-            &key,
             self.lease_secs,
-            || async move {
-                // The journal write is itself conditional, so a repeat after a crash
-                // between write and completion changes nothing.
-                match journal.record(&record).await? {
-                    RecordOutcome::Inserted => Ok("recorded".to_string()),
-                    RecordOutcome::AlreadyPresent => Ok("already-recorded".to_string()),
-                }
-            },
+            Flow::Payments,
+            event,
         )
-        .await?;
-        Ok(match outcome {
-            Once::Ran(_) => {
-                tracing::info!(event_type = %event.event_type, object_id = event.object_id().unwrap_or("-"), "payment event recorded");
-                true
-            }
-            Once::AlreadyDone(_) => {
-                tracing::info!("duplicate delivery of a recorded event");
-                false
-            }
-        })
+        .await?)
     }
 }
 

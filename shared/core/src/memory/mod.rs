@@ -374,44 +374,72 @@ impl crate::ports::Watermarks for MemoryState {
     }
 }
 
-/// Payout ledgers kept as the serialised JSON the DynamoDB adapter would store.
+/// Payout reports kept as the serialised JSON the DynamoDB adapter would store.
 #[derive(Default)]
-pub struct MemoryPayoutLedgers {
-    saved: Mutex<HashMap<String, String>>,
+pub struct MemoryPayoutReports {
+    ledgers: Mutex<HashMap<String, String>>,
+    pages: Mutex<std::collections::BTreeMap<(String, u32), String>>,
     puts: AtomicUsize,
 }
 
-impl MemoryPayoutLedgers {
+impl MemoryPayoutReports {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
-    /// How many times a ledger was saved (once per page).
+    /// How many times a ledger was saved (once per page, and at the end).
     pub fn puts(&self) -> usize {
         self.puts.load(Ordering::SeqCst)
     }
 }
 
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[async_trait]
-impl crate::ports::PayoutLedgers for MemoryPayoutLedgers {
-    async fn get(
+impl crate::ports::PayoutReports for MemoryPayoutReports {
+    async fn ledger(
         &self,
         payout_id: &str,
     ) -> Result<Option<crate::payouts::PayoutLedger>, StoreError> {
-        self.saved
-            .lock()
-            .unwrap()
-            .get(payout_id)
-            .map(|json| serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        let saved = self.ledgers.lock().unwrap().get(payout_id).cloned();
+        saved.as_deref().map(from_json).transpose()
     }
 
-    async fn put(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError> {
-        let json = serde_json::to_string(ledger).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.saved
+    async fn save_ledger(&self, ledger: &crate::payouts::PayoutLedger) -> Result<(), StoreError> {
+        let json = to_json(ledger)?;
+        self.ledgers
             .lock()
             .unwrap()
             .insert(ledger.payout.clone(), json);
         self.puts.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    async fn save_page(
+        &self,
+        payout_id: &str,
+        page: u32,
+        lines: &[crate::payouts::ReportLine],
+    ) -> Result<(), StoreError> {
+        let json = to_json(&lines)?;
+        self.pages
+            .lock()
+            .unwrap()
+            .insert((payout_id.to_string(), page), json);
+        Ok(())
+    }
+
+    async fn lines(&self, payout_id: &str) -> Result<Vec<crate::payouts::ReportLine>, StoreError> {
+        let pages = self.pages.lock().unwrap();
+        let mut out = Vec::new();
+        for ((_, _), json) in pages.iter().filter(|((p, _), _)| p == payout_id) {
+            out.extend(from_json::<Vec<crate::payouts::ReportLine>>(json)?);
+        }
+        Ok(out)
     }
 }

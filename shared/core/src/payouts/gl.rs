@@ -4,6 +4,7 @@
 //! matched no order): money in is credited there (the charges the clearing
 //! account held), money out debited (refunds, disputes). It balances because
 //! the payout is the gross less the fees, which `PayoutLedger::check` proves first.
+//! A failed payout reverses only its bank movement (`payout_reversal_entry`).
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ fn references(ledger: &PayoutLedger) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("payout".to_string(), ledger.payout.clone()),
         ("transactions".to_string(), ledger.transactions.to_string()),
-        ("unmatched".to_string(), ledger.unmatched.len().to_string()),
+        ("unmatched".to_string(), ledger.unmatched.to_string()),
     ])
 }
 
@@ -80,11 +81,7 @@ pub fn payout_entry(
                 format!("{} matched to no order ({})", bucket.category, bucket.count),
             ),
             Booking::Category => (
-                accounts
-                    .by_reporting_category
-                    .get(&bucket.category)
-                    .unwrap_or(&accounts.stripe_clearing)
-                    .as_str(),
+                category_account(accounts, &bucket.category),
                 format!("{} ({})", bucket.category, bucket.count),
             ),
         };
@@ -103,33 +100,49 @@ pub fn payout_entry(
     )?)
 }
 
-/// A payout that failed after it was posted: its entry's lines swapped,
-/// dated `failed_at`.
+/// The Stripe-balance account a category is booked to.
+fn category_account<'a>(accounts: &'a ErpAccounts, category: &str) -> &'a str {
+    accounts
+        .by_reporting_category
+        .get(category)
+        .unwrap_or(&accounts.stripe_clearing)
+}
+
+/// A payout that failed after it was posted (`posted_id`), dated `failed_at`.
+/// Stripe returns only the payout's own amount to the balance (its
+/// `failure_balance_transaction`, category `payout_reversal`, which a later
+/// payout carries), while its transactions stay paid out in it. So only the
+/// bank movement is reversed: credit bank, debit the account `payout_reversal`
+/// is booked to. The fees and gross of the original entry stand, and the later
+/// payout books the returned amount back in from that same account.
 pub fn payout_reversal_entry(
-    posted: &JournalEntry,
+    payout: &Payout,
     posted_id: &str,
     failed_at: i64,
-    failure: &str,
+    accounts: &ErpAccounts,
 ) -> Result<JournalEntry, EntryError> {
-    let lines = posted
-        .lines()
-        .iter()
-        .map(|l| JournalLine {
-            side: match l.side {
-                Side::Debit => Side::Credit,
-                Side::Credit => Side::Debit,
-            },
-            ..l.clone()
-        })
-        .collect();
-    let mut references = posted.references().clone();
-    references.insert("reverses".into(), posted_id.to_string());
+    let failure = payout.failure_code.as_deref().unwrap_or("unknown");
+    let memo = Some(format!(
+        "payout failed ({failure}): returned to the Stripe balance"
+    ));
+    let line = |account: &str, side| JournalLine {
+        account: account.to_string(),
+        side,
+        amount: payout.amount,
+        memo: memo.clone(),
+    };
     JournalEntry::new(
-        format!("{}-reversal", posted.idempotency_key()),
+        format!("{}-reversal", key(&payout.id)),
         utc_date(failed_at),
-        posted.currency(),
-        format!("Reversal: the payout failed ({failure})"),
-        references,
-        lines,
+        payout.currency,
+        format!("Reversal: Stripe payout {} failed ({failure})", payout.id),
+        BTreeMap::from([
+            ("payout".to_string(), payout.id.clone()),
+            ("reverses".to_string(), posted_id.to_string()),
+        ]),
+        vec![
+            line(category_account(accounts, "payout_reversal"), Side::Debit),
+            line(&accounts.bank, Side::Credit),
+        ],
     )
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::report::ReportLine;
 use crate::money::{Currency, MinorUnit};
 use crate::stripe::objects::BalanceTransaction;
 
@@ -36,17 +37,6 @@ pub struct Bucket {
     /// Signed sum of `amount` (money in is positive).
     pub gross: i64,
     pub count: u64,
-}
-
-/// A transaction matched to no order, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unmatched {
-    pub transaction: String,
-    pub category: String,
-    pub source: Option<String>,
-    pub amount: i64,
-    pub net: i64,
-    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,11 +82,42 @@ pub struct PayoutLedger {
     /// Sum of `net`, the payout's own transaction excluded.
     pub net: i64,
     pub transactions: u64,
-    pub unmatched: Vec<Unmatched>,
+    /// How many were matched to no order (each is a line of the report).
+    pub unmatched: u64,
     /// The payout's own balance transaction, when it was read.
     pub own_transaction: Option<String>,
     /// The last transaction added: where the next page starts.
     pub cursor: Option<String>,
+    /// Pages read (and saved to the report) so far.
+    #[serde(default)]
+    pub pages: u32,
+    /// Invocations that read its pages (more than one: it was continued).
+    #[serde(default)]
+    pub invocations: u32,
+    /// False for a manual or instant payout, which Stripe cannot itemise.
+    #[serde(default = "itemised")]
+    pub itemised: bool,
+    #[serde(default)]
+    pub status: ReportStatus,
+}
+
+fn itemised() -> bool {
+    true
+}
+
+/// Where the payout's reconciliation stands, for the report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// Its transactions are being read.
+    #[default]
+    Reading,
+    /// Posted to the ERP as the entry `entry`.
+    Posted { entry: String },
+    /// Not posted: the sums do not hold, or a transaction cannot be booked.
+    NeedsReview { reason: String },
+    /// The payout failed after it was posted: `reversal` reverses `entry`.
+    Reversed { entry: String, reversal: String },
 }
 
 impl PayoutLedger {
@@ -108,20 +129,29 @@ impl PayoutLedger {
             fees: 0,
             net: 0,
             transactions: 0,
-            unmatched: Vec::new(),
+            unmatched: 0,
             own_transaction: None,
             cursor: None,
+            pages: 0,
+            invocations: 0,
+            itemised: true,
+            status: ReportStatus::Reading,
         }
     }
 
-    /// Adds one transaction of the payout. The payout's own transaction (type
-    /// `payout`, sourced from this payout) is noted, not summed.
-    pub fn add(&mut self, bt: &BalanceTransaction, matched: &Matched) -> Result<(), LedgerError> {
+    /// Adds one transaction of the payout and gives its line of the report.
+    /// The payout's own transaction (type `payout`, sourced from this payout)
+    /// is noted, not summed, and has no line.
+    pub fn add(
+        &mut self,
+        bt: &BalanceTransaction,
+        matched: &Matched,
+    ) -> Result<Option<ReportLine>, LedgerError> {
         let source = bt.source.as_ref().map(|s| s.0.clone());
         self.cursor = Some(bt.id.clone());
         if bt.transaction_type == "payout" && source.as_deref() == Some(self.payout.as_str()) {
             self.own_transaction = Some(bt.id.clone());
-            return Ok(());
+            return Ok(None);
         }
         if bt.currency != self.currency {
             return Err(LedgerError::ForeignCurrency {
@@ -178,17 +208,25 @@ impl PayoutLedger {
         self.buckets[index].count += 1;
         (self.fees, self.net) = (fees, total);
         self.transactions += 1;
-        if let Matched::Unmatched(reason) = matched {
-            self.unmatched.push(Unmatched {
-                transaction: bt.id.clone(),
-                category,
-                source,
-                amount,
-                net,
-                reason: reason.clone(),
-            });
-        }
-        Ok(())
+        let (order, reason) = match matched {
+            Matched::Order(order) => (Some(order.clone()), None),
+            Matched::Category => (None, None),
+            Matched::Unmatched(reason) => {
+                self.unmatched += 1;
+                (None, Some(reason.clone()))
+            }
+        };
+        Ok(Some(ReportLine {
+            transaction: bt.id.clone(),
+            category,
+            booking,
+            source,
+            amount,
+            fee,
+            net,
+            order,
+            unmatched: reason,
+        }))
     }
 
     /// The invariant: the transactions' net is the payout amount, to the minor unit.

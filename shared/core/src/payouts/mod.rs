@@ -8,12 +8,15 @@
 //! suspense and listed, never dropped. Facts: `../shared/stripe/facts.md` §2.
 //!
 //! The flow that reads Stripe, matches transactions to orders and posts the
-//! entry is `functions/payouts-handler` (issue 11: not built yet).
+//! entry is `flows::payouts`, run by `functions/payouts-handler`; each page's
+//! lines and the ledger make the payout's report (`report`).
 
 mod gl;
 mod ledger;
+mod report;
 #[cfg(test)]
 mod tests;
 
 pub use gl::{payout_entry, payout_reversal_entry, PayoutEntryError};
-pub use ledger::{Booking, Bucket, LedgerError, Matched, PayoutLedger, Unmatched};
+pub use ledger::{Booking, Bucket, LedgerError, Matched, PayoutLedger, ReportStatus};
+pub use report::{render_csv, render_html, status_text, ReportLine};

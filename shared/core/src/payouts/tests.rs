@@ -76,8 +76,7 @@ fn a_payout_balances_to_the_cent_and_books_each_category_and_the_unmatched_to_su
     let l = ledger();
     assert_eq!((l.net, l.fees, l.transactions), (6_946, 2_054, 5));
     assert_eq!(l.own_transaction.as_deref(), Some("txn_6"));
-    assert_eq!(l.unmatched.len(), 1);
-    assert_eq!(l.unmatched[0].transaction, "txn_5");
+    assert_eq!(l.unmatched, 1);
     let mut accounts = ErpAccounts::default();
     accounts
         .by_reporting_category
@@ -169,15 +168,31 @@ fn zero_and_three_decimal_payouts_post_in_their_own_units() {
 }
 
 #[test]
-fn a_failed_payout_is_reversed_line_for_line() {
-    let posted = payout_entry(&ledger(), &payout(6_946, "usd"), &ErpAccounts::default()).unwrap();
-    let reversal = payout_reversal_entry(&posted, "JE-9", 1_795_300_000, "account_closed").unwrap();
+fn a_failed_payout_reverses_its_bank_movement_into_the_balance_it_returns_to() {
+    let mut failed = payout(6_946, "usd");
+    failed.failure_code = Some("account_closed".into());
+    let mut accounts = ErpAccounts::default();
+    let reversal = payout_reversal_entry(&failed, "JE-9", 1_795_300_000, &accounts).unwrap();
     assert_eq!(reversal.idempotency_key(), "tally-payout-po_1-reversal");
     assert_eq!(reversal.references()["reverses"], "JE-9");
-    for (a, b) in posted.lines().iter().zip(reversal.lines()) {
-        assert_eq!((&a.account, a.amount), (&b.account, b.amount));
-        assert_ne!(a.side, b.side);
-    }
+    let lines: Vec<_> = reversal
+        .lines()
+        .iter()
+        .map(|l| (l.account.clone(), l.side, l.amount.get()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("1150".to_string(), Side::Debit, 6_946),
+            ("1000".to_string(), Side::Credit, 6_946)
+        ]
+    );
+    // the later payout that carries the returned amount books it from the same account
+    accounts
+        .by_reporting_category
+        .insert("payout_reversal".into(), "1160".into());
+    let reversal = payout_reversal_entry(&failed, "JE-9", 1_795_300_000, &accounts).unwrap();
+    assert_eq!(reversal.lines()[0].account, "1160");
 }
 
 #[tokio::test]
@@ -234,4 +249,68 @@ async fn the_in_memory_stripe_pages_a_payouts_transactions_and_refuses_manual_pa
         .await
         .unwrap_err()
         .is_missing_resource());
+}
+
+#[test]
+fn the_report_lists_the_unmatched_first_in_exact_major_units() {
+    let mut l = PayoutLedger::new("po_k", Currency::Kwd);
+    let mut lines = Vec::new();
+    for (t, m) in [
+        (
+            bt("txn_1", "charge", "charge", 6_170, 479, "ch_1"),
+            order("magento/default/7"),
+        ),
+        (
+            bt("txn_2", "charge", "charge", 1_005, 329, "ch_=2"),
+            Matched::Unmatched("PaymentIntent pi_x names no Tally order".into()),
+        ),
+        (
+            bt("txn_3", "payout", "payout", -6_367, 0, "po_k"),
+            Matched::Category,
+        ),
+    ] {
+        let t = BalanceTransaction {
+            currency: Currency::Kwd,
+            ..t
+        };
+        lines.extend(l.add(&t, &m).unwrap());
+    }
+    assert_eq!(lines.len(), 2, "the payout's own transaction has no line");
+    l.status = ReportStatus::Posted {
+        entry: "je_9".into(),
+    };
+    let csv = render_csv(&l, &lines);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("row,payout,currency,reporting_category"));
+    assert_eq!(
+        rows[1],
+        r#""total","po_k","KWD","charge","category","","","","1","6.170","","","""#
+    );
+    assert!(
+        rows[3].starts_with(r#""total","po_k","KWD","stripe_fees","fees","#)
+            && rows[3].ends_with(r#""0.808","6.367","""#),
+        "{}",
+        rows[3]
+    );
+    assert!(
+        rows[4].starts_with(r#""unmatched","po_k","KWD","charge","suspense","txn_2","ch_=2","","#),
+        "the unmatched first: {}",
+        rows[4]
+    );
+    assert!(
+        rows[5].contains(r#""magento/default/7","1","6.170","0.479","5.691""#),
+        "{}",
+        rows[5]
+    );
+    let html = render_html(&l, &lines);
+    assert!(html.contains("posted as ERP entry je_9"));
+    assert!(html.find("txn_2").unwrap() < html.find("txn_1").unwrap());
+    assert!(!render_html(
+        &l,
+        &[ReportLine {
+            transaction: "<script>".into(),
+            ..lines[0].clone()
+        }]
+    )
+    .contains("<script>"));
 }

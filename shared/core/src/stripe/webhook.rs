@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::signature::{verify_signature, SignatureError, SIGNATURE_HEADER};
 use crate::message::QueueEnvelope;
-use crate::routing::route_stripe_event;
+use crate::routing::{route_stripe_event, Flow};
 use crate::secrets::SecretString;
 use crate::webhook::{
     Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
@@ -95,6 +95,10 @@ fn plain_string(text: &str) -> Option<(&str, &str)> {
 
 impl WebhookSource for StripeWebhook {
     type Keys = StripeWebhookKeys;
+
+    fn flows(&self) -> &'static [Flow] {
+        &Flow::ALL
+    }
 
     fn name(&self) -> &'static str {
         "stripe"

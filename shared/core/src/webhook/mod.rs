@@ -150,6 +150,11 @@ pub trait WebhookSource: Send + Sync {
     /// For logs and metrics ("stripe", "magento").
     fn name(&self) -> &'static str;
 
+    /// The flows this source's messages go to; the function needs each one's queue.
+    fn flows(&self) -> &'static [Flow] {
+        &[Flow::Payments]
+    }
+
     /// Checks the request over its exact bytes.
     fn verify<'a>(
         &self,

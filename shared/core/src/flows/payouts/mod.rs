@@ -7,16 +7,19 @@
 //! twice. Then the invariant is checked and one GL entry posted, keyed on
 //! the payout. A manual or instant payout, which Stripe cannot itemise, posts
 //! the bank movement against clearing. A payout that fails after it was
-//! posted gets its entry reversed. All under a per-payout lock.
-//!
-//! Not wired to a function yet (issue 11): `functions/payouts-handler`, its
-//! queue, the report and the DynamoDB ledger store are still to come.
+//! posted gets its entry reversed. All under a per-payout lock. Each page's
+//! lines and the ledger's status make the payout's report.
 
+mod handler;
 #[cfg(test)]
 mod tests;
 
+pub use handler::{continuation_message, PayoutsError, PayoutsHandler, PAYOUT_CONTINUE};
+
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use futures_util::future::join_all;
 
 use crate::clock::{utc_date, Clock};
 use crate::config::ErpAccounts;
@@ -25,8 +28,9 @@ use crate::error::{Retryable, StoreError};
 use crate::idempotency::{peek, run_once, Once, OnceError, Recorded};
 use crate::payouts::{
     payout_entry, payout_reversal_entry, LedgerError, Matched, PayoutEntryError, PayoutLedger,
+    ReportLine, ReportStatus,
 };
-use crate::ports::{Claim, IdempotencyStore, PayoutLedgers};
+use crate::ports::{Claim, IdempotencyStore, PayoutReports};
 use crate::stripe::objects::{Payout, PayoutStatus};
 use crate::stripe::{PayoutTransaction, StripeApi, StripeApiError};
 
@@ -40,6 +44,29 @@ const ORDER_CATEGORIES: [&str; 6] = [
     "partial_capture_reversal",
 ];
 
+/// Stripe reads of PaymentIntents in flight at once (Stripe allows 100 reads a second).
+const INTENT_READS_AT_ONCE: usize = 8;
+
+/// What a transaction is matched to: an order by its PaymentIntent's metadata
+/// (Tally's `platform`, `store`, `order_id`, read into `intents`), else by category.
+fn match_of(t: &PayoutTransaction, intents: &HashMap<String, Matched>) -> Matched {
+    let category = t
+        .transaction
+        .reporting_category
+        .as_deref()
+        .unwrap_or(&t.transaction.transaction_type);
+    match &t.payment_intent {
+        Some(pi) => intents
+            .get(pi)
+            .cloned()
+            .unwrap_or_else(|| Matched::Unmatched(format!("PaymentIntent {pi} was not read"))),
+        None if ORDER_CATEGORIES.contains(&category) => {
+            Matched::Unmatched(format!("{category} with no PaymentIntent"))
+        }
+        None => Matched::Category,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PayoutError {
     #[error(transparent)]
@@ -50,8 +77,7 @@ pub enum PayoutError {
     Store(#[from] StoreError),
     #[error("payout {0} is being reconciled by another worker")]
     Busy(String),
-    /// Stripe has not finished itemising it, or the invocation ran out of
-    /// time with the ledger saved: retried, continuing where it stopped.
+    /// Stripe has not finished itemising it: retried.
     #[error("not yet: {0}")]
     NotYet(String),
     /// Money that does not add up: a person decides; nothing is posted.
@@ -100,17 +126,28 @@ pub enum PayoutOutcome {
     Reversed {
         entry: String,
     },
+    /// An automatic payout Stripe has not itemised yet
+    /// (`payout.reconciliation_completed` follows).
+    AwaitingItemisation,
+    /// The invocation ran short with `transactions` read and saved: the rest
+    /// continues in another invocation from the saved cursor.
+    Continues {
+        transactions: u64,
+    },
     Skipped(&'static str),
 }
 
 pub struct PayoutReconciliation {
     pub stripe: Arc<dyn StripeApi>,
     pub erp: Arc<dyn Erp>,
-    pub ledgers: Arc<dyn PayoutLedgers>,
+    pub reports: Arc<dyn PayoutReports>,
     pub store: Arc<dyn IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
     pub accounts: ErpAccounts,
     pub page_size: u32,
+    /// Most pages one invocation reads before handing the payout on to a
+    /// continuation (0: as many as time allows).
+    pub pages_per_invocation: u32,
     pub lease_secs: i64,
 }
 
@@ -139,91 +176,160 @@ impl PayoutReconciliation {
         }
         if let Some(entry) = self.posted(payout).await? {
             tracing::info!(payout = %payout.id, entry, "payout already posted");
+            // a crash between posting and recording it leaves the report behind
+            self.record(payout, ReportStatus::Posted { entry }).await?;
             return Ok(PayoutOutcome::Skipped("already posted"));
         }
         if !payout.automatic {
             let entry = self.not_itemised_entry(payout)?;
-            return Ok(PayoutOutcome::NotItemised {
-                entry: self.post(payout, &entry).await?,
-            });
+            let entry = self.post(payout, &entry).await?;
+            self.record(
+                payout,
+                ReportStatus::Posted {
+                    entry: entry.clone(),
+                },
+            )
+            .await?;
+            return Ok(PayoutOutcome::NotItemised { entry });
         }
         if payout.reconciliation_status.as_deref() != Some("completed") {
-            return Err(PayoutError::NotYet(format!(
-                "payout {} is not itemised by Stripe yet",
-                payout.id
-            )));
+            return Ok(PayoutOutcome::AwaitingItemisation);
         }
-        let ledger = self.read_all(payout).await?;
-        let entry = payout_entry(&ledger, payout, &self.accounts)?;
+        let Some(ledger) = self.read_all(payout).await? else {
+            let read = self.saved(payout).await?.transactions;
+            return Ok(PayoutOutcome::Continues { transactions: read });
+        };
+        let entry = match payout_entry(&ledger, payout, &self.accounts) {
+            Ok(entry) => entry,
+            Err(e) => return Err(self.review(payout, e.into()).await),
+        };
+        let posted = self.post(payout, &entry).await?;
+        self.record(
+            payout,
+            ReportStatus::Posted {
+                entry: posted.clone(),
+            },
+        )
+        .await?;
         Ok(PayoutOutcome::Posted {
-            entry: self.post(payout, &entry).await?,
+            entry: posted,
             transactions: ledger.transactions,
-            unmatched: ledger.unmatched.len(),
+            unmatched: ledger.unmatched as usize,
         })
     }
 
-    /// Every page after the saved cursor, saved after each.
-    async fn read_all(&self, payout: &Payout) -> Result<PayoutLedger, PayoutError> {
-        let mut ledger = match self.ledgers.get(&payout.id).await? {
+    /// The payout's saved ledger, or a new one.
+    async fn saved(&self, payout: &Payout) -> Result<PayoutLedger, PayoutError> {
+        Ok(match self.reports.ledger(&payout.id).await? {
             Some(saved) => saved,
-            None => PayoutLedger::new(&payout.id, payout.currency),
+            None => {
+                let mut ledger = PayoutLedger::new(&payout.id, payout.currency);
+                ledger.itemised = payout.automatic;
+                ledger
+            }
+        })
+    }
+
+    /// Sets the report's status.
+    async fn record(&self, payout: &Payout, status: ReportStatus) -> Result<(), PayoutError> {
+        let mut ledger = self.saved(payout).await?;
+        if ledger.status != status {
+            ledger.status = status;
+            self.reports.save_ledger(&ledger).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts the payout to review in its report; the error says why. A
+    /// failure to record it is the error instead (retried, then recorded).
+    async fn review(&self, payout: &Payout, error: PayoutError) -> PayoutError {
+        let PayoutError::NeedsReview(reason) = &error else {
+            return error;
         };
+        let status = ReportStatus::NeedsReview {
+            reason: reason.clone(),
+        };
+        match self.record(payout, status).await {
+            Ok(()) => error,
+            Err(e) => e,
+        }
+    }
+
+    /// Every page after the saved cursor, each page's lines and then the
+    /// ledger saved; `None` when the invocation runs short (all saved).
+    async fn read_all(&self, payout: &Payout) -> Result<Option<PayoutLedger>, PayoutError> {
+        let mut ledger = self.saved(payout).await?;
+        ledger.invocations += 1;
         let mut intents: HashMap<String, Matched> = HashMap::new();
-        loop {
-            if crate::deadline::too_short_for_a_page() {
-                return Err(PayoutError::NotYet(format!(
-                    "payout {}: {} transactions read; the rest in the next invocation",
-                    payout.id, ledger.transactions
-                )));
+        for read in 0.. {
+            let budget_spent = self.pages_per_invocation > 0 && read >= self.pages_per_invocation;
+            if budget_spent || crate::deadline::too_short_for_a_page() {
+                tracing::info!(payout = %payout.id, read = ledger.transactions, "continuing in another invocation");
+                return Ok(None);
             }
             let page = self
                 .stripe
                 .payout_transactions(&payout.id, ledger.cursor.as_deref(), self.page_size)
                 .await?;
+            self.read_intents(&page.transactions, &mut intents).await?;
+            let mut lines: Vec<ReportLine> = Vec::with_capacity(page.transactions.len());
             for t in &page.transactions {
-                let matched = self.match_of(t, &mut intents).await?;
-                ledger.add(&t.transaction, &matched)?;
+                let matched = match_of(t, &intents);
+                match ledger.add(&t.transaction, &matched) {
+                    Ok(line) => lines.extend(line),
+                    Err(e) => return Err(self.review(payout, e.into()).await),
+                }
             }
-            self.ledgers.put(&ledger).await?;
+            if !lines.is_empty() {
+                // the page's number is fixed by the saved ledger: a crash before
+                // the ledger is saved rewrites the same page, never a second one
+                ledger.pages += 1;
+                self.reports
+                    .save_page(&payout.id, ledger.pages, &lines)
+                    .await?;
+            }
+            self.reports.save_ledger(&ledger).await?;
             if !page.has_more || page.transactions.is_empty() {
-                return Ok(ledger);
+                return Ok(Some(ledger));
             }
         }
+        unreachable!("the page loop ends by returning")
     }
 
-    /// An order's transaction by its PaymentIntent's metadata (Tally's
-    /// `platform`, `store`, `order_id`), one Stripe read per PaymentIntent.
-    async fn match_of(
+    /// What each PaymentIntent of a page not read before names, read a few
+    /// at a time (a page has up to 100 and each is one Stripe read).
+    async fn read_intents(
         &self,
-        t: &PayoutTransaction,
+        page: &[PayoutTransaction],
         intents: &mut HashMap<String, Matched>,
-    ) -> Result<Matched, PayoutError> {
-        let category = t
-            .transaction
-            .reporting_category
-            .as_deref()
-            .unwrap_or(&t.transaction.transaction_type);
-        let Some(pi) = &t.payment_intent else {
-            return Ok(if ORDER_CATEGORIES.contains(&category) {
-                Matched::Unmatched(format!("{category} with no PaymentIntent"))
-            } else {
-                Matched::Category
-            });
-        };
-        if let Some(known) = intents.get(pi) {
-            return Ok(known.clone());
+    ) -> Result<(), PayoutError> {
+        let mut unread: Vec<String> = page
+            .iter()
+            .filter_map(|t| t.payment_intent.clone())
+            .filter(|pi| !intents.contains_key(pi))
+            .collect();
+        unread.sort_unstable();
+        unread.dedup();
+        for chunk in unread.chunks(INTENT_READS_AT_ONCE) {
+            let reads = join_all(
+                chunk
+                    .iter()
+                    .map(|pi| self.stripe.retrieve_payment_intent(pi)),
+            );
+            for (pi, read) in chunk.iter().zip(reads.await) {
+                let metadata = read?.metadata;
+                let matched = match (
+                    metadata.get("platform"),
+                    metadata.get("store"),
+                    metadata.get("order_id"),
+                ) {
+                    (Some(p), Some(s), Some(o)) => Matched::Order(format!("{p}/{s}/{o}")),
+                    _ => Matched::Unmatched(format!("PaymentIntent {pi} names no Tally order")),
+                };
+                intents.insert(pi.clone(), matched);
+            }
         }
-        let metadata = self.stripe.retrieve_payment_intent(pi).await?.metadata;
-        let matched = match (
-            metadata.get("platform"),
-            metadata.get("store"),
-            metadata.get("order_id"),
-        ) {
-            (Some(p), Some(s), Some(o)) => Matched::Order(format!("{p}/{s}/{o}")),
-            _ => Matched::Unmatched(format!("PaymentIntent {pi} names no Tally order")),
-        };
-        intents.insert(pi.clone(), matched.clone());
-        Ok(matched)
+        Ok(())
     }
 
     fn not_itemised_entry(&self, payout: &Payout) -> Result<JournalEntry, PayoutError> {
@@ -290,21 +396,19 @@ impl PayoutReconciliation {
         let Some(posted_id) = self.posted(payout).await? else {
             return Ok(PayoutOutcome::Skipped("failed before it was posted"));
         };
-        // rebuilt from the saved ledger (or, for a manual payout, as it was posted)
-        let original = match self.ledgers.get(&payout.id).await? {
-            Some(ledger) if payout.automatic => payout_entry(&ledger, payout, &self.accounts)?,
-            _ => self.not_itemised_entry(payout)?,
-        };
-        let reversal = payout_reversal_entry(
-            &original,
-            &posted_id,
-            self.clock.now_secs(),
-            payout.failure_code.as_deref().unwrap_or("unknown"),
-        )
-        .map_err(ErpError::Entry)?;
+        let reversal =
+            payout_reversal_entry(payout, &posted_id, self.clock.now_secs(), &self.accounts)
+                .map_err(ErpError::Entry)?;
         let key = format!("payout/{}/erp-reversal", payout.id);
-        Ok(PayoutOutcome::Reversed {
-            entry: self.post_once(&key, &reversal).await?,
-        })
+        let reversal = self.post_once(&key, &reversal).await?;
+        self.record(
+            payout,
+            ReportStatus::Reversed {
+                entry: posted_id,
+                reversal: reversal.clone(),
+            },
+        )
+        .await?;
+        Ok(PayoutOutcome::Reversed { entry: reversal })
     }
 }

@@ -1,0 +1,109 @@
+//! Payouts handler (SQS): Stripe `payout.*` events and Tally's continuations
+//! through payout reconciliation, with partial batch failures. Reads only the
+//! Stripe API key and the ERP secret; builds every client once per container.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use tally_aws::config::{
+    self, batch_settings, cached_secret, lease_secs, parsed_or, required, tally_config,
+};
+use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
+use tally_aws::payout_reports::DynamoPayoutReports;
+use tally_aws::sqs::SqsQueue;
+use tally_aws::sqs_batch::handle_sqs_event;
+use tally_core::batch::BatchContext;
+use tally_core::clock::{Clock, SystemClock};
+use tally_core::config::TallyConfig;
+use tally_core::deadline;
+use tally_core::flows::payouts::{PayoutReconciliation, PayoutsHandler};
+use tally_http::{erp::HttpErp, stripe::HttpStripe};
+
+/// Stripe's largest page of balance transactions.
+const PAGE_SIZE: u32 = 100;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tally_aws::logging::init();
+    let settings = tally_config()?;
+    let batch = batch_settings()?;
+    let lease_secs = lease_secs()?;
+    // A page is never started with less than MIN_SECS_FOR_A_PAGE left: a shorter
+    // timeout would hand a payout from continuation to continuation, reading nothing.
+    let timeout: u64 = parsed_or("FUNCTION_TIMEOUT_SECS", 0)?;
+    if timeout < 3 * deadline::MIN_SECS_FOR_A_PAGE {
+        return Err(format!(
+            "FUNCTION_TIMEOUT_SECS is {timeout}: the payouts handler needs at least {} s to read pages",
+            3 * deadline::MIN_SECS_FOR_A_PAGE
+        )
+        .into());
+    }
+    let aws = config::load().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let http = tally_http::client();
+    let clock = Arc::new(SystemClock);
+    let store = Arc::new(DynamoIdempotencyStore::new(
+        dynamodb.clone(),
+        required("IDEMPOTENCY_TABLE")?,
+    ));
+    let stripe = Arc::new(HttpStripe::new(
+        http.clone(),
+        settings.stripe.clone(),
+        Arc::new(cached_secret(&secrets, "STRIPE_API_SECRET_ID")?),
+    ));
+    let reconciliation = PayoutReconciliation {
+        stripe: stripe.clone(),
+        erp: Arc::new(HttpErp::new(
+            http,
+            TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
+            settings.erp.clone(),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            clock.clone(),
+        )),
+        reports: Arc::new(DynamoPayoutReports::new(
+            dynamodb.clone(),
+            required("PAYOUT_REPORTS_TABLE")?,
+        )),
+        store: store.clone(),
+        clock: clock.clone(),
+        accounts: settings.erp.accounts.clone(),
+        page_size: parsed_or("PAYOUT_PAGE_SIZE", PAGE_SIZE)?,
+        pages_per_invocation: parsed_or("PAYOUT_PAGES_PER_INVOCATION", 0)?,
+        lease_secs,
+    };
+    let source = Arc::new(SqsQueue::new(sqs.clone(), required("QUEUE_URL")?));
+    let handler = PayoutsHandler {
+        reconciliation: Arc::new(reconciliation),
+        store,
+        journal: Arc::new(DynamoEventJournal::new(
+            dynamodb,
+            required("EVENTS_TABLE")?,
+            parsed_or("EVENT_RETENTION_DAYS", 400)?,
+        )),
+        stripe,
+        clock: clock.clone(),
+        lease_secs,
+        continuation: source.clone(),
+    };
+    let dead_letters = SqsQueue::new(sqs, required("DEAD_LETTER_QUEUE_URL")?);
+    let (handler, dead_letters, source, clock, batch) = (
+        &handler,
+        &dead_letters,
+        source.as_ref(),
+        clock.as_ref(),
+        &batch,
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let ctx = BatchContext {
+            dead_letters,
+            redelivery: source,
+            clock,
+            deadline: deadline::from_lambda(event.context.deadline, clock.now_ms()),
+        };
+        Ok::<_, Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
+    }))
+    .await
+}
