@@ -32,17 +32,25 @@ RETURN_URL = "https://shop.example.com/checkout/return"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def handler_cpu_seconds(function_name: str) -> float:
-    """User+system CPU of every live process running this Lambda function."""
-    total = 0
+def function_processes(function_name: str):
+    """The /proc directory of every live process running this Lambda function."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() not in environ:
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
         except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+        if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() in environ:
+            yield Path(f"/proc/{pid}")
+
+
+def handler_cpu_seconds(function_name: str) -> float:
+    """User+system CPU of every live process running this Lambda function."""
+    total = 0
+    for proc in function_processes(function_name):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (FileNotFoundError, ProcessLookupError):
             continue
     return total / TICKS
 

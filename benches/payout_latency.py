@@ -13,7 +13,6 @@ Run after `make up`:  .venv/bin/python benches/payout_latency.py 1000 10000"""
 
 import concurrent.futures
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from o2c_latency import handler_cpu_seconds  # noqa: E402
+from o2c_latency import function_processes, handler_cpu_seconds  # noqa: E402
 from tally_local import LocalStack, wait_until  # noqa: E402
 
 RETURN_URL = "https://shop.example.com/checkout/return"
@@ -30,15 +29,12 @@ RETURN_URL = "https://shop.example.com/checkout/return"
 
 def peak_rss_kb(function_name: str) -> int:
     peak = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for proc in function_processes(function_name):
         try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() not in environ:
-                continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            for line in (proc / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]))
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
+        except (FileNotFoundError, ProcessLookupError):
             continue
     return peak
 

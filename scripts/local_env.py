@@ -29,7 +29,9 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
             "send_description": send_description == "true",
             "http": LOCAL_HTTP,
         },
-        "magento": {"base_url": f"http://{host}:{magento_port}", "store_code": store_code, "http": LOCAL_HTTP},
+        # the simulator's option id for the Refund resolution of returns (Adobe Commerce RMA)
+        "magento": {"base_url": f"http://{host}:{magento_port}", "store_code": store_code, "http": LOCAL_HTTP,
+                    "rma_refund_resolutions": ["refund"]},
         "erp": {"base_url": f"http://{host}:{erp_port}", "http": LOCAL_HTTP},
     }
     if os.environ.get("ZNODE_PORT"):

@@ -355,3 +355,30 @@ def test_a_refund_arriving_before_its_payment_waits_for_it(stack, platform):
     wait_for_refund(p, order_id, re["id"])
     wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
     assert p.summary(order_id)["payments"] and len(p.summary(order_id)["refunds"]) == 1
+
+
+def test_an_adobe_commerce_return_closed_without_a_credit_memo_is_refunded_and_gets_one(stack):
+    """A return (RMA) processed and closed with a Refund resolution and no credit memo: the refund poll
+    finds it, Tally refunds the returned items' price in Stripe once, makes the offline credit memo the
+    return did not, and comments on the return; the next poll leaves it alone."""
+    s, p = stack, stack.platforms["magento"]
+    order_id, pi = place_and_pay(s, p, currency="USD", price="19.99", qty=2)
+    made = p.sim("POST", f"orders/{order_id}/returns", json={"items": [{"sku": "TEE", "qty": 1}]})
+    assert made.status_code == 201, made.text
+    first = s.poll("magento")["refunds"]
+    assert first["enqueued"] >= 1, first
+    sent = wait_until(lambda: stripe_refunds_of(s, pi["latest_charge"]), 60, interval=1, what="the Stripe refund")
+    assert [r["amount"] for r in sent] == [1999]
+    assert sent[0]["metadata"]["tally_platform_record"].endswith(f"/refund/rma-{made.json()['id']}")
+    memo = wait_until(lambda: recorded(p, order_id).get(sent[0]["id"]), 60, interval=1,
+                      what="the credit memo naming the refund")
+    assert Decimal(str(memo["amount"])) == Decimal("19.99")
+    returns = wait_until(lambda: [r for r in p.summary(order_id)["returns"] if r["stripe_refund_id"]], 60,
+                         interval=1, what="the return naming the refund")
+    assert returns[0]["stripe_refund_id"] == sent[0]["id"]
+    wait_until(lambda: credit_memos(s, p, order_id), 60, interval=1, what="the ERP credit memo")
+    again = s.poll("magento")["refunds"]
+    time.sleep(3)
+    assert stripe_refunds_of(s, pi["latest_charge"]) == sent, f"refunded once (second poll: {again})"
+    assert len(p.summary(order_id)["refunds"]) == 1, "one credit memo"
+    assert len(credit_memos(s, p, order_id)) == 1

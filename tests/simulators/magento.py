@@ -5,7 +5,9 @@
 
 Serves the REST routes Tally uses under /rest/V1/... and /rest/{store_code}/V1/..., with Magento's
 error bodies and quirks, plus a control API under /_sim/ (orders, webhooks, faults, request log).
-Orders placed through /_sim/orders are pushed to registered targets as Adobe Commerce webhooks,
+An order's items are `{"sku", "name", "qty", "price", "discount"}` (`discount`: a cart rule's amount off
+the row, kept in the item's `discount_amount`). Credit memos: `magento_creditmemos.py`; Adobe Commerce
+returns (RMA): `magento_returns.py`. Orders placed through /_sim/orders are pushed to registered targets as Adobe Commerce webhooks,
 signed like Adobe Commerce does (RSA-SHA256 over the base64 of the body).
 """
 
@@ -29,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import _search
 from .magento_creditmemos import CreditMemos
+from .magento_returns import Returns
 from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
                       json_response, magento_time, parse_decimal, post_webhook, round_money, serve, text_response)
 
@@ -137,7 +140,7 @@ def load_or_create_key(path: str | None) -> bytes:
 # --- the simulator ---------------------------------------------------------------------------
 
 
-class MagentoSimulator(CreditMemos):
+class MagentoSimulator(CreditMemos, Returns):
     # for the mixins: run as `python -m simulators.magento`, this module is __main__,
     # and importing it again by name would make a second, uncaught MagentoError
     Error = None  # set below, once MagentoError exists in this module's namespace
@@ -178,6 +181,7 @@ class MagentoSimulator(CreditMemos):
         self.sim.add("GET", r"/_sim/faults", lambda req: json_response(200, {"faults": self.faults.list()}))
         self.sim.add("DELETE", r"/_sim/faults", self.sim_clear_faults)
         self.creditmemo_routes(self.authed)
+        self.return_routes(self.authed)
 
     def reset(self) -> None:
         """Everything but the key and the token."""
@@ -185,10 +189,12 @@ class MagentoSimulator(CreditMemos):
             self.orders: dict[int, dict] = {}
             self.invoices: dict[int, dict] = {}
             self.creditmemos: dict[int, dict] = {}
+            self.returns: dict[int, dict] = {}
             self.deliveries: list[dict] = []
             self.webhooks.clear()
             self.next_id = {"order": 1, "item": 1, "address": 1, "history": 1, "invoice": 1, "invoice_item": 1,
-                            "comment": 1, "creditmemo": 1, "creditmemo_item": 1}
+                            "comment": 1, "creditmemo": 1, "creditmemo_item": 1, "rma": 1, "rma_item": 1,
+                            "rma_comment": 1}
         self.faults.clear()
         self.requests.clear()
 
@@ -460,8 +466,10 @@ class MagentoSimulator(CreditMemos):
                 raise SimError(f"items[{n}].qty must be positive")
             price = money(raw.get("price"), f"items[{n}].price")
             row = round_money(price * qty, currency)
+            # a cart rule's discount on the row (Magento keeps it beside the row total)
+            discount = money(raw.get("discount", "0"), f"items[{n}].discount")
             items.append({
-                "base_price": price, "base_row_total": row, "created_at": created, "discount_amount": Decimal(0),
+                "base_price": price, "base_row_total": row, "created_at": created, "discount_amount": discount,
                 "is_virtual": 0, "item_id": self.new_id("item"), "name": raw.get("name") or raw["sku"],
                 "order_id": order_id, "original_price": price, "price": price, "price_incl_tax": price,
                 "product_type": "simple", "qty_invoiced": Decimal(0), "qty_ordered": qty, "row_invoiced": Decimal(0),
@@ -471,7 +479,8 @@ class MagentoSimulator(CreditMemos):
         subtotal = sum((i["row_total"] for i in items), Decimal(0))
         shipping = round_money(money(spec.get("shipping_amount", "0"), "shipping_amount"), currency)
         tax = round_money(money(spec.get("tax_amount", "0"), "tax_amount"), currency)
-        grand = round_money(subtotal + shipping + tax, currency)
+        discount = sum((i["discount_amount"] for i in items), Decimal(0))
+        grand = round_money(subtotal + shipping + tax - discount, currency)
 
         def address(kind: str) -> dict:
             given = spec.get(f"{kind}_address") or {}
@@ -491,14 +500,14 @@ class MagentoSimulator(CreditMemos):
             info = ["Check / Money order"] if method == "checkmo" else []
         billing, shipping_address = address("billing"), address("shipping")
         return {
-            "base_currency_code": currency, "base_discount_amount": Decimal(0), "base_grand_total": grand,
+            "base_currency_code": currency, "base_discount_amount": -discount, "base_grand_total": grand,
             "base_shipping_amount": shipping, "base_subtotal": subtotal, "base_tax_amount": tax,
             "base_to_global_rate": 1, "base_to_order_rate": 1, "base_total_due": grand,
             "base_total_invoiced": None, "base_total_paid": None,
             "billing_address_id": billing["entity_id"], "created_at": created,
             "customer_email": email, "customer_firstname": first, "customer_group_id": 0 if customer.get("id") is None else 1,
             "customer_id": customer.get("id"), "customer_is_guest": 1 if customer.get("id") is None else 0,
-            "customer_lastname": last, "customer_note_notify": 1, "discount_amount": Decimal(0),
+            "customer_lastname": last, "customer_note_notify": 1, "discount_amount": -discount,
             "entity_id": order_id, "global_currency_code": currency, "grand_total": grand,
             "increment_id": str(spec.get("increment_id") or f"{order_id:09d}"), "is_virtual": 0,
             "order_currency_code": currency, "shipping_amount": shipping,
@@ -629,7 +638,8 @@ class MagentoSimulator(CreditMemos):
         return {"payment_state": state, "transaction_id": (order.get("payment") or {}).get("last_trans_id"),
                 "payments": [{"invoice": i["increment_id"], "amount": i["grand_total"], "at": i["created_at"]}
                              for i in invoices],
-                "refunds": self.refunds_summary(order), "status": order["status"]}
+                "refunds": self.refunds_summary(order), "returns": self.returns_summary(order),
+                "status": order["status"]}
 
     def sim_requests(self, req: Request) -> Response:
         entries = self.requests.list(req.arg("path_contains"), req.arg("method"))

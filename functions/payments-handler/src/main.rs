@@ -4,20 +4,17 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use tally_aws::config::{
     self, batch_settings, cached_secret, lease_secs, parsed_or, required, tally_config,
 };
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::sqs::SqsQueue;
-use tally_aws::sqs_batch::handle_sqs_event;
+use tally_aws::sqs_batch::run_sqs_handler;
 use tally_aws::state::DynamoState;
-use tally_core::batch::BatchContext;
-use tally_core::clock::{Clock, SystemClock};
+use tally_core::clock::SystemClock;
 use tally_core::commerce::{CommercePlatform, Platforms};
 use tally_core::config::TallyConfig;
-use tally_core::deadline;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest};
@@ -99,16 +96,5 @@ async fn main() -> Result<(), Error> {
     };
     let dead_letters = SqsQueue::new(sqs.clone(), required("DEAD_LETTER_QUEUE_URL")?);
     let source = SqsQueue::new(sqs, required("QUEUE_URL")?);
-    let (handler, dead_letters, source, clock, batch) =
-        (&handler, &dead_letters, &source, clock.as_ref(), &batch);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let ctx = BatchContext {
-            dead_letters,
-            redelivery: source,
-            clock,
-            deadline: deadline::from_lambda(event.context.deadline, clock.now_ms()),
-        };
-        Ok::<_, Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
-    }))
-    .await
+    run_sqs_handler(&handler, &dead_letters, &source, clock.as_ref(), &batch).await
 }

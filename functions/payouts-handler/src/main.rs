@@ -4,17 +4,15 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use tally_aws::config::{
     self, batch_settings, cached_secret, lease_secs, parsed_or, required, tally_config,
 };
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::payout_reports::DynamoPayoutReports;
 use tally_aws::sqs::SqsQueue;
-use tally_aws::sqs_batch::handle_sqs_event;
-use tally_core::batch::BatchContext;
-use tally_core::clock::{Clock, SystemClock};
+use tally_aws::sqs_batch::run_sqs_handler;
+use tally_core::clock::SystemClock;
 use tally_core::config::TallyConfig;
 use tally_core::deadline;
 use tally_core::flows::payouts::{PayoutReconciliation, PayoutsHandler};
@@ -89,21 +87,5 @@ async fn main() -> Result<(), Error> {
         continuation: source.clone(),
     };
     let dead_letters = SqsQueue::new(sqs, required("DEAD_LETTER_QUEUE_URL")?);
-    let (handler, dead_letters, source, clock, batch) = (
-        &handler,
-        &dead_letters,
-        source.as_ref(),
-        clock.as_ref(),
-        &batch,
-    );
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let ctx = BatchContext {
-            dead_letters,
-            redelivery: source,
-            clock,
-            deadline: deadline::from_lambda(event.context.deadline, clock.now_ms()),
-        };
-        Ok::<_, Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
-    }))
-    .await
+    run_sqs_handler(&handler, &dead_letters, &source, clock.as_ref(), &batch).await
 }

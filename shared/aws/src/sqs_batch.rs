@@ -45,6 +45,29 @@ pub async fn handle_sqs_event<H: MessageHandler>(
     response
 }
 
+/// Serves SQS batches until the runtime stops: each invocation runs
+/// `handler` over its records with the invocation's deadline, dead-lettering
+/// to `dead_letters` and delaying redeliveries on `source`.
+pub async fn run_sqs_handler<H: MessageHandler>(
+    handler: &H,
+    dead_letters: &crate::sqs::SqsQueue,
+    source: &crate::sqs::SqsQueue,
+    clock: &dyn tally_core::clock::Clock,
+    batch: &BatchSettings,
+) -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{service_fn, LambdaEvent};
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let ctx = BatchContext {
+            dead_letters,
+            redelivery: source,
+            clock,
+            deadline: tally_core::deadline::from_lambda(event.context.deadline, clock.now_ms()),
+        };
+        Ok::<_, lambda_runtime::Error>(handle_sqs_event(event.payload, handler, &ctx, batch).await)
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,13 @@ pub struct MagentoConfig {
     /// Page size of the order poller's searches.
     pub page_size: u32,
     pub http: HttpPolicy,
+    /// Adobe Commerce returns (RMA): the item `resolution` option ids that mean
+    /// "refund the money" (they are the merchant's EAV options). Empty: Tally
+    /// reads no returns (Magento Open Source has none); credit memos only.
+    pub rma_refund_resolutions: Vec<String>,
+    /// How far back (by the date a return was requested) each poll looks for
+    /// processed returns: a closed return stays closed, so the scan is bounded.
+    pub rma_lookback_days: u32,
 }
 
 impl Default for MagentoConfig {
@@ -91,6 +98,8 @@ impl Default for MagentoConfig {
             store_code: "default".into(),
             page_size: 50,
             http: HttpPolicy::default(),
+            rma_refund_resolutions: Vec::new(),
+            rma_lookback_days: 60,
         }
     }
 }
@@ -312,6 +321,20 @@ impl TallyConfig {
             return Err(err("magento.page_size", "between 1 and 500"));
         }
         check_http("magento.http", &self.magento.http)?;
+        if self
+            .magento
+            .rma_refund_resolutions
+            .iter()
+            .any(|r| r.trim().is_empty())
+        {
+            return Err(err(
+                "magento.rma_refund_resolutions",
+                "option ids, none empty",
+            ));
+        }
+        if !(1..=3_650).contains(&self.magento.rma_lookback_days) {
+            return Err(err("magento.rma_lookback_days", "between 1 and 3650"));
+        }
         if let Some(url) = &self.znode.base_url {
             check_url("znode.base_url", url)?;
         }

@@ -162,3 +162,12 @@ pub fn payment_intent_json(stripe: &MemoryStripe, id: &str) -> serde_json::Value
         "created": pi.created, "livemode": false,
     })
 }
+
+/// An entry's lines as (account, side, minor units), for assertions.
+pub fn booked(entry: &crate::erp::JournalEntry) -> Vec<(String, crate::erp::Side, i64)> {
+    entry
+        .lines()
+        .iter()
+        .map(|l| (l.account.clone(), l.side, l.amount.get()))
+        .collect()
+}

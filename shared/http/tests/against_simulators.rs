@@ -531,17 +531,7 @@ async fn stripe_and_erp_401s_reread_their_secret_once() {
 }
 
 async fn znode_order(spec: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{}/_sim/orders", env("ZNODE_BASE_URL")))
-        .json(&spec)
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::post_json(&env("ZNODE_BASE_URL"), "/_sim/orders", &spec).await
 }
 
 async fn znode_summary(id: &str) -> Value {

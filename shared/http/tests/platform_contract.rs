@@ -12,7 +12,7 @@ use tally_core::config::{MagentoConfig, ZnodeAuthMode, ZnodeConfig};
 use tally_core::money::Currency;
 
 mod common;
-use common::{env, fast, secret};
+use common::{env, fast, post_json, secret};
 
 /// Any simulator's control API.
 struct ControlApi(String);
@@ -20,18 +20,13 @@ struct ControlApi(String);
 #[async_trait]
 impl PlacesOrders for ControlApi {
     async fn place(&self, currency: Currency, price: &str) -> (String, String) {
-        let placed: Value = reqwest::Client::new()
-            .post(format!("{}/_sim/orders", self.0))
-            .json(&json!({"currency": currency.code(), "notify": false, "payment_method": "stripe_payments",
-                          "items": [{"sku": "CONTRACT", "name": "Contract item", "qty": 1, "price": price}]}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let placed = post_json(
+            &self.0,
+            "/_sim/orders",
+            &json!({"currency": currency.code(), "notify": false, "payment_method": "stripe_payments",
+                    "items": [{"sku": "CONTRACT", "name": "Contract item", "qty": 1, "price": price}]}),
+        )
+        .await;
         (
             placed["id"].as_str().unwrap().to_string(),
             placed["number"].as_str().unwrap().to_string(),
@@ -42,17 +37,12 @@ impl PlacesOrders for ControlApi {
 #[async_trait]
 impl MakesRefunds for ControlApi {
     async fn refund_on_platform(&self, order_id: &str, amount: &str) -> String {
-        let made: Value = reqwest::Client::new()
-            .post(format!("{}/_sim/orders/{order_id}/refunds", self.0))
-            .json(&json!({"amount": amount}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let made = post_json(
+            &self.0,
+            &format!("/_sim/orders/{order_id}/refunds"),
+            &json!({"amount": amount}),
+        )
+        .await;
         made["id"].as_str().unwrap().to_string()
     }
 }

@@ -69,6 +69,9 @@ pub enum RefundIntake {
     /// (Znode returns approved later, with no modification filter to key on):
     /// every record in that state is read on every poll with `refunds_awaiting`.
     Awaiting,
+    /// Both (Adobe Commerce: credit memos by creation key, and processed
+    /// returns, which no credit memo accompanies, by their state).
+    CreatedAndAwaiting,
 }
 
 /// A record in the awaiting state that cannot be read as a refund (an

@@ -1,6 +1,5 @@
 //! The flows: plain functions over ports, one module per queue.
 
-mod journal;
 mod keyed_walk;
 pub mod order_poller;
 pub mod order_to_cash;
@@ -8,5 +7,6 @@ pub mod payments;
 pub mod payouts;
 pub mod refund_poller;
 pub mod refunds;
+mod stripe_events;
 
-pub use journal::journal_once;
+pub use stripe_events::{admit, journal_once, Refused};

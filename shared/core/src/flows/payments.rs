@@ -21,7 +21,7 @@ use crate::idempotency::OnceError;
 use crate::message::{MessageError, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore};
 use crate::routing::Flow;
-use crate::stripe::{EnvelopeError, EventEnvelope};
+use crate::stripe::EventEnvelope;
 
 /// The canonical event type platform receivers and pollers enqueue.
 pub const ORDER_CREATED: &str = "order.created";
@@ -95,32 +95,21 @@ pub fn order_created_message(
 pub enum PaymentsError {
     #[error(transparent)]
     Message(#[from] MessageError),
-    #[error("queued event is invalid: {0}")]
-    Event(#[from] EnvelopeError),
+    #[error(transparent)]
+    Refused(#[from] crate::flows::Refused),
     #[error("event {0} of type {1} does not belong to the payments flow")]
     WrongFlow(String, String),
     #[error(transparent)]
     Once(#[from] OnceError<StoreError>),
     #[error(transparent)]
     OrderToCash(#[from] O2cError),
-    #[error("event {event} is livemode={event_livemode} but the Stripe API key is for livemode={key_livemode}: refused")]
-    WrongMode {
-        event: String,
-        event_livemode: bool,
-        key_livemode: bool,
-    },
-    #[error(transparent)]
-    Stripe(#[from] crate::stripe::StripeApiError),
 }
 
 impl Retryable for PaymentsError {
     fn is_retryable(&self) -> bool {
         match self {
-            PaymentsError::Message(_)
-            | PaymentsError::Event(_)
-            | PaymentsError::WrongFlow(..)
-            | PaymentsError::WrongMode { .. } => false,
-            PaymentsError::Stripe(e) => e.is_retryable(),
+            PaymentsError::Message(_) | PaymentsError::WrongFlow(..) => false,
+            PaymentsError::Refused(e) => e.is_retryable(),
             PaymentsError::Once(e) => e.is_retryable(),
             PaymentsError::OrderToCash(e) => e.is_retryable(),
         }
@@ -152,20 +141,7 @@ impl PaymentsHandler {
             return self.handle_platform_event(&queued).await;
         }
         let raw = queued.event.get().as_bytes();
-        let event = EventEnvelope::parse(raw)?;
-        if crate::routing::route_stripe_event(&event.event_type) != Some(Flow::Payments) {
-            return Err(PaymentsError::WrongFlow(event.id, event.event_type));
-        }
-        // A test event must never move live orders, nor a live one test orders.
-        if let Some(key_livemode) = self.stripe.livemode().await? {
-            if key_livemode != event.livemode {
-                return Err(PaymentsError::WrongMode {
-                    event: event.id,
-                    event_livemode: event.livemode,
-                    key_livemode,
-                });
-            }
-        }
+        let event = crate::flows::admit(self.stripe.as_ref(), raw, Flow::Payments).await?;
         let first_delivery = self.journal_once(&event).await?;
         let order_to_cash = match PaymentEvent::from_stripe(&event.id, &event.event_type, raw)
             .map_err(O2cError::Invalid)?

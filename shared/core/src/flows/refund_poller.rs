@@ -4,8 +4,9 @@
 //! - records made once (Magento credit memos): keyed like the order poll
 //!   (creation time, then the ids read in that second; see `ChangeKey`),
 //!   saved after every page with a conditional write;
-//! - records that reach an approved state later (Znode returns, with no
-//!   modification filter): every record in that state is read on each poll,
+//! - records that reach an approved state later (Znode returns, Adobe
+//!   Commerce returns processed without a credit memo; no modification
+//!   filter to key on): every record in that state is read on each poll,
 //!   by the platform's own key, so the work list is the platform's state
 //!   itself; what Tally sent to review is marked and left alone, so a return
 //!   waiting for a person is not dead-lettered again on every poll.
@@ -65,6 +66,19 @@ impl RefundPoller<'_> {
         let report = match self.platform.refund_intake() {
             RefundIntake::Created => self.poll_created().await?,
             RefundIntake::Awaiting => self.poll_awaiting().await?,
+            RefundIntake::CreatedAndAwaiting => {
+                let created = self.poll_created().await?;
+                let awaiting = self.poll_awaiting().await?;
+                RefundPollReport {
+                    pages: created.pages + awaiting.pages,
+                    seen: created.seen + awaiting.seen,
+                    enqueued: created.enqueued + awaiting.enqueued,
+                    in_review: created.in_review + awaiting.in_review,
+                    dead_lettered: created.dead_lettered + awaiting.dead_lettered,
+                    truncated: created.truncated || awaiting.truncated,
+                    ..created
+                }
+            }
         };
         tracing::info!(since = %report.since, watermark = %report.watermark, seen = report.seen,
             enqueued = report.enqueued, in_review = report.in_review, "refund poll done");

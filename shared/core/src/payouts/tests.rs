@@ -175,13 +175,8 @@ fn a_failed_payout_reverses_its_bank_movement_into_the_balance_it_returns_to() {
     let reversal = payout_reversal_entry(&failed, "JE-9", 1_795_300_000, &accounts).unwrap();
     assert_eq!(reversal.idempotency_key(), "tally-payout-po_1-reversal");
     assert_eq!(reversal.references()["reverses"], "JE-9");
-    let lines: Vec<_> = reversal
-        .lines()
-        .iter()
-        .map(|l| (l.account.clone(), l.side, l.amount.get()))
-        .collect();
     assert_eq!(
-        lines,
+        crate::testkit::booked(&reversal),
         [
             ("1150".to_string(), Side::Debit, 6_946),
             ("1000".to_string(), Side::Credit, 6_946)

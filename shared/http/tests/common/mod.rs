@@ -30,3 +30,20 @@ pub fn secret<T: serde::de::DeserializeOwned + Send + Sync>(json: Value) -> Arc<
         Duration::from_secs(1),
     ))
 }
+
+/// `POST {base}{path}` with a JSON body, as the simulators' control APIs take
+/// it; the JSON answer (a non-2xx answer fails the test).
+#[allow(dead_code)] // not every test binary drives a control API
+pub async fn post_json(base: &str, path: &str, body: &Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -1,7 +1,8 @@
-//! Magento 2 / Adobe Commerce: its order and credit memo JSON and its webhook signature.
+//! Magento 2 / Adobe Commerce: its order, credit memo and return (RMA) JSON and its webhook signature.
 
 mod creditmemo_json;
 mod order_json;
+mod rma_json;
 mod webhook;
 mod webhook_source;
 
@@ -10,6 +11,10 @@ pub use creditmemo_json::{
     refund_request,
 };
 pub use order_json::{parse_order, MagentoOrder, PLATFORM};
+pub use rma_json::{
+    parse_returns, return_amount, return_comment_request, rma_entity_of, rma_marker, rma_record_id,
+    ReadReturn, PROCESSED_CLOSED,
+};
 pub use webhook::{
     MagentoWebhookVerifier, VerifiedMagentoWebhook, WebhookError, WebhookPayload, SIGNATURE_HEADER,
 };

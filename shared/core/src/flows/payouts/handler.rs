@@ -16,7 +16,7 @@ use crate::idempotency::OnceError;
 use crate::message::{MessageError, OutboundMessage, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore, Queue};
 use crate::routing::Flow;
-use crate::stripe::{EnvelopeError, EventEnvelope, StripeApi};
+use crate::stripe::{EventEnvelope, StripeApi};
 
 /// Tally's message to carry on reading a payout in another invocation.
 pub const PAYOUT_CONTINUE: &str = "payout.continue";
@@ -50,22 +50,14 @@ pub fn continuation_message(
 pub enum PayoutsError {
     #[error(transparent)]
     Message(#[from] MessageError),
-    #[error("queued event is invalid: {0}")]
-    Event(#[from] EnvelopeError),
+    #[error(transparent)]
+    Refused(#[from] crate::flows::Refused),
     #[error("message {0} of type {1} does not belong to the payouts flow")]
     WrongFlow(String, String),
     #[error("event {0} names no payout")]
     NoPayout(String),
-    #[error("event {event} is livemode={event_livemode} but the Stripe API key is for livemode={key_livemode}: refused")]
-    WrongMode {
-        event: String,
-        event_livemode: bool,
-        key_livemode: bool,
-    },
     #[error(transparent)]
     Journal(#[from] OnceError<StoreError>),
-    #[error(transparent)]
-    Stripe(#[from] crate::stripe::StripeApiError),
     #[error(transparent)]
     Payout(#[from] PayoutError),
     #[error("could not enqueue the payout's continuation: {0}")]
@@ -75,13 +67,11 @@ pub enum PayoutsError {
 impl Retryable for PayoutsError {
     fn is_retryable(&self) -> bool {
         match self {
-            PayoutsError::Message(_)
-            | PayoutsError::Event(_)
-            | PayoutsError::WrongFlow(..)
-            | PayoutsError::NoPayout(_)
-            | PayoutsError::WrongMode { .. } => false,
+            PayoutsError::Message(_) | PayoutsError::WrongFlow(..) | PayoutsError::NoPayout(_) => {
+                false
+            }
+            PayoutsError::Refused(e) => e.is_retryable(),
             PayoutsError::Journal(e) => e.is_retryable(),
-            PayoutsError::Stripe(e) => e.is_retryable(),
             PayoutsError::Payout(e) => e.is_retryable(),
             PayoutsError::Continue(e) => e.is_retryable(),
         }
@@ -153,19 +143,12 @@ impl PayoutsHandler {
                 message_type: queued.event_type,
             });
         }
-        let event = EventEnvelope::parse(queued.event.get().as_bytes())?;
-        if crate::routing::route_stripe_event(&event.event_type) != Some(Flow::Payouts) {
-            return Err(PayoutsError::WrongFlow(event.id, event.event_type));
-        }
-        if let Some(key_livemode) = self.stripe.livemode().await? {
-            if key_livemode != event.livemode {
-                return Err(PayoutsError::WrongMode {
-                    event: event.id,
-                    event_livemode: event.livemode,
-                    key_livemode,
-                });
-            }
-        }
+        let event = crate::flows::admit(
+            self.stripe.as_ref(),
+            queued.event.get().as_bytes(),
+            Flow::Payouts,
+        )
+        .await?;
         let payout = match (event.object_type(), event.object_id()) {
             ("payout", Some(id)) => id.to_string(),
             _ => return Err(PayoutsError::NoPayout(event.id)),

@@ -386,6 +386,26 @@ async fn refunds_of_payments_that_are_not_orders_here_are_acknowledged() {
 
 mod from_the_platform {
     use super::*;
+
+    /// The refund poller over the harness's platform, sending to `queue` (its DLQ too).
+    fn refund_poller<'a>(
+        h: &'a Harness,
+        queue: &'a crate::memory::MemoryQueue,
+        clock: &'a crate::clock::ManualClock,
+        initial_lookback_secs: i64,
+    ) -> crate::flows::refund_poller::RefundPoller<'a> {
+        crate::flows::refund_poller::RefundPoller {
+            platform: h.platform.as_ref(),
+            queue,
+            dead_letters: queue,
+            watermarks: h.state.as_ref(),
+            reviews: h.store.as_ref(),
+            clock,
+            page_size: 10,
+            initial_lookback_secs,
+            max_pages: 10,
+        }
+    }
     use crate::commerce::OrderRef;
     use crate::error::Retryable;
     use crate::flows::payments::{refund_requested_message, RefundRequest};
@@ -519,10 +539,37 @@ mod from_the_platform {
     }
 
     #[tokio::test]
+    async fn a_platform_with_both_intakes_is_polled_both_ways() {
+        use crate::clock::ManualClock;
+        use crate::commerce::RefundIntake;
+        use crate::memory::MemoryQueue;
+
+        // the in-memory platform serves the same records both ways: each way finds them
+        let h = harness();
+        h.platform
+            .set_refund_intake(RefundIntake::CreatedAndAwaiting);
+        let (_, charge) = paid(&h, "31", Currency::Usd, "20.00").await;
+        h.platform.merchant_refund("31", 500).unwrap();
+        let queue = MemoryQueue::new("payments");
+        let clock = ManualClock::at_secs(1_795_700_000);
+        let poller = refund_poller(&h, &queue, &clock, 86_400 * 365);
+        let report = poller.poll().await.unwrap();
+        assert_eq!((report.seen, report.enqueued), (2, 2), "{report:?}");
+        assert!(
+            !report.watermark.is_empty(),
+            "the created walk's key is kept"
+        );
+        // the handler refunds it once, however many requests name it
+        for m in queue.messages() {
+            h.handler.handle_message(&m.body).await.unwrap();
+        }
+        assert_eq!(h.stripe.list_refunds_now(&charge).len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_record_sent_to_review_is_not_enqueued_again_by_the_awaiting_poll() {
         use crate::clock::ManualClock;
         use crate::commerce::RefundIntake;
-        use crate::flows::refund_poller::RefundPoller;
         use crate::memory::MemoryQueue;
 
         let h = harness();
@@ -534,17 +581,7 @@ mod from_the_platform {
         let _too_much = h.platform.merchant_refund("23", 500).unwrap();
         let queue = MemoryQueue::new("payments");
         let clock = ManualClock::at_secs(1_795_700_000);
-        let poller = RefundPoller {
-            platform: h.platform.as_ref(),
-            queue: queue.as_ref(),
-            dead_letters: queue.as_ref(),
-            watermarks: h.state.as_ref(),
-            reviews: h.store.as_ref(),
-            clock: &clock,
-            page_size: 10,
-            initial_lookback_secs: 0,
-            max_pages: 10,
-        };
+        let poller = refund_poller(&h, &queue, &clock, 0);
         let first = poller.poll().await.unwrap();
         assert_eq!((first.seen, first.enqueued, first.in_review), (1, 1, 0));
         let err = h

@@ -21,6 +21,8 @@ use tally_core::stripe::objects::Metadata;
 
 use crate::retry::{with_retries, Repeat, Reply};
 
+mod returns;
+
 pub struct MagentoRest {
     client: reqwest::Client,
     base: String,
@@ -253,6 +255,54 @@ impl MagentoRest {
     }
 
     /// The order's REST JSON; Magento's 404 is NotFound.
+    /// The order's credit memos (`GET /V1/creditmemos` by `order_id`).
+    async fn credit_memos_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
+        let mut refunds = Vec::new();
+        for page in 1.. {
+            let query = search_query(
+                &[("order_id", order_id, "eq")],
+                &[("entity_id", "ASC")],
+                page,
+                100,
+            );
+            let reply = self
+                .call(reqwest::Method::GET, "/creditmemos", &query, None)
+                .await?;
+            let found = parse_creditmemos(&reply.body)
+                .map_err(|e| Self::invalid(format!("credit memos of order {order_id}: {e}")))?;
+            let last = found.len() < 100;
+            refunds.extend(found);
+            if last {
+                break;
+            }
+        }
+        Ok(refunds)
+    }
+
+    /// `POST /V1/order/{id}/refund`, offline, for the record's amount.
+    async fn create_credit_memo(
+        &self,
+        order_id: &str,
+        refund: &RefundRecord,
+    ) -> Result<String, PlatformError> {
+        let order = self.raw_order(order_id).await?;
+        let items =
+            order_item_ids(&order).map_err(|e| Self::invalid(format!("order {order_id}: {e}")))?;
+        let reply = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/order/{order_id}/refund"),
+                &[],
+                Some(&refund_request(&items, refund)),
+            )
+            .await?;
+        match serde_json::from_slice::<Value>(&reply.body) {
+            Ok(Value::String(s)) => Ok(s),
+            Ok(Value::Number(n)) => Ok(n.to_string()),
+            other => Err(Self::invalid(format!("credit memo id: {other:?}"))),
+        }
+    }
+
     async fn raw_order(&self, order_id: &str) -> Result<Vec<u8>, PlatformError> {
         match self
             .call(
@@ -361,29 +411,12 @@ impl CommercePlatform for MagentoRest {
         }
     }
 
-    /// The order's credit memos (`GET /V1/creditmemos` by `order_id`), each
-    /// with the Stripe refund its comments name. An unknown order is NotFound.
+    /// The order's credit memos, each with the Stripe refund its comments
+    /// name, and its returns that are refund records. An unknown order is NotFound.
     async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
         self.raw_order(order_id).await?;
-        let mut refunds = Vec::new();
-        for page in 1.. {
-            let query = search_query(
-                &[("order_id", order_id, "eq")],
-                &[("entity_id", "ASC")],
-                page,
-                100,
-            );
-            let reply = self
-                .call(reqwest::Method::GET, "/creditmemos", &query, None)
-                .await?;
-            let found = parse_creditmemos(&reply.body)
-                .map_err(|e| Self::invalid(format!("credit memos of order {order_id}: {e}")))?;
-            let last = found.len() < 100;
-            refunds.extend(found);
-            if last {
-                break;
-            }
-        }
+        let mut refunds = self.credit_memos_of(order_id).await?;
+        refunds.extend(self.returns_of(order_id).await?);
         Ok(refunds)
     }
 
@@ -394,35 +427,27 @@ impl CommercePlatform for MagentoRest {
         order_id: &str,
         refund: &RefundRecord,
     ) -> Result<String, PlatformError> {
-        let order = self.raw_order(order_id).await?;
-        let items =
-            order_item_ids(&order).map_err(|e| Self::invalid(format!("order {order_id}: {e}")))?;
-        let reply = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/order/{order_id}/refund"),
-                &[],
-                Some(&refund_request(&items, refund)),
-            )
-            .await?;
-        match serde_json::from_slice::<Value>(&reply.body) {
-            Ok(Value::String(s)) => Ok(s),
-            Ok(Value::Number(n)) => Ok(n.to_string()),
-            other => Err(Self::invalid(format!("credit memo id: {other:?}"))),
+        self.create_credit_memo(order_id, refund).await
+    }
+
+    /// Credit memos by creation key; with returns configured, also the
+    /// returns processed without one, by their state.
+    fn refund_intake(&self) -> RefundIntake {
+        if self.reads_returns() {
+            RefundIntake::CreatedAndAwaiting
+        } else {
+            RefundIntake::Created
         }
     }
 
-    fn refund_intake(&self) -> RefundIntake {
-        RefundIntake::Created
-    }
-
-    /// Credit memos never change state: they are read by creation key only.
+    /// Returns processed and closed that await a refund (credit memos never
+    /// change state: they are read by creation key only).
     async fn refunds_awaiting(
         &self,
-        _after: Option<&str>,
-        _limit: u32,
+        after: Option<&str>,
+        limit: u32,
     ) -> Result<AwaitingRefunds, PlatformError> {
-        Ok(AwaitingRefunds::default())
+        self.returns_awaiting(after, limit).await
     }
 
     /// Credit memos by creation time and id, keyed as the order poll is: the
@@ -459,13 +484,17 @@ impl CommercePlatform for MagentoRest {
         Ok(Vec::new())
     }
 
-    /// A comment on the credit memo naming the Stripe refund (read back by `refunds_of`).
+    /// A comment on the credit memo naming the Stripe refund (read back by
+    /// `refunds_of`); for a return, its credit memo and a comment on it.
     async fn note_refund_sent(
         &self,
-        _order_id: &str,
+        order_id: &str,
         refund_id: &str,
         sent: &RefundRecord,
     ) -> Result<(), PlatformError> {
+        if self.note_return_refunded(order_id, refund_id, sent).await? {
+            return Ok(());
+        }
         self.call(
             reqwest::Method::POST,
             &format!("/creditmemo/{refund_id}/comments"),
