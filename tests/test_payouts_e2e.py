@@ -286,3 +286,24 @@ def test_a_payout_its_transactions_do_not_add_up_to_is_not_posted_and_goes_to_re
     assert "needs review, nothing posted" in html
     for m in letters:
         s.sqs.delete_message(QueueUrl=s["PAYOUTS_DLQ_URL"], ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_a_payout_already_failed_when_tally_first_reads_it_is_posted_and_reversed(stack):
+    """Stripe fails the payout before Tally handles any of its events. Its transactions stay paid out
+    in it, so their fees and gross are still booked by its entry; the reversal takes the amount back
+    off the bank, and the next payout carries it."""
+    s = stack
+    drain(s, "usd")
+    place_and_pay(s, s.magento, price="4.00", qty=1)
+    po = payout(s, "usd", fail_after_paid=True)
+    assert po["status"] == "failed"
+    rows = transactions(s, po["id"])
+    wait_for_status(s, po["id"], "reversed")
+    posted = assert_balanced_for(s, po, rows)
+    assert ("6150", "debit", Decimal(sum(r["fee"] for r in rows)).scaleb(-2)) in lines(posted)
+    reversal = entry(s, f"tally-payout-{po['id']}-reversal")
+    amount = Decimal(po["amount"]).scaleb(-2)
+    assert lines(reversal) == [("1150", "debit", amount), ("1000", "credit", amount)]
+    again = payout(s, "usd")
+    assert [r["reporting_category"] for r in transactions(s, again["id"])] == ["payout_reversal"]
+    wait_for_status(s, again["id"], "posted")

@@ -170,16 +170,33 @@ impl PayoutReconciliation {
         result
     }
 
+    /// A payout that failed (or was canceled) is posted like any other, then
+    /// reversed: its transactions stay paid out in it (their fees and gross
+    /// are booked by its entry) while only its amount returns to the balance.
     async fn under_lock(&self, payout: &Payout) -> Result<PayoutOutcome, PayoutError> {
-        if matches!(payout.status, PayoutStatus::Failed | PayoutStatus::Canceled) {
-            return self.reverse(payout).await;
-        }
+        let failed = matches!(payout.status, PayoutStatus::Failed | PayoutStatus::Canceled);
         if let Some(entry) = self.posted(payout).await? {
+            if failed {
+                return self.reverse(payout, entry).await;
+            }
             tracing::info!(payout = %payout.id, entry, "payout already posted");
             // a crash between posting and recording it leaves the report behind
             self.record(payout, ReportStatus::Posted { entry }).await?;
             return Ok(PayoutOutcome::Skipped("already posted"));
         }
+        let outcome = self.post_payout(payout).await?;
+        match outcome {
+            PayoutOutcome::Posted { entry, .. } | PayoutOutcome::NotItemised { entry }
+                if failed =>
+            {
+                self.reverse(payout, entry).await
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Posts a payout not posted yet: itemised, or the bank movement alone.
+    async fn post_payout(&self, payout: &Payout) -> Result<PayoutOutcome, PayoutError> {
         if !payout.automatic {
             let entry = self.not_itemised_entry(payout)?;
             let entry = self.post(payout, &entry).await?;
@@ -392,10 +409,11 @@ impl PayoutReconciliation {
         }
     }
 
-    async fn reverse(&self, payout: &Payout) -> Result<PayoutOutcome, PayoutError> {
-        let Some(posted_id) = self.posted(payout).await? else {
-            return Ok(PayoutOutcome::Skipped("failed before it was posted"));
-        };
+    async fn reverse(
+        &self,
+        payout: &Payout,
+        posted_id: String,
+    ) -> Result<PayoutOutcome, PayoutError> {
         let reversal =
             payout_reversal_entry(payout, &posted_id, self.clock.now_secs(), &self.accounts)
                 .map_err(ErpError::Entry)?;

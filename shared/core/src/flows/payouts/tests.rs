@@ -276,13 +276,32 @@ async fn a_payout_that_fails_after_it_was_posted_is_reversed_once() {
         matches!(status, ReportStatus::Reversed { .. }),
         "{status:?}"
     );
+}
+
+#[tokio::test]
+async fn a_payout_already_failed_when_first_read_is_posted_then_reversed() {
+    // its fees and gross are booked by its entry; only its amount comes back
+    let h = harness();
+    put_payout(&h, "failed").await;
+    let out = h.flow.on_payout("po_1").await.unwrap();
+    assert!(matches!(out, PayoutOutcome::Reversed { .. }), "{out:?}");
+    let keys: Vec<_> = h
+        .erp
+        .entries()
+        .iter()
+        .map(|e| e.idempotency_key().to_string())
+        .collect();
+    assert_eq!(keys, ["tally-payout-po_1", "tally-payout-po_1-reversal"]);
+    assert!(booked(&h.erp.entries()[0]).contains(&("6150".into(), Side::Debit, 525)));
+    // one awaiting Stripe's itemisation waits for it, as any payout does
     let h = harness();
     h.stripe
-        .put_payout(payout(500, "failed", true, "completed"), vec![]);
+        .put_payout(payout(500, "failed", true, "in_progress"), vec![]);
     assert_eq!(
         h.flow.on_payout("po_1").await.unwrap(),
-        PayoutOutcome::Skipped("failed before it was posted")
+        PayoutOutcome::AwaitingItemisation
     );
+    assert!(h.erp.entries().is_empty());
 }
 
 #[tokio::test]
