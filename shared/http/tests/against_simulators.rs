@@ -211,6 +211,32 @@ async fn a_crash_between_creating_and_recording_the_payment_intent_reuses_it() {
     assert_eq!(for_order[0]["amount"], 2250);
 }
 
+/// A PaymentIntent as Tally creates one for Magento order `order_id`.
+async fn order_intent(
+    stripe: &HttpStripe,
+    order_id: &str,
+    amount: i64,
+    currency: Currency,
+) -> tally_core::stripe::objects::PaymentIntent {
+    let params = NewPaymentIntent {
+        amount: Money {
+            amount: MinorUnit::new(amount),
+            currency,
+        },
+        customer: None,
+        description: None,
+        metadata: vec![
+            ("platform".into(), "magento".into()),
+            ("store".into(), "default".into()),
+            ("order_id".into(), order_id.to_string()),
+        ],
+    };
+    stripe
+        .create_payment_intent(&params, &format!("tally-pi-{order_id}"))
+        .await
+        .unwrap()
+}
+
 /// The same client calls against localstripe and the project's simulator
 /// must agree on every field Tally reads.
 #[tokio::test]
@@ -394,23 +420,7 @@ async fn place_orders(n: usize) -> Vec<Value> {
 async fn a_payment_intent_is_found_by_its_metadata_after_the_key_is_forgotten() {
     let stripe = stripe(&env("STRIPE_API_BASE"), true);
     let order_id = format!("search-{}", fastrand::u64(..));
-    let params = NewPaymentIntent {
-        amount: Money {
-            amount: MinorUnit::new(1250),
-            currency: Currency::Usd,
-        },
-        customer: None,
-        description: None,
-        metadata: vec![
-            ("platform".into(), "magento".into()),
-            ("store".into(), "default".into()),
-            ("order_id".into(), order_id.clone()),
-        ],
-    };
-    let made = stripe
-        .create_payment_intent(&params, &format!("tally-pi-{order_id}"))
-        .await
-        .unwrap();
+    let made = order_intent(&stripe, &order_id, 1250, Currency::Usd).await;
     let found = stripe
         .search_payment_intents(&[
             ("platform", "magento"),
@@ -781,23 +791,7 @@ async fn a_payouts_transactions_page_through_to_a_balanced_ledger() {
     let mut intents = Vec::new();
     for (n, amount) in [10_000, 5_000, 2_000].into_iter().enumerate() {
         let order_id = format!("payout-{}-{n}", fastrand::u64(..));
-        let params = NewPaymentIntent {
-            amount: Money {
-                amount: MinorUnit::new(amount),
-                currency: Currency::Nok,
-            },
-            customer: None,
-            description: None,
-            metadata: vec![
-                ("platform".into(), "magento".into()),
-                ("store".into(), "default".into()),
-                ("order_id".into(), order_id.clone()),
-            ],
-        };
-        let pi = stripe
-            .create_payment_intent(&params, &format!("tally-pi-{order_id}"))
-            .await
-            .unwrap();
+        let pi = order_intent(&stripe, &order_id, amount, Currency::Nok).await;
         let paid: Value = http
             .post(sim(&format!("/v1/payment_intents/{}/confirm", pi.id)))
             .basic_auth(env("STRIPE_API_KEY"), Some(""))

@@ -122,27 +122,65 @@ pub fn payout_reversal_entry(
     accounts: &ErpAccounts,
 ) -> Result<JournalEntry, EntryError> {
     let failure = payout.failure_code.as_deref().unwrap_or("unknown");
-    let memo = Some(format!(
-        "payout failed ({failure}): returned to the Stripe balance"
-    ));
-    let line = |account: &str, side| JournalLine {
-        account: account.to_string(),
-        side,
-        amount: payout.amount,
-        memo: memo.clone(),
-    };
-    JournalEntry::new(
+    bank_movement(
+        payout,
         format!("{}-reversal", key(&payout.id)),
-        utc_date(failed_at),
-        payout.currency,
+        failed_at,
         format!("Reversal: Stripe payout {} failed ({failure})", payout.id),
         BTreeMap::from([
             ("payout".to_string(), payout.id.clone()),
             ("reverses".to_string(), posted_id.to_string()),
         ]),
-        vec![
-            line(category_account(accounts, "payout_reversal"), Side::Debit),
-            line(&accounts.bank, Side::Credit),
-        ],
+        (
+            category_account(accounts, "payout_reversal"),
+            &accounts.bank,
+        ),
+        &format!("payout failed ({failure}): returned to the Stripe balance"),
+    )
+}
+
+/// A manual or instant payout, which Stripe cannot itemise: the bank
+/// movement against Stripe clearing, dated the day it arrives.
+pub fn not_itemised_entry(
+    payout: &Payout,
+    accounts: &ErpAccounts,
+) -> Result<JournalEntry, EntryError> {
+    bank_movement(
+        payout,
+        key(&payout.id),
+        payout.arrival_date,
+        format!(
+            "Stripe payout {} (manual or instant: not itemised)",
+            payout.id
+        ),
+        BTreeMap::from([("payout".to_string(), payout.id.clone())]),
+        (&accounts.bank, &accounts.stripe_clearing),
+        "not itemised by Stripe (a manual or instant payout)",
+    )
+}
+
+/// The payout's amount from one account to another: `(debit, credit)`.
+fn bank_movement(
+    payout: &Payout,
+    idempotency_key: String,
+    dated: i64,
+    description: String,
+    references: BTreeMap<String, String>,
+    (debit, credit): (&str, &str),
+    memo: &str,
+) -> Result<JournalEntry, EntryError> {
+    let line = |account: &str, side| JournalLine {
+        account: account.to_string(),
+        side,
+        amount: payout.amount,
+        memo: Some(memo.to_string()),
+    };
+    JournalEntry::new(
+        idempotency_key,
+        utc_date(dated),
+        payout.currency,
+        description,
+        references,
+        vec![line(debit, Side::Debit), line(credit, Side::Credit)],
     )
 }

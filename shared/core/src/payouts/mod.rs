@@ -17,6 +17,6 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-pub use gl::{payout_entry, payout_reversal_entry, PayoutEntryError};
+pub use gl::{not_itemised_entry, payout_entry, payout_reversal_entry, PayoutEntryError};
 pub use ledger::{Booking, Bucket, LedgerError, Matched, PayoutLedger, ReportStatus};
 pub use report::{render_csv, render_html, status_text, ReportLine};

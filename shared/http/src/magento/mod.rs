@@ -414,9 +414,9 @@ impl CommercePlatform for MagentoRest {
     /// The order's credit memos, each with the Stripe refund its comments
     /// name, and its returns that are refund records. An unknown order is NotFound.
     async fn refunds_of(&self, order_id: &str) -> Result<Vec<PlatformRefund>, PlatformError> {
-        self.raw_order(order_id).await?;
+        let order = self.raw_order(order_id).await?;
         let mut refunds = self.credit_memos_of(order_id).await?;
-        refunds.extend(self.returns_of(order_id).await?);
+        refunds.extend(self.returns_of(order_id, &order).await?);
         Ok(refunds)
     }
 

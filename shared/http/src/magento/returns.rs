@@ -31,8 +31,6 @@ enum AsRefund {
 #[derive(serde::Deserialize)]
 struct Memo {
     #[serde(default)]
-    created_at: String,
-    #[serde(default)]
     comments: Vec<MemoComment>,
 }
 
@@ -84,7 +82,6 @@ impl MagentoRest {
         Ok(page
             .items
             .iter()
-            .filter(|m| m.created_at.as_str() >= since)
             .filter(|m| {
                 !m.comments
                     .iter()
@@ -93,7 +90,8 @@ impl MagentoRest {
             .count())
     }
 
-    async fn as_refund(&self, r: &ReadReturn) -> Result<AsRefund, PlatformError> {
+    /// The return as a refund record; `order` is its order's REST JSON.
+    async fn as_refund(&self, r: &ReadReturn, order: &[u8]) -> Result<AsRefund, PlatformError> {
         if r.refund_items.is_empty() || (!r.processed_closed && r.stripe_refund_id.is_none()) {
             return Ok(AsRefund::NotOne);
         }
@@ -105,8 +103,7 @@ impl MagentoRest {
                 reason,
             })
         };
-        let order = self.raw_order(&r.order_id).await?;
-        let amount = match return_amount(r, &order) {
+        let amount = match return_amount(r, order) {
             Ok((amount, _)) => amount,
             Err(e) => return Ok(unreadable(format!("return {}: {e}", r.entity_id))),
         };
@@ -173,7 +170,8 @@ impl MagentoRest {
         };
         // one that names its Stripe refund is done: no order read for it
         for r in found.iter().filter(|r| r.stripe_refund_id.is_none()) {
-            match self.as_refund(r).await? {
+            let order = self.raw_order(&r.order_id).await?;
+            match self.as_refund(r, &order).await? {
                 AsRefund::Record(polled) if polled.refund.awaiting => page.refunds.push(polled),
                 AsRefund::Unreadable(u) => page.unreadable.push(u),
                 _ => {}
@@ -183,10 +181,11 @@ impl MagentoRest {
     }
 
     /// The order's returns that are refund records (unreadable ones are left
-    /// to the poll, which reports them).
+    /// to the poll, which reports them); `order` is the order's REST JSON.
     pub(super) async fn returns_of(
         &self,
         order_id: &str,
+        order: &[u8],
     ) -> Result<Vec<PlatformRefund>, PlatformError> {
         if !self.reads_returns() {
             return Ok(Vec::new());
@@ -199,7 +198,7 @@ impl MagentoRest {
         );
         let mut records = Vec::new();
         for r in self.search_returns(&query).await? {
-            match self.as_refund(&r).await? {
+            match self.as_refund(&r, order).await? {
                 AsRefund::Record(polled) => records.push(polled.refund),
                 AsRefund::Unreadable(u) => {
                     tracing::warn!(order_id, refund = %u.refund_id, reason = %u.reason, "return left to a person")

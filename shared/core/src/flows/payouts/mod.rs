@@ -6,9 +6,9 @@
 //! outlasts an invocation continues where it stopped, never counting a page
 //! twice. Then the invariant is checked and one GL entry posted, keyed on
 //! the payout. A manual or instant payout, which Stripe cannot itemise, posts
-//! the bank movement against clearing. A payout that fails after it was
-//! posted gets its entry reversed. All under a per-payout lock. Each page's
-//! lines and the ledger's status make the payout's report.
+//! the bank movement against clearing. A payout that fails is posted (if it
+//! was not) and its bank movement reversed. All under a per-payout lock. Each
+//! page's lines and the ledger's status make the payout's report.
 
 mod handler;
 #[cfg(test)]
@@ -21,14 +21,14 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
-use crate::clock::{utc_date, Clock};
+use crate::clock::Clock;
 use crate::config::ErpAccounts;
-use crate::erp::{Erp, ErpError, JournalEntry, JournalLine, Side};
+use crate::erp::{Erp, ErpError, JournalEntry};
 use crate::error::{Retryable, StoreError};
 use crate::idempotency::{peek, run_once, Once, OnceError, Recorded};
 use crate::payouts::{
-    payout_entry, payout_reversal_entry, LedgerError, Matched, PayoutEntryError, PayoutLedger,
-    ReportLine, ReportStatus,
+    not_itemised_entry, payout_entry, payout_reversal_entry, LedgerError, Matched,
+    PayoutEntryError, PayoutLedger, ReportLine, ReportStatus,
 };
 use crate::ports::{Claim, IdempotencyStore, PayoutReports};
 use crate::stripe::objects::{Payout, PayoutStatus};
@@ -117,7 +117,7 @@ pub enum PayoutOutcome {
     Posted {
         entry: String,
         transactions: u64,
-        unmatched: usize,
+        unmatched: u64,
     },
     /// A manual or instant payout: the bank movement against clearing.
     NotItemised {
@@ -198,7 +198,7 @@ impl PayoutReconciliation {
     /// Posts a payout not posted yet: itemised, or the bank movement alone.
     async fn post_payout(&self, payout: &Payout) -> Result<PayoutOutcome, PayoutError> {
         if !payout.automatic {
-            let entry = self.not_itemised_entry(payout)?;
+            let entry = not_itemised_entry(payout, &self.accounts).map_err(ErpError::Entry)?;
             let entry = self.post(payout, &entry).await?;
             self.record(
                 payout,
@@ -231,7 +231,7 @@ impl PayoutReconciliation {
         Ok(PayoutOutcome::Posted {
             entry: posted,
             transactions: ledger.transactions,
-            unmatched: ledger.unmatched as usize,
+            unmatched: ledger.unmatched,
         })
     }
 
@@ -347,30 +347,6 @@ impl PayoutReconciliation {
             }
         }
         Ok(())
-    }
-
-    fn not_itemised_entry(&self, payout: &Payout) -> Result<JournalEntry, PayoutError> {
-        let line = |account: &str, side| JournalLine {
-            account: account.into(),
-            side,
-            amount: payout.amount,
-            memo: Some("not itemised by Stripe (a manual or instant payout)".into()),
-        };
-        Ok(JournalEntry::new(
-            format!("tally-payout-{}", payout.id),
-            utc_date(payout.arrival_date),
-            payout.currency,
-            format!(
-                "Stripe payout {} (manual or instant: not itemised)",
-                payout.id
-            ),
-            [("payout".to_string(), payout.id.clone())].into(),
-            vec![
-                line(&self.accounts.bank, Side::Debit),
-                line(&self.accounts.stripe_clearing, Side::Credit),
-            ],
-        )
-        .map_err(ErpError::Entry)?)
     }
 
     fn step_key(payout: &str) -> String {

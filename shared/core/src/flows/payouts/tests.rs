@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::erp::Side;
 use crate::memory::{MemoryErp, MemoryIdempotencyStore, MemoryPayoutReports, MemoryStripe};
 use crate::money::{Currency, MinorUnit, Money};
 use crate::payouts::ReportStatus;
