@@ -52,6 +52,8 @@ bench-emulator: up
 	$(VENV)/python benches/init_time.py 20
 	$(VENV)/python benches/o2c_latency.py 200 magento
 	$(VENV)/python benches/o2c_latency.py 200 znode
+	$(VENV)/python benches/o2c_latency.py 200 kentico
 	$(VENV)/python benches/refund_latency.py 100 magento
 	$(VENV)/python benches/refund_latency.py 100 znode
+	$(VENV)/python benches/refund_latency.py 100 kentico
 	$(VENV)/python benches/payout_latency.py 1000 10000

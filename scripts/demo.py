@@ -2,7 +2,8 @@
 deployed local stack serves, start to finish.
 
 Places orders in each platform simulator (Magento sends Adobe Commerce's signed
-webhook to Tally; Znode 9.x has no webhooks, so Tally's poller finds its orders),
+webhook to Tally; Znode 9.x has no webhooks, so Tally's poller finds its orders;
+Kentico's integration-bus connector posts Tally's signed order task),
 pays or declines them in the Stripe simulator (which sends Stripe's signed
 webhooks back), refunds two of them (one in Stripe, one on the platform where
 Tally collects the platform's refunds), and prints a timeline per order
@@ -33,10 +34,13 @@ ORDERS = [
 ROOT = Path(__file__).resolve().parent.parent
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
 BY_POLLER = {"znode"}
+# Platforms whose own refunds only a poll reads (Znode's returns, Kentico's refund requests).
+REFUNDS_BY_POLLER = {"znode", "kentico"}
 # Refunds after payment: (order label, where the refund is made, amount in major units).
-# On the platform: a Magento credit memo, an approved Znode return.
+# On the platform: a Magento credit memo, an approved Znode return, a Kentico refund request row.
 REFUNDS = {"magento": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "1000")],
-           "znode": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")]}
+           "znode": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")],
+           "kentico": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")]}
 
 
 def clock(ts: float) -> str:
@@ -49,6 +53,8 @@ def to_ts(value) -> float:
     """Unix seconds from any of the simulators' formats."""
     if isinstance(value, (int, float)):
         return float(value)
+    if value.startswith("/Date("):  # .NET's JSON date (Kentico): UTC milliseconds
+        return int(value[6:].split(")")[0].split("+")[0]) / 1000
     text = value.replace("T", " ").rstrip("Z")[:19]
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
@@ -97,9 +103,9 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
             memo = p.sim("POST", f"orders/{order['id']}/refunds", json={"amount": amount}).json()
             print(f"{p.refund_record.capitalize()} {memo['id']} for {amount} {pi['currency'].upper()} made in "
                   f"{p.title} on order {order['number']}")
-            if p.name in BY_POLLER:
+            if p.name in REFUNDS_BY_POLLER:
                 report = s.poll(p.name)["refunds"]
-                print(f"Tally's {p.title} poller ran: {report['seen']} approved {p.refund_record}(s) seen, "
+                print(f"Tally's {p.title} poller ran: {report['seen']} {p.refund_record}(s) asking for money back, "
                       f"{report['enqueued']} enqueued")
     for label, where, amount in REFUNDS.get(p.name, []):
         order = by_label[label]
@@ -213,7 +219,8 @@ def main() -> None:
 Try it yourself (everything keeps running until `make down`):
   place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
                       -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}],"payment_method":"stripe_payments"}}'
-                    (the same body places a Znode order at {s.env.get('ZNODE_BASE_URL', 'the Znode simulator')}/_sim/orders)
+                    (the same body places a Znode order at {s.env.get('ZNODE_BASE_URL', 'the Znode simulator')}/_sim/orders
+                     and a Kentico one at {s.env.get('KENTICO_BASE_URL', 'the Kentico simulator')}/_sim/orders)
   pay it:           curl -s {s['STRIPE_API_BASE']}/v1/payment_intents/<pi_id>/confirm -u {s['STRIPE_API_KEY']}: \\
                       -d payment_method=pm_card_visa -d return_url=https://shop.example.com/return
   an order's state: curl -s <platform simulator>/_sim/orders/<id>   (the native order and a "summary")

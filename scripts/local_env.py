@@ -36,6 +36,8 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
     }
     if os.environ.get("ZNODE_PORT"):
         doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
+    if os.environ.get("KENTICO_PORT"):
+        doc["kentico"] = {"base_url": f"http://{host}:{os.environ['KENTICO_PORT']}", "http": LOCAL_HTTP}
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -47,6 +49,7 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
 # Local test values only; the template's production secret starts empty.
 LOCAL_STRIPE_API_KEY = "sk_test_tally_local"
 LOCAL_ZNODE_WEBHOOK_SECRET = "znode-local-webhook-secret"
+LOCAL_KENTICO_WEBHOOK_SECRET = "kentico-local-connector-secret"
 LOCAL_STRIPE_SIGNING_SECRETS = ["whsec_tally_local_primary", "whsec_tally_local_secondary"]
 
 
@@ -80,6 +83,9 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     if os.environ.get("ZNODE_PORT"):
         put("ZnodeApiSecretArn", {"domain": os.environ["ZNODE_DOMAIN"], "key": os.environ["ZNODE_KEY"]})
         put("ZnodeWebhookSecretArn", {"shared_secrets": [LOCAL_ZNODE_WEBHOOK_SECRET]})
+    if os.environ.get("KENTICO_PORT"):
+        put("KenticoApiSecretArn", {"username": os.environ["KENTICO_USER"], "password": os.environ["KENTICO_PASSWORD"]})
+        put("KenticoWebhookSecretArn", {"signing_secrets": [LOCAL_KENTICO_WEBHOOK_SECRET]})
     secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
 
     stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])
@@ -98,6 +104,12 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         http("DELETE", f"{znode}/_sim/webhooks")
         http("POST", f"{znode}/_sim/webhooks", json.dumps(
             {"url": f"{znode_webhook}?{urlencode({'tally_secret': LOCAL_ZNODE_WEBHOOK_SECRET})}"}).encode())
+    if os.environ.get("KENTICO_PORT"):
+        # The local Kentico stands in for a site with Tally's integration-bus connector (README, "Kentico").
+        kentico = f"http://127.0.0.1:{os.environ['KENTICO_PORT']}"
+        http("DELETE", f"{kentico}/_sim/webhooks")
+        http("POST", f"{kentico}/_sim/webhooks", json.dumps(
+            {"url": function_url(endpoint, outputs["KenticoWebhookUrl"]), "secret": LOCAL_KENTICO_WEBHOOK_SECRET}).encode())
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": os.environ["AWS_REGION"],
@@ -127,7 +139,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "ERP_SIGNING_SECRET": erp_secret,
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
-    env["TALLY_PLATFORMS"] = "magento,znode" if os.environ.get("ZNODE_PORT") else "magento"
+    env["TALLY_PLATFORMS"] = ",".join(["magento"] + [p for p in ("znode", "kentico") if os.environ.get(f"{p.upper()}_PORT")])
     if os.environ.get("ZNODE_PORT"):
         # The Znode simulator, which the main stack serves beside Magento.
         env.update(ZNODE_POLLER_FUNCTION=outputs["ZnodeOrderPollerName"],
@@ -136,6 +148,12 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    ZNODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_PORT']}",
                    ZNODE_TOKEN_MODE_BASE_URL=f"http://127.0.0.1:{os.environ['ZNODE_TOKEN_PORT']}",
                    ZNODE_DOMAIN=os.environ["ZNODE_DOMAIN"], ZNODE_KEY=os.environ["ZNODE_KEY"])
+    if os.environ.get("KENTICO_PORT"):
+        env.update(KENTICO_POLLER_FUNCTION=outputs["KenticoOrderPollerName"],
+                   KENTICO_WEBHOOK_URL=function_url(endpoint, outputs["KenticoWebhookUrl"]),
+                   KENTICO_WEBHOOK_SECRET=LOCAL_KENTICO_WEBHOOK_SECRET,
+                   KENTICO_BASE_URL=f"http://127.0.0.1:{os.environ['KENTICO_PORT']}",
+                   KENTICO_USER=os.environ["KENTICO_USER"], KENTICO_PASSWORD=os.environ["KENTICO_PASSWORD"])
     env["PAYOUTS_HANDLER_FUNCTION"] = outputs["PayoutsHandlerName"]
     env["PAYOUT_REPORTS_TABLE"] = outputs["PayoutReportsTableName"]
     for flow in ("Payments", "Payouts"):

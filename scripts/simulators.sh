@@ -4,6 +4,7 @@
 #   magento-ls  a second Magento store for the localstripe stack
 #   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
 #   znode-token the same in Znode's token mode, tokens lasting 3 s (adapter tests)
+#   kentico     Kentico Xperience 13 REST (Basic user:password, 403 without)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
@@ -15,6 +16,9 @@ ZNODE_PORT=4640
 export ZNODE_TOKEN_PORT=4641
 ZNODE_DOMAIN="localhost:4640"
 ZNODE_KEY="znode-local-api-key"
+KENTICO_PORT=4650
+KENTICO_USER="tally-integration"
+KENTICO_PASSWORD="kentico-local-password"
 STRIPE_SIM_PORT=4630
 export LOCALSTRIPE_PORT=8420
 MAGENTO_TOKEN="magento-local-integration-token"
@@ -43,9 +47,11 @@ start_simulators() {
     --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY"
   start_sim znode-token "$ZNODE_TOKEN_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" \
     --port "$ZNODE_TOKEN_PORT" --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY" --auth token --token-minutes 0.05
+  start_sim kentico "$KENTICO_PORT" _sim/health "$py" -m simulators.kentico --host "$SIM_HOST" --port "$KENTICO_PORT" \
+    --user "$KENTICO_USER" --password "$KENTICO_PASSWORD"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
 }
 
-SIMULATORS="magento magento-ls znode znode-token erp stripe-sim localstripe"
+SIMULATORS="magento magento-ls znode znode-token kentico erp stripe-sim localstripe"

@@ -156,10 +156,39 @@ class ZnodeSim(PlatformSim):
                 for n in self.order(order_id)["order"]["OrderNotes"]]
 
 
+class KenticoSim(PlatformSim):
+    name, store, poller_key = "kentico", "DancingGoat", "KENTICO_POLLER_FUNCTION"
+    title = "Kentico"
+    refund_record = "refund request"
+    # the payment result Tally writes carries the charge id as `transactionid`
+    records_transaction_id = True
+    other_payment_method, bad_request_text = "cod", "Simulated failure"
+
+    def read(self, order_id) -> Route:
+        return Route("GET", f"/rest/ecommerce.order/{order_id}")
+
+    def payment_write(self, order_id) -> Route:
+        # Kentico changes an order with one PUT of its fields (notes included)
+        return Route("PUT", f"/rest/ecommerce.order/{order_id}")
+
+    def listing(self) -> Route:
+        return Route("GET", "/rest/ecommerce.order/site/")
+
+    def refund_note_route(self, refund_id) -> Route:
+        """The call writing the Stripe refund id onto the refund request row."""
+        return Route("PUT", f"/rest/customtableitem.tally.refund/{refund_id}")
+
+    def notes(self, order_id) -> list[dict]:
+        order = self.order(order_id)["order"]
+        return [{"text": line, "notified": False, "status": None, "at": order["OrderLastModified"]}
+                for line in (order.get("OrderNote") or "").splitlines() if line.strip()]
+
+
 def platforms_of(env: dict) -> dict[str, PlatformSim]:
     """The platforms a local stack serves (`TALLY_PLATFORMS` in its env file)."""
     known = {"magento": lambda: MagentoSim(env["MAGENTO_BASE_URL"], env.get("MAGENTO_STORE_CODE", "default")),
-             "znode": lambda: ZnodeSim(env["ZNODE_BASE_URL"])}
+             "znode": lambda: ZnodeSim(env["ZNODE_BASE_URL"]),
+             "kentico": lambda: KenticoSim(env["KENTICO_BASE_URL"])}
     names = [n.strip() for n in env.get("TALLY_PLATFORMS", "magento").split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:

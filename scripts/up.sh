@@ -56,11 +56,12 @@ deploy() { # stack-name tally-config-json
 config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }
 # The main stack uses the project's Stripe simulator (idempotency keys, charge.* events);
 # the second one runs the same code against localstripe, a Stripe we did not write.
-# The main stack serves Magento and Znode; the localstripe one Magento only.
-deploy "$STACK_NAME" "$(ZNODE_PORT="$ZNODE_PORT" config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
+# The main stack serves Magento, Znode and Kentico; the localstripe one Magento only.
+deploy "$STACK_NAME" "$(ZNODE_PORT="$ZNODE_PORT" KENTICO_PORT="$KENTICO_PORT" config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
 deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
 
 ZNODE_PORT="$ZNODE_PORT" ZNODE_DOMAIN="$ZNODE_DOMAIN" ZNODE_KEY="$ZNODE_KEY" \
+KENTICO_PORT="$KENTICO_PORT" KENTICO_USER="$KENTICO_USER" KENTICO_PASSWORD="$KENTICO_PASSWORD" \
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME" "$TALLY_DIR/local.env" \
   "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" default
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-localstripe" "$TALLY_DIR/localstripe.env" \

@@ -321,3 +321,41 @@ def test_a_znode_10_webhook_with_the_shared_secret_is_a_hint_and_without_it_is_r
     pi = wait_until(lambda: (lambda f: f[0] if len(f) == 1 else None)(znode_pis()), 60, interval=1,
                     what="the PaymentIntent for the order the webhook named")
     assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from Znode's API, not the webhook body"
+
+
+def test_a_kentico_connector_task_must_be_signed_and_is_only_a_hint(stack):
+    """Tally's contract for a Kentico integration-bus connector: an HMAC-SHA256 signature over
+    timestamp and raw body. Unsigned, stale or tampered tasks get 400 and enqueue nothing; a
+    signed one names an order, which the handler re-reads through Kentico's REST service."""
+    import hashlib
+    import hmac as hmac_lib
+
+    import requests
+
+    s = stack
+    kentico = s["KENTICO_BASE_URL"]
+    placed = requests.post(f"{kentico}/_sim/orders", timeout=30, json={
+        "currency": "EUR", "payment_method": "stripe_payments", "notify": False,
+        "items": [{"sku": "W", "name": "Wool", "qty": 1, "price": "42.00"}]}).json()
+    body = json.dumps({"TaskType": "CreateObject", "ObjectType": "ecommerce.order", "ObjectID": int(placed["id"]),
+                       "OrderGrandTotal": "0.01"}).encode()
+
+    def signature(at: int, payload: bytes, secret: str = s["KENTICO_WEBHOOK_SECRET"]) -> str:
+        mac = hmac_lib.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
+        return f"t={at},v1={mac}"
+
+    url, now = s["KENTICO_WEBHOOK_URL"], int(time.time())
+    for headers, payload in [({}, body), ({"X-Tally-Signature": signature(now, body, "not-it")}, body),
+                             ({"X-Tally-Signature": signature(now - 600, body)}, body),
+                             ({"X-Tally-Signature": signature(now, body)}, body.replace(b"0.01", b"0.02"))]:
+        refused = requests.post(url, data=payload, headers={"content-type": "application/json", **headers}, timeout=30)
+        assert refused.status_code == 400, refused.text
+        assert s["KENTICO_WEBHOOK_SECRET"] not in refused.text
+    time.sleep(3)
+    assert s.payment_intents_for(placed["id"], "kentico") == [], "nothing enqueued for a refused task"
+    ok = requests.post(url, data=body, headers={"content-type": "application/json",
+                                                "X-Tally-Signature": signature(int(time.time()), body)}, timeout=30)
+    assert (ok.status_code, ok.json()) == (200, {"received": True}), ok.text
+    pi = wait_until(lambda: (lambda f: f[0] if len(f) == 1 else None)(s.payment_intents_for(placed["id"], "kentico")),
+                    60, interval=1, what="the PaymentIntent for the order the task named")
+    assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from Kentico's REST service, not the task"

@@ -263,6 +263,31 @@ class Faults:
             self._faults.clear()
 
 
+def control_route(router: "Router", req: "Request", respond: Callable[[int, Any], "Response"],
+                  errors: tuple[type[Exception], ...]) -> "Response":
+    """A `/_sim/` request through the control API's router; `errors` are the caller's mistakes (400)."""
+    found = router.match(req.method, req.path)
+    if not found:
+        return respond(404, {"error": "unknown simulator route"})
+    handler, args = found
+    try:
+        return handler(req, **args)
+    except errors as exc:
+        return respond(400, {"error": str(exc)})
+
+
+def injected_fault(faults: "Faults", requests: "RequestLog", req: "Request", php: bool = False) -> "Response | None":
+    """The fault the request meets, as its response (logged), or None to serve it (after any delay)."""
+    fault = faults.take(req.method, req.path)
+    if fault and not fault["passthrough"]:
+        response = faults.response(fault, php)
+        requests.record(req, response.status, fault=True)
+        return response
+    if fault:
+        time.sleep(fault["delay"])
+    return None
+
+
 # --- request log -----------------------------------------------------------------------------
 
 SECRET_HEADERS = {"authorization", "x-tally-signature"}

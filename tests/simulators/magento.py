@@ -21,7 +21,6 @@ import json
 import os
 import re
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,8 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from . import _search
 from .magento_creditmemos import CreditMemos
 from .magento_returns import Returns
-from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
-                      json_response, magento_time, parse_decimal, post_webhook, round_money, serve, text_response)
+from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
+                      decimals_of, dumps, injected_fault, json_response, magento_time, parse_decimal,
+                      post_webhook, round_money, serve, text_response)
 
 # Status -> the states it is assigned to (sales_order_status_state), plus Tally's payment_failed.
 STATUS_STATES = {
@@ -208,24 +208,13 @@ class MagentoSimulator(CreditMemos, Returns):
 
     def __call__(self, req: Request) -> Response:
         if req.path.startswith("/_sim/"):
-            found = self.sim.match(req.method, req.path)
-            if not found:
-                return json_response(404, {"error": "unknown simulator route"})
-            handler, args = found
-            try:
-                return handler(req, **args)
-            except (SimError, ValueError) as exc:
-                return json_response(400, {"error": str(exc)})
+            return control_route(self.sim, req, json_response, (SimError, ValueError))
         route = REST_PATH.match(req.path)
         if not route:
             return json_response(404, magento_body(NO_ROUTE), php=True)
-        fault = self.faults.take(req.method, req.path)
-        if fault and fault["passthrough"]:
-            time.sleep(fault["delay"])
-        elif fault:
-            response = self.faults.response(fault, php=True)
-            self.requests.record(req, response.status, fault=True)
-            return response
+        faulted = injected_fault(self.faults, self.requests, req, php=True)
+        if faulted:
+            return faulted
         found = self.rest.match(req.method, route.group("route"))
         try:
             if not found:

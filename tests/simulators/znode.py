@@ -35,8 +35,9 @@ from decimal import Decimal
 from urllib.parse import unquote
 
 from .znode_returns import Returns
-from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, dumps,
-                      json_response, magento_time, parse_decimal, post_webhook, round_money, serve)
+from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
+                      decimals_of, dumps, injected_fault, json_response, magento_time, parse_decimal,
+                      post_webhook, round_money, serve)
 
 # ZnodeOmsPaymentState: names as the post-deploy script leaves them (CamelCased).
 PAYMENT_STATES = [(10, "Authorized"), (20, "Captured"), (30, "Declined"), (40, "Refunded"), (50, "Pending"),
@@ -128,21 +129,10 @@ class ZnodeSimulator(Returns):
 
     def __call__(self, req: Request) -> Response:
         if req.path.startswith("/_sim/"):
-            found = self.sim.match(req.method, req.path)
-            if not found:
-                return json_response(404, {"error": "unknown simulator route"})
-            handler, args = found
-            try:
-                return handler(req, **args)
-            except (SimError, ValueError) as exc:
-                return json_response(400, {"error": str(exc)})
-        fault = self.faults.take(req.method, req.path)
-        if fault and not fault["passthrough"]:
-            response = self.faults.response(fault)
-            self.requests.record(req, response.status, fault=True)
-            return response
-        if fault:
-            time.sleep(fault["delay"])
+            return control_route(self.sim, req, json_response, (SimError, ValueError))
+        faulted = injected_fault(self.faults, self.requests, req)
+        if faulted:
+            return faulted
         try:
             if req.path.lower().rstrip("/") != "/token/generatetoken":  # [AllowAnonymous]
                 self.authorize(req)

@@ -1,5 +1,5 @@
 //! Order poller (scheduled), one binary for every platform (`POLL_PLATFORM`:
-//! `magento` or `znode`), deployed once per platform: finds orders changed
+//! `magento`, `znode` or `kentico`), deployed once per platform: finds orders changed
 //! since its saved key and enqueues those awaiting a Stripe payment. The intake
 //! for platforms without outbound webhooks, and the safety net behind those
 //! with them. Then the refunds made on the platform (Magento's credit memos
@@ -20,7 +20,7 @@ use tally_core::config::TallyConfig;
 use tally_core::deadline::{from_lambda, within};
 use tally_core::flows::order_poller::{OrderPoller, PollError};
 use tally_core::flows::refund_poller::RefundPoller;
-use tally_http::{magento::MagentoRest, znode::ZnodeRest};
+use tally_http::{kentico::KenticoRest, magento::MagentoRest, znode::ZnodeRest};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -29,28 +29,40 @@ async fn main() -> Result<(), Error> {
     let aws = config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) =
-        match required("POLL_PLATFORM")?.as_str() {
-            "magento" => (
-                Arc::new(MagentoRest::new(
-                    tally_http::client(),
-                    TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
-                    settings.magento.clone(),
-                    Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
-                )),
-                settings.magento.page_size,
-            ),
-            "znode" => (
-                Arc::new(ZnodeRest::new(
-                    tally_http::client(),
-                    TallyConfig::require(&settings.znode.base_url, "znode.base_url")?,
-                    settings.znode.clone(),
-                    Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
-                )),
-                settings.znode.page_size,
-            ),
-            other => return Err(format!("POLL_PLATFORM {other:?} is not magento or znode").into()),
-        };
+    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) = match required("POLL_PLATFORM")?
+        .as_str()
+    {
+        "magento" => (
+            Arc::new(MagentoRest::new(
+                tally_http::client(),
+                TallyConfig::require(&settings.magento.base_url, "magento.base_url")?,
+                settings.magento.clone(),
+                Arc::new(cached_secret(&secrets, "MAGENTO_API_SECRET_ID")?),
+            )),
+            settings.magento.page_size,
+        ),
+        "znode" => (
+            Arc::new(ZnodeRest::new(
+                tally_http::client(),
+                TallyConfig::require(&settings.znode.base_url, "znode.base_url")?,
+                settings.znode.clone(),
+                Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
+            )),
+            settings.znode.page_size,
+        ),
+        "kentico" => (
+            Arc::new(KenticoRest::new(
+                tally_http::client(),
+                TallyConfig::require(&settings.kentico.base_url, "kentico.base_url")?,
+                settings.kentico.clone(),
+                Arc::new(cached_secret(&secrets, "KENTICO_API_SECRET_ID")?),
+            )),
+            settings.kentico.page_size,
+        ),
+        other => {
+            return Err(format!("POLL_PLATFORM {other:?} is not magento, znode or kentico").into())
+        }
+    };
     let queue = SqsQueue::new(sqs.clone(), required("PAYMENTS_QUEUE_URL")?);
     let dead_letters = SqsQueue::new(sqs, required("DEAD_LETTER_QUEUE_URL")?);
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);

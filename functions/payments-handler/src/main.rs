@@ -17,7 +17,9 @@ use tally_core::commerce::{CommercePlatform, Platforms};
 use tally_core::config::TallyConfig;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
-use tally_http::{erp::HttpErp, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest};
+use tally_http::{
+    erp::HttpErp, kentico::KenticoRest, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -57,9 +59,17 @@ async fn main() -> Result<(), Error> {
             Arc::new(cached_secret(&secrets, "ZNODE_API_SECRET_ID")?),
         )));
     }
+    if let Some(base) = &settings.kentico.base_url {
+        platforms.push(Arc::new(KenticoRest::new(
+            http.clone(),
+            base,
+            settings.kentico.clone(),
+            Arc::new(cached_secret(&secrets, "KENTICO_API_SECRET_ID")?),
+        )));
+    }
     if platforms.is_empty() {
         return Err(
-            "no platform is enabled: set magento.base_url or znode.base_url in TallyConfig".into(),
+            "no platform is enabled: set magento.base_url, znode.base_url or kentico.base_url in TallyConfig".into(),
         );
     }
     let order_to_cash = OrderToCash {

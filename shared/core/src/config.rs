@@ -25,6 +25,7 @@ pub struct TallyConfig {
     pub stripe: StripeConfig,
     pub magento: MagentoConfig,
     pub znode: ZnodeConfig,
+    pub kentico: KenticoConfig,
     pub erp: ErpConfig,
     pub order_to_cash: OrderToCashConfig,
 }
@@ -151,6 +152,43 @@ impl Default for ZnodeConfig {
             page_size: 50,
             auth: ZnodeAuthMode::Basic,
             token_expiration_minutes: 10,
+            http: HttpPolicy::default(),
+        }
+    }
+}
+
+/// Kentico Xperience 13: its REST service under `base_url` (the administration
+/// application; REST lives at `{base_url}/rest`), one site per deployment.
+/// Status names are the merchant's data: these are checked against
+/// `ecommerce.orderstatus` at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KenticoConfig {
+    pub base_url: Option<String>,
+    /// The site code name (`SiteName`) whose orders Tally collects; the store in order refs.
+    pub site_name: String,
+    /// The status (`StatusName`) a paid order moves to: one flagged `StatusOrderIsPaid`.
+    pub paid_status: String,
+    /// The status a declined payment sets (not flagged paid, so a retry can still pay).
+    pub failed_status: String,
+    /// Statuses whose orders are not collected (canceled and the like).
+    pub not_collectable_statuses: Vec<String>,
+    /// Code name of the custom table holding refunds (README, "Kentico").
+    pub refund_table: String,
+    pub page_size: u32,
+    pub http: HttpPolicy,
+}
+
+impl Default for KenticoConfig {
+    fn default() -> Self {
+        KenticoConfig {
+            base_url: None,
+            site_name: "DancingGoat".into(),
+            paid_status: "PaymentReceived".into(),
+            failed_status: "PaymentFailed".into(),
+            not_collectable_statuses: vec!["Canceled".into()],
+            refund_table: "tally.refund".into(),
+            page_size: 50,
             http: HttpPolicy::default(),
         }
     }
@@ -365,6 +403,41 @@ impl TallyConfig {
             ));
         }
         check_http("znode.http", &self.znode.http)?;
+        if let Some(url) = &self.kentico.base_url {
+            check_url("kentico.base_url", url)?;
+        }
+        let code_name = |v: &str| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        };
+        for (key, value) in [
+            ("kentico.site_name", &self.kentico.site_name),
+            ("kentico.paid_status", &self.kentico.paid_status),
+            ("kentico.failed_status", &self.kentico.failed_status),
+            ("kentico.refund_table", &self.kentico.refund_table),
+        ] {
+            if !code_name(value) {
+                return Err(err(key, format!("{value:?} is not a Kentico code name")));
+            }
+        }
+        if !self.kentico.refund_table.contains('.') {
+            return Err(err(
+                "kentico.refund_table",
+                "a custom table code name is namespace.name, e.g. tally.refund",
+            ));
+        }
+        if self
+            .kentico
+            .paid_status
+            .eq_ignore_ascii_case(&self.kentico.failed_status)
+        {
+            return Err(err("kentico.failed_status", "must differ from paid_status"));
+        }
+        if !(1..=500).contains(&self.kentico.page_size) {
+            return Err(err("kentico.page_size", "between 1 and 500"));
+        }
+        check_http("kentico.http", &self.kentico.http)?;
         if let Some(url) = &self.erp.base_url {
             check_url("erp.base_url", url)?;
         }
@@ -455,6 +528,19 @@ mod tests {
                 "magento.http.max_retries",
             ),
             (r#"{"magento":{"colour":"red"}}"#, "magento.colour"),
+            (
+                r#"{"kentico":{"paid_status":"Payment Received"}}"#,
+                "kentico.paid_status",
+            ),
+            (
+                r#"{"kentico":{"refund_table":"refunds"}}"#,
+                "kentico.refund_table",
+            ),
+            (
+                r#"{"kentico":{"failed_status":"paymentreceived"}}"#,
+                "kentico.failed_status",
+            ),
+            (r#"{"kentico":{"base_url":"kentico"}}"#, "kentico.base_url"),
         ] {
             let e = TallyConfig::from_json(doc).unwrap_err();
             assert!(

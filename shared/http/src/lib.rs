@@ -4,6 +4,7 @@
 //! jitter, honouring `Retry-After` and `Stripe-Should-Retry`.
 
 pub mod erp;
+pub mod kentico;
 pub mod magento;
 pub mod retry;
 pub mod stripe;
@@ -29,4 +30,31 @@ pub(crate) fn with_json(
             .body(b.to_string()),
         None => request,
     }
+}
+
+/// Why a refund cannot be recorded on an order in `currency`: another
+/// currency, or (given what is `left` to refund) nothing or more than that.
+/// For platforms whose API records whatever it is sent.
+pub(crate) fn refund_refused(
+    refund: &tally_core::commerce::RefundRecord,
+    currency: tally_core::money::Currency,
+    left: Option<tally_core::money::MinorUnit>,
+) -> Option<String> {
+    if refund.amount.currency != currency {
+        return Some(format!(
+            "a {} refund on a {} order",
+            refund.amount.currency, currency
+        ));
+    }
+    let left = left?;
+    (refund.amount.amount <= tally_core::money::MinorUnit::ZERO || refund.amount.amount > left)
+        .then(|| {
+            format!(
+                "The most money available to refund is {}.",
+                tally_core::money::Money {
+                    amount: left,
+                    currency
+                }
+            )
+        })
 }

@@ -165,3 +165,58 @@ async fn znode_in_token_mode_keeps_the_platform_contract() {
         "each expired token refused once, then renewed"
     );
 }
+
+fn kentico() -> tally_http::kentico::KenticoRest {
+    tally_http::kentico::KenticoRest::new(
+        tally_http::client(),
+        &env("KENTICO_BASE_URL"),
+        tally_core::config::KenticoConfig {
+            http: fast(),
+            ..tally_core::config::KenticoConfig::default()
+        },
+        secret(json!({"username": env("KENTICO_USER"), "password": env("KENTICO_PASSWORD")})),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn kentico_keeps_the_platform_contract() {
+    check_platform_contract(&kentico(), &ControlApi(env("KENTICO_BASE_URL"))).await;
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn kentico_keeps_the_refund_intake_contract() {
+    let control = ControlApi(env("KENTICO_BASE_URL"));
+    check_refund_intake_contract(&kentico(), &control, &control).await;
+}
+
+/// Kentico answers 403, not 401, to a wrong password: Tally re-reads the secret
+/// once, then reports the credentials refused (not retried as an outage).
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn kentico_refuses_wrong_credentials_with_403_as_unauthorized() {
+    let wrong = tally_http::kentico::KenticoRest::new(
+        tally_http::client(),
+        &env("KENTICO_BASE_URL"),
+        tally_core::config::KenticoConfig {
+            http: fast(),
+            ..tally_core::config::KenticoConfig::default()
+        },
+        secret(json!({"username": env("KENTICO_USER"), "password": "not-the-password"})),
+    );
+    let (id, _) = ControlApi(env("KENTICO_BASE_URL"))
+        .place(Currency::Usd, "1.00")
+        .await;
+    let err = tally_core::commerce::CommercePlatform::get_order(&wrong, &id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            tally_core::commerce::PlatformError::Unauthorized { status: 403, .. }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("not-the-password"));
+}

@@ -6,6 +6,7 @@ pub mod amounts;
 mod change_key;
 #[cfg(any(test, feature = "testkit"))]
 pub mod contract;
+pub mod kentico;
 pub mod magento;
 mod order;
 mod platform;

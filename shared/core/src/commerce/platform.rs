@@ -206,12 +206,15 @@ pub trait CommercePlatform: Send + Sync {
     /// Which of the two reads below the refund poll uses.
     fn refund_intake(&self) -> RefundIntake;
     /// At most `limit` refunds made on the platform after `key` (by creation
-    /// time and id), oldest first (`RefundIntake::Created`).
+    /// time and id), oldest first (`RefundIntake::Created`). A platform whose
+    /// intake is `Awaiting` offers none.
     async fn refunds_created_after(
         &self,
-        key: &ChangeKey,
-        limit: u32,
-    ) -> Result<Vec<PolledRefund>, PlatformError>;
+        _key: &ChangeKey,
+        _limit: u32,
+    ) -> Result<Vec<PolledRefund>, PlatformError> {
+        Ok(Vec::new())
+    }
     /// A page of at most `limit` records in the state that asks for a refund,
     /// from `after` (a previous page's `next`; `None` for the first), keyed so
     /// that records leaving the state during the read hide no other

@@ -37,6 +37,14 @@ pub struct ZnodeSecrets {
     pub key: SecretString,
 }
 
+/// The Kentico API secret: `{"username": "...", "password": "..."}` of the
+/// dedicated Kentico user, sent as Basic credentials to the REST service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KenticoSecrets {
+    pub username: String,
+    pub password: SecretString,
+}
+
 /// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ErpSecrets {

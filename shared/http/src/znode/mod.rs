@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
 use tally_core::commerce::{
     AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
+    PlatformError, PlatformRefund, PolledOrder, RefundIntake, RefundRecord,
 };
 use tally_core::config::ZnodeConfig;
 use tally_core::secrets::{CachedSecret, ZnodeSecrets};
@@ -470,15 +470,6 @@ impl CommercePlatform for ZnodeRest {
 
     fn refund_intake(&self) -> RefundIntake {
         RefundIntake::Awaiting
-    }
-
-    /// Znode's returns are read by state (see `returns.rs`), never by creation.
-    async fn refunds_created_after(
-        &self,
-        _key: &ChangeKey,
-        _limit: u32,
-    ) -> Result<Vec<PolledRefund>, PlatformError> {
-        Ok(Vec::new())
     }
 
     async fn refunds_awaiting(

@@ -54,11 +54,8 @@ impl ZnodeRest {
                 "order {order_id} is not paid (PaymentStatus {status:?}): nothing to refund"
             )));
         }
-        if refund.amount.currency != view.currency {
-            return Err(Self::rejected(format!(
-                "a {} refund on a {} order",
-                refund.amount.currency, view.currency
-            )));
+        if let Some(why) = crate::refund_refused(refund, view.currency, None) {
+            return Err(Self::rejected(why));
         }
         // A row no note claims, of this amount, is this refund's: an earlier
         // attempt wrote the row and stopped before its note.
@@ -69,14 +66,8 @@ impl ZnodeRest {
             .filter(|_| view.refund_rows.len() > view.refund_notes.len());
         let left = MinorUnit::new(view.total.get() - view.refunded().get());
         if unfinished.is_none() {
-            if refund.amount.amount <= MinorUnit::ZERO || refund.amount.amount > left {
-                return Err(Self::rejected(format!(
-                    "The most money available to refund is {}.",
-                    Money {
-                        amount: left,
-                        currency: view.currency
-                    }
-                )));
+            if let Some(why) = crate::refund_refused(refund, view.currency, Some(left)) {
+                return Err(Self::rejected(why));
             }
             let remaining = Money {
                 amount: MinorUnit::new(left.get() - refund.amount.amount.get()),

@@ -1,0 +1,20 @@
+//! Kentico Xperience 13 (its REST service at `{admin}/rest`, JSON envelopes
+//! keyed by object type): order JSON, the payment result XML Kentico keeps on
+//! an order, Tally's refund rows, and the signed order tasks an
+//! integration-bus connector posts. Facts and sources:
+//! `../shared/platforms/kentico.md`.
+
+mod envelope;
+mod order_json;
+mod payment_result;
+mod refund_rows;
+mod webhook_source;
+
+pub use envelope::{objects_of, total_records};
+pub use order_json::{
+    kentico_time, order_from, sql_text, Lookups, OrderJsonError, OrderStatus, ORDER_OBJECT,
+    PLATFORM,
+};
+pub use payment_result::{payment_result_items, payment_result_xml};
+pub use refund_rows::{RefundRow, REFUND_REFUNDED, REFUND_REQUESTED};
+pub use webhook_source::{KenticoWebhook, KenticoWebhookKeys, SIGNATURE_HEADER};
