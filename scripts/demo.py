@@ -59,8 +59,8 @@ def to_ts(value) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
 
 
-def drive(s: LocalStack, p: PlatformSim) -> None:
-    """The three orders on one platform, each with its timeline."""
+def drive(s: LocalStack, p: PlatformSim) -> str:
+    """The three orders on one platform, each with its timeline; the paid order's id."""
     polled = p.name in BY_POLLER
     how = "Tally's order poller finds them (the platform sends no webhooks)" if polled else \
         "the platform sends its webhook to Tally"
@@ -159,6 +159,7 @@ def drive(s: LocalStack, p: PlatformSim) -> None:
         ordered = sorted(enumerate(rows), key=lambda r: (int(to_ts(r[1][0])), r[0]))
         for _, (ts, text) in ordered:
             print(f"  {clock(to_ts(ts))}  {text}")
+    return by_label["paid"]["id"]
 
 
 def reconcile_payout(s: LocalStack, currency: str) -> None:
@@ -201,6 +202,17 @@ def reconcile_payout(s: LocalStack, currency: str) -> None:
     print(f"The payout's report: {csv_path.relative_to(ROOT)} and {html_path.relative_to(ROOT)}")
 
 
+def operate(s: LocalStack, platform: str, store: str, order_id: str) -> None:
+    """What a person on call runs: the stack's health, then one order's story (README, "Operations")."""
+    env = {**os.environ, **{k: v for k, v in s.env.items() if k.startswith("AWS_")},
+           "TALLY_STACK_NAME": s["TALLY_STACK_NAME"]}
+    tally = str(ROOT / "target" / "debug" / "tally")
+    for args in (["status"], ["order", platform, order_id, "--store", store]):
+        print(f"\n$ tally {' '.join(args)}")
+        done = subprocess.run([tally, *args], env=env, capture_output=True, text=True)
+        print((done.stdout + done.stderr).rstrip())
+
+
 def main() -> None:
     s = LocalStack()
     print("\nTally's local stack is up.")
@@ -208,12 +220,12 @@ def main() -> None:
         print(f"  {p.title + ' simulator':<20} {p.base}")
     print(f"  {'Stripe simulator':<20} {s['STRIPE_API_BASE']}\n  {'ERP simulator':<20} {s['ERP_BASE_URL']}")
     print("Building the payout report tool (cargo build -p tally-tools) ...")
-    subprocess.run(["cargo", "build", "--quiet", "-p", "tally-tools", "--bin", "tally-payout-report"], cwd=ROOT,
-                   check=True)
-    for p in s.platforms.values():
-        drive(s, p)
+    subprocess.run(["cargo", "build", "--quiet", "-p", "tally-tools", "--bin", "tally-payout-report",
+                    "-p", "tally-cli", "--bin", "tally"], cwd=ROOT, check=True)
+    paid = {p.name: drive(s, p) for p in s.platforms.values()}
     for currency in ("usd", "jpy"):
         reconcile_payout(s, currency)
+    operate(s, "magento", s.platforms["magento"].store, paid["magento"])
 
     print(f"""
 Try it yourself (everything keeps running until `make down`):
@@ -228,6 +240,8 @@ Try it yourself (everything keeps running until `make down`):
   a payout:         curl -s -XPOST {s['STRIPE_API_BASE']}/_sim/payouts -H 'content-type: application/json' -d '{{"currency":"usd"}}'
   its report:       PAYOUT_REPORTS_TABLE={s['PAYOUT_REPORTS_TABLE']} target/debug/tally-payout-report <po_id> --html po.html
                     (with the AWS_* settings of .tally/local.env)
+  operate:          target/debug/tally status | dlq list payments | backfill --since 1d --dry-run
+                    (with TALLY_STACK_NAME and the AWS_* settings of .tally/local.env; README "Operations")
   look:  {s['ERP_BASE_URL']}/_sim/entries   {s['STRIPE_API_BASE']}/_sim/state
   logs:  .tally/ministack.log (the Lambdas' JSON logs), .tally/<simulator>.log
   stop:  make down

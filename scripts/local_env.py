@@ -155,6 +155,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    KENTICO_BASE_URL=f"http://127.0.0.1:{os.environ['KENTICO_PORT']}",
                    KENTICO_USER=os.environ["KENTICO_USER"], KENTICO_PASSWORD=os.environ["KENTICO_PASSWORD"])
     env["PAYOUTS_HANDLER_FUNCTION"] = outputs["PayoutsHandlerName"]
+    env["STRIPE_BACKFILL_FUNCTION"] = outputs["StripeBackfillName"]
     env["PAYOUT_REPORTS_TABLE"] = outputs["PayoutReportsTableName"]
     for flow in ("Payments", "Payouts"):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]

@@ -215,6 +215,15 @@ class LocalStack(Stack):
             raise AssertionError(f"poller failed: {payload}")
         return payload
 
+    def backfill(self, **overrides) -> dict:
+        """Runs the Stripe backfill function once (overrides: since_secs, min_age_secs, dry_run, ...); its report."""
+        out = self.lambda_.invoke(FunctionName=self.env["STRIPE_BACKFILL_FUNCTION"],
+                                  Payload=json.dumps(overrides).encode())
+        payload = json.loads(out["Payload"].read() or b"null")
+        if out.get("FunctionError"):
+            raise AssertionError(f"backfill failed: {payload}")
+        return payload
+
     def payment_intents_for(self, order_id, platform: str = "magento") -> list:
         return [p for p in self.stripe.search_order(order_id) if p.get("metadata", {}).get("platform") == platform]
 

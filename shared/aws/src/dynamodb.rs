@@ -238,4 +238,59 @@ impl EventJournal for DynamoEventJournal {
             Err(err) => Err(unavailable(err)),
         }
     }
+
+    /// BatchGetItem, 100 keys a request (DynamoDB's limit), keys only; what
+    /// DynamoDB leaves unprocessed is asked for again.
+    async fn journaled(
+        &self,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = std::collections::HashSet::new();
+        for chunk in event_ids.chunks(100) {
+            let keys: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|id| HashMap::from([("event_id".to_string(), s(id))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("event_id")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable)?,
+            );
+            for _ in 0..10 {
+                let Some(request) = pending.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(AttributeValue::S(id)) = item.get("event_id") {
+                        found.insert(id.clone());
+                    }
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable(
+                    "DynamoDB left keys unprocessed after 10 requests".into(),
+                ));
+            }
+        }
+        Ok(found)
+    }
 }

@@ -48,6 +48,10 @@ impl BatchRecord {
 #[async_trait]
 pub trait MessageHandler: Send + Sync {
     type Error: Retryable + Display + Send;
+    /// The flow it serves, the `Flow` dimension of its metrics.
+    fn name(&self) -> &'static str {
+        "messages"
+    }
     /// Records with the same key run in sequence (e.g. one order's messages).
     fn sequence_key(&self, record: &BatchRecord) -> Option<String> {
         record.attribute(ATTR_EVENT_ID).map(str::to_string)
@@ -137,7 +141,39 @@ pub struct BatchContext<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Done,
+    DeadLettered,
+    /// Failed in a way worth retrying: SQS delivers it again after the delay.
+    Retried,
+    /// Not started (too little time left) or the DLQ refused it: delivered again.
     Redeliver,
+}
+
+impl Outcome {
+    fn redelivered(self) -> bool {
+        matches!(self, Outcome::Retried | Outcome::Redeliver)
+    }
+}
+
+/// The batch's counts as one EMF line (`Tally` namespace, `Flow` dimension).
+fn batch_metrics(flow: &str, outcomes: &[Outcome], now_ms: i64) -> String {
+    let count = |want: &[Outcome]| outcomes.iter().filter(|o| want.contains(o)).count() as f64;
+    crate::metrics::emf_line(
+        now_ms,
+        &[("Flow", flow)],
+        &[
+            ("MessagesProcessed", count(&[Outcome::Done]), "Count"),
+            (
+                "MessagesRetried",
+                count(&[Outcome::Retried, Outcome::Redeliver]),
+                "Count",
+            ),
+            (
+                "MessagesDeadLettered",
+                count(&[Outcome::DeadLettered]),
+                "Count",
+            ),
+        ],
+    )
 }
 
 /// Processes `records`; returns the message ids SQS must redeliver, in input order.
@@ -177,10 +213,16 @@ pub async fn process_batch<H: MessageHandler>(
     for (i, outcome) in finished.into_iter().flatten() {
         outcomes[i] = outcome;
     }
+    if !records.is_empty() {
+        println!(
+            "{}",
+            batch_metrics(handler.name(), &outcomes, ctx.clock.now_ms())
+        );
+    }
     records
         .iter()
         .zip(outcomes)
-        .filter(|(_, o)| *o == Outcome::Redeliver)
+        .filter(|(_, o)| o.redelivered())
         .map(|(r, _)| r.message_id.clone())
         .collect()
 }
@@ -244,7 +286,7 @@ async fn retry_later(
             tracing::warn!(error = %err, "could not set the retry delay");
         }
     }
-    Outcome::Redeliver
+    Outcome::Retried
 }
 
 /// Puts the message on the DLQ with its reason; if even the DLQ refuses it,
@@ -262,7 +304,7 @@ async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>)
     match ctx.dead_letters.send(&message).await {
         Ok(()) => {
             tracing::error!(reason = %reason, dlq = ctx.dead_letters.name(), "message dead-lettered");
-            Outcome::Done
+            Outcome::DeadLettered
         }
         Err(err) => {
             tracing::error!(reason = %reason, error = %err, "the DLQ refused the message; redelivering");

@@ -15,6 +15,7 @@ pub mod idempotency;
 #[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 pub mod message;
+pub mod metrics;
 pub mod money;
 pub mod payouts;
 pub mod ports;

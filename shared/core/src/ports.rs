@@ -69,6 +69,11 @@ pub enum RecordOutcome {
 pub trait EventJournal: Send + Sync {
     /// Inserts the event unless its id is already present (never overwrites).
     async fn record(&self, event: &RecordedEvent) -> Result<RecordOutcome, StoreError>;
+    /// Which of `event_ids` the journal holds.
+    async fn journaled(
+        &self,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

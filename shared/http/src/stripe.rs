@@ -317,6 +317,44 @@ impl StripeApi for HttpStripe {
         parse_payout_transactions(&reply.body).map_err(StripeApiError::Decode)
     }
 
+    async fn list_events(
+        &self,
+        created_gte: i64,
+        types: &[&str],
+        starting_after: Option<&str>,
+    ) -> Result<tally_core::stripe::event_list::EventsPage, StripeApiError> {
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        let mut path = format!("/v1/events?limit=100&created%5Bgte%5D={created_gte}");
+        for t in types {
+            path.push_str(&format!("&types%5B%5D={}", encode(t)));
+        }
+        if let Some(after) = starting_after {
+            path.push_str(&format!("&starting_after={}", encode(after)));
+        }
+        let reply = self
+            .call_reply(reqwest::Method::GET, &path, None, None)
+            .await?;
+        tally_core::stripe::event_list::parse_events_page(&reply.body)
+            .map_err(StripeApiError::Decode)
+    }
+
+    async fn retrieve_event(
+        &self,
+        id: &str,
+    ) -> Result<tally_core::stripe::event_list::ListedEvent, StripeApiError> {
+        let id: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let reply = self
+            .call_reply(
+                reqwest::Method::GET,
+                &format!("/v1/events/{id}"),
+                None,
+                None,
+            )
+            .await?;
+        tally_core::stripe::event_list::parse_event(&reply.body).map_err(StripeApiError::Decode)
+    }
+
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {
         #[derive(Deserialize)]
         struct Page {

@@ -250,3 +250,33 @@ async fn no_record_starts_without_time_to_finish() {
     );
     assert!(env.dlq.messages().is_empty());
 }
+
+#[test]
+fn a_batch_reports_its_outcomes_as_one_emf_line() {
+    use super::{batch_metrics, Outcome};
+    let line = batch_metrics(
+        "payments",
+        &[
+            Outcome::Done,
+            Outcome::Done,
+            Outcome::Retried,
+            Outcome::Redeliver,
+            Outcome::DeadLettered,
+        ],
+        1_795_651_200_000,
+    );
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["Flow"], "payments");
+    assert_eq!(
+        (
+            v["MessagesProcessed"].as_f64(),
+            v["MessagesRetried"].as_f64(),
+            v["MessagesDeadLettered"].as_f64()
+        ),
+        (Some(2.0), Some(2.0), Some(1.0))
+    );
+    assert_eq!(
+        v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0],
+        "Flow"
+    );
+}

@@ -1,5 +1,6 @@
 //! The flows: plain functions over ports, one module per queue.
 
+pub mod backfill;
 mod keyed_walk;
 pub mod order_poller;
 pub mod order_to_cash;

@@ -227,6 +227,9 @@ impl PaymentsHandler {
 #[async_trait]
 impl MessageHandler for PaymentsHandler {
     type Error = PaymentsError;
+    fn name(&self) -> &'static str {
+        "payments"
+    }
 
     /// One order's messages run in sequence: the order's key where the message
     /// names it, else the PaymentIntent it is about.

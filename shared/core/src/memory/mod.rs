@@ -219,6 +219,21 @@ impl EventJournal for MemoryEventJournal {
         events.insert(event.event_id.clone(), event.clone());
         Ok(RecordOutcome::Inserted)
     }
+
+    async fn journaled(
+        &self,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("simulated outage".into()));
+        }
+        let events = self.events.lock().unwrap();
+        Ok(event_ids
+            .iter()
+            .filter(|id| events.contains_key(*id))
+            .cloned()
+            .collect())
+    }
 }
 
 /// A secret held in memory; clones share the value, so a test can rotate it.

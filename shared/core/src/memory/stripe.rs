@@ -29,6 +29,8 @@ pub struct MemoryStripe {
     live_key: Mutex<Option<bool>>,
     /// payout id -> (the payout, its transactions newest first)
     payouts: Mutex<HashMap<String, (Payout, Vec<PayoutTransaction>)>>,
+    /// Events as `GET /v1/events` lists them (see `put_event`).
+    events: Mutex<Vec<crate::stripe::event_list::ListedEvent>>,
 }
 
 /// When the in-memory Stripe's PaymentIntents are created: 2026-11-26.
@@ -47,6 +49,21 @@ impl MemoryStripe {
     }
 
     /// A payout as Stripe would report it, with its transactions (newest first).
+    /// An event Stripe has (whether or not its webhook was delivered).
+    pub fn put_event(&self, id: &str, event_type: &str, created: i64) {
+        let raw = serde_json::json!({"id": id, "object": "event", "type": event_type,
+            "created": created, "livemode": false, "data": {"object": {"id": format!("obj_{id}")}}});
+        self.events
+            .lock()
+            .unwrap()
+            .push(crate::stripe::event_list::ListedEvent {
+                id: id.into(),
+                event_type: event_type.into(),
+                created,
+                raw: raw.to_string(),
+            });
+    }
+
     pub fn put_payout(&self, payout: Payout, transactions: Vec<PayoutTransaction>) {
         self.payouts
             .lock()
@@ -285,6 +302,55 @@ impl StripeApi for MemoryStripe {
             })
             .cloned()
             .collect())
+    }
+
+    async fn retrieve_event(
+        &self,
+        id: &str,
+    ) -> Result<crate::stripe::event_list::ListedEvent, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.id == id)
+            .cloned()
+            .ok_or_else(|| missing("event", id))
+    }
+
+    /// Pages of two, so callers page.
+    async fn list_events(
+        &self,
+        created_gte: i64,
+        types: &[&str],
+        starting_after: Option<&str>,
+    ) -> Result<crate::stripe::event_list::EventsPage, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        let mut all: Vec<_> = self
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.created >= created_gte && types.contains(&e.event_type.as_str()))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        let start = match starting_after {
+            Some(after) => all
+                .iter()
+                .position(|e| e.id == after)
+                .map_or(all.len(), |i| i + 1),
+            None => 0,
+        };
+        let rest = &all[start.min(all.len())..];
+        Ok(crate::stripe::event_list::EventsPage {
+            events: rest.iter().take(2).cloned().collect(),
+            has_more: rest.len() > 2,
+        })
     }
 
     async fn livemode(&self) -> Result<Option<bool>, StripeApiError> {

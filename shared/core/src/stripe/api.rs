@@ -104,6 +104,20 @@ pub trait StripeApi: Send + Sync {
         starting_after: Option<&str>,
         limit: u32,
     ) -> Result<PayoutTransactionsPage, StripeApiError>;
+    /// One page (at most 100) of events of `types` created at or after
+    /// `created_gte` (unix seconds), older than `starting_after`, newest first
+    /// (`GET /v1/events`; Stripe keeps 30 days).
+    async fn list_events(
+        &self,
+        created_gte: i64,
+        types: &[&str],
+        starting_after: Option<&str>,
+    ) -> Result<super::event_list::EventsPage, StripeApiError>;
+    /// One event by id (`GET /v1/events/{id}`), as Stripe keeps it for 30 days.
+    async fn retrieve_event(
+        &self,
+        id: &str,
+    ) -> Result<super::event_list::ListedEvent, StripeApiError>;
     /// Whether the API key is a live one (`Some(true)`), a test one, or of an
     /// unknown kind (`None`): events of the other mode are refused.
     async fn livemode(&self) -> Result<Option<bool>, StripeApiError>;

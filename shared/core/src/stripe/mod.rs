@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod event;
+pub mod event_list;
 pub mod objects;
 pub mod payout_list;
 pub mod signature;

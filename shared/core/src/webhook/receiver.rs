@@ -16,6 +16,21 @@ use crate::ports::Queue;
 use crate::routing::Flow;
 use crate::secrets::{CachedSecret, SecretError};
 
+/// The `Outcome` dimension of the `Webhooks` metric: received requests by
+/// what became of them (enqueued, ignored, refused by reason, failed on our side).
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Enqueued => "enqueued",
+        Outcome::Ignored(_) => "ignored",
+        Outcome::MethodNotAllowed => "method_not_allowed",
+        Outcome::TooLarge => "too_large",
+        Outcome::Unauthenticated(_) => "unauthenticated",
+        Outcome::Unreadable(_) => "unreadable",
+        Outcome::CannotVerify(_) => "cannot_verify",
+        Outcome::EnqueueFailed(_) => "enqueue_failed",
+    }
+}
+
 pub struct WebhookReceiver<S: WebhookSource> {
     source: S,
     keys: CachedSecret<S::Keys>,
@@ -89,6 +104,14 @@ impl<S: WebhookSource> WebhookReceiver<S> {
             }
             refused => tracing::warn!(source, outcome = ?refused, "webhook refused"),
         }
+        println!(
+            "{}",
+            crate::metrics::emf_line(
+                self.clock.now_ms(),
+                &[("Source", source), ("Outcome", outcome_name(&outcome))],
+                &[("Webhooks", 1.0, "Count")],
+            )
+        );
         let reply = self.source.acknowledge(&outcome);
         tracing::debug!(status = reply.status, "answered");
         reply

@@ -172,6 +172,9 @@ impl PayoutsHandler {
 #[async_trait]
 impl MessageHandler for PayoutsHandler {
     type Error = PayoutsError;
+    fn name(&self) -> &'static str {
+        "payouts"
+    }
 
     /// One payout's messages run in sequence (they would wait on its lock).
     fn sequence_key(&self, record: &BatchRecord) -> Option<String> {
