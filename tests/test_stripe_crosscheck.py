@@ -604,3 +604,24 @@ def test_sim_payouts_carry_their_balance_transactions_with_stripes_signs_and_cat
     manual = sim.http.request("GET", sim.base + "/v1/balance_transactions", params={"payout": "po_missing"},
                               headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
     assert manual.status_code == 404
+
+
+def test_sim_webhook_endpoints_deliver_what_they_enable(sim, receiver):
+    """`POST /v1/webhook_endpoints` as `tally webhooks setup` uses it: the secret only in the create
+    answer, deliveries of exactly the enabled types signed with it, none while disabled."""
+    made = sim.post("/v1/webhook_endpoints", {"url": f"{receiver.url}/we", "enabled_events": ["customer.created"]})
+    assert made["object"] == "webhook_endpoint" and made["secret"].startswith("whsec_") and made["status"] == "enabled"
+    listed = sim.get("/v1/webhook_endpoints", {"limit": 100})["data"]
+    assert [e for e in listed if e["id"] == made["id"]][0]["enabled_events"] == ["customer.created"]
+    assert all("secret" not in e for e in listed), "the secret is shown once"
+    customer = sim.post("/v1/customers", {"email": unique_email()})
+    hits = receiver.wait_for("/we", lambda e: e["data"]["object"]["id"] == customer["id"])
+    stripe.Webhook.construct_event(hits[0]["body"], hits[0]["headers"]["Stripe-Signature"], made["secret"])
+    assert sim.post(f"/v1/webhook_endpoints/{made['id']}", {"disabled": "true"})["status"] == "disabled"
+    quiet = sim.post("/v1/customers", {"email": unique_email()})
+    time.sleep(0.5)
+    assert not receiver.wait_for("/we", lambda e: e["data"]["object"]["id"] == quiet["id"], timeout=0)
+    again = sim.post(f"/v1/webhook_endpoints/{made['id']}", {"disabled": "false", "enabled_events": ["*"]})
+    assert (again["status"], again["enabled_events"]) == ("enabled", ["*"])
+    bad = sim.call("POST", "/v1/webhook_endpoints", {"url": "ftp://x", "enabled_events": ["*"]})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "url"

@@ -20,6 +20,7 @@ use tally_core::config::TallyConfig;
 use tally_core::deadline::{from_lambda, within};
 use tally_core::flows::order_poller::{OrderPoller, PollError};
 use tally_core::flows::refund_poller::RefundPoller;
+use tally_core::ports::Watermarks;
 use tally_http::{kentico::KenticoRest, magento::MagentoRest, znode::ZnodeRest};
 
 #[tokio::main]
@@ -92,13 +93,20 @@ async fn main() -> Result<(), Error> {
         initial_lookback_secs: poller.initial_lookback_secs,
         max_pages: poller.max_pages,
     };
-    let (poller, refunds) = (&poller, &refunds);
+    let (poller, refunds, state) = (&poller, &refunds, &state);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
         within(deadline, async {
             let orders = poller.poll().await?;
             let mut report = serde_json::to_value(&orders).unwrap_or_default();
             report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
+            // `tally status` shows when each poller last finished
+            if let Err(e) = state
+                .mark_completed(&poller.watermark_name(), SystemClock.now_ms())
+                .await
+            {
+                tracing::warn!(error = %e, "could not note the poll's completion");
+            }
             Ok::<_, PollError>(report)
         })
         .await

@@ -133,6 +133,18 @@ impl OrderLinks for DynamoState {
 
 #[async_trait]
 impl Watermarks for DynamoState {
+    async fn mark_completed(&self, name: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("completed/{name}")))
+            .item("at_ms", n(at_ms))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn get(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.read_attr(&format!("watermark/{name}"), "position")
             .await

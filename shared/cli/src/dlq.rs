@@ -50,16 +50,14 @@ pub async fn redrive(
                     send = send.message_attributes(k, v.clone());
                 }
             }
-            send.send()
-                .await
-                .map_err(|e| format!("{queue}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            send.send().await.map_err(|e| crate::aws_error(&queue, e))?;
             // gone from the DLQ only once it is on the queue: a crash between leaves a duplicate, never a loss
             sqs.delete_message()
                 .queue_url(&dlq)
                 .receipt_handle(&m.receipt)
                 .send()
                 .await
-                .map_err(|e| format!("{dlq}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| crate::aws_error(&dlq, e))?;
             moved += 1;
             progress.inc(1);
         }

@@ -13,6 +13,7 @@ mod queues;
 mod replay;
 mod stack;
 mod status;
+mod webhooks;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,8 +37,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Queue depths and dead letters with their most frequent reasons, per flow.
-    Status,
+    /// Queue depths and dead letters with their most frequent reasons, per flow; when each poller last finished.
+    Status {
+        /// Also count the Stripe events handled in the last hour (scans the events table).
+        #[arg(long)]
+        events: bool,
+    },
     /// A flow's dead letters (`payments`, `payouts`).
     Dlq {
         #[command(subcommand)]
@@ -83,6 +88,11 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Stripe's webhook endpoint for this stack.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
     /// A payout's reconciliation report (CSV to stdout unless a file is named).
     Payout {
         payout: String,
@@ -90,6 +100,20 @@ enum Command {
         csv: Option<String>,
         #[arg(long)]
         html: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksAction {
+    /// Register (or check and fix) the endpoint with exactly the event types Tally routes;
+    /// a new endpoint's signing secret is added to the stack's webhook secret.
+    Setup {
+        /// The URL Stripe calls (default: the stack's StripeWebhookUrl output).
+        #[arg(long)]
+        url: Option<String>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -107,6 +131,11 @@ enum DlqAction {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// An AWS SDK error with its whole chain of causes, after what failed.
+pub(crate) fn aws_error<E: std::error::Error>(what: &str, e: E) -> String {
+    format!("{what}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
 }
 
 /// Unix seconds of `2026-11-27[ 10:00:00]` (UTC) or of an age before `now`.
@@ -179,9 +208,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
     let stack = stack::Stack::find(&cli.stack).await?;
     let json = cli.json;
     match cli.command {
-        Command::Status => {
+        Command::Status { events } => {
             let bar = spinner(json, "reading queues");
-            let s = status::status(&stack, now_ms).await?;
+            let s = status::status(&stack, now_ms, events).await?;
             bar.finish_and_clear();
             print(json, &s, || {
                 let mut out = format!(
@@ -207,6 +236,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     for (reason, n) in &f.top_reasons {
                         out.push_str(&format!("    {n:>5} × {reason}\n"));
                     }
+                }
+                if let Some(n) = s.events_last_hour {
+                    out.push_str(&format!("Stripe events handled in the last hour: {n}\n"));
+                }
+                for (poller, at) in &s.last_polls {
+                    out.push_str(&format!(
+                        "{poller}: last poll finished {}s ago\n",
+                        (now_ms - at).max(0) / 1000
+                    ));
                 }
                 out.trim_end().to_string()
             });
@@ -383,6 +421,26 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     )
                 });
                 out
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Webhooks {
+            action: WebhooksAction::Setup { url, dry_run },
+        } => {
+            let done = webhooks::setup(&stack, url.as_deref(), dry_run).await?;
+            print(json, &done, || {
+                format!(
+                    "Stripe webhook endpoint {} for {}: {} ({} event types){}",
+                    done.endpoint,
+                    done.url,
+                    done.action,
+                    done.enabled_events.len(),
+                    if done.secret_stored {
+                        "; its signing secret is stored in the stack's webhook secret"
+                    } else {
+                        ""
+                    }
+                )
             });
             Ok(ExitCode::SUCCESS)
         }

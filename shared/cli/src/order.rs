@@ -86,12 +86,7 @@ async fn attribute(
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "{table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| crate::aws_error(table, e))?;
     Ok(out.item().and_then(|i| text(i, attr)))
 }
 
@@ -113,12 +108,7 @@ pub(crate) async fn scan(
         for (k, v) in values {
             req = req.expression_attribute_values(*k, v.clone());
         }
-        let out = req.send().await.map_err(|e| {
-            format!(
-                "{table}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        })?;
+        let out = req.send().await.map_err(|e| crate::aws_error(table, e))?;
         items.extend(out.items().iter().cloned());
         match out.last_evaluated_key() {
             Some(k) if !k.is_empty() => start = Some(k.clone()),

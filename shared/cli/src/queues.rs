@@ -40,7 +40,7 @@ pub async fn depth(sqs: &Client, url: &str) -> Result<(i64, i64), String> {
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .send()
         .await
-        .map_err(|e| format!("{url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        .map_err(|e| crate::aws_error(url, e))?;
     let get = |k: QueueAttributeName| {
         out.attributes()
             .and_then(|a| a.get(&k))

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 pub struct Stack {
     pub name: String,
     outputs: BTreeMap<String, String>,
+    parameters: BTreeMap<String, String>,
     pub aws: aws_config::SdkConfig,
 }
 
@@ -33,11 +34,57 @@ impl Stack {
             .iter()
             .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
             .collect();
+        let parameters = stack
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_string(),
+                    p.parameter_value()?.to_string(),
+                ))
+            })
+            .collect();
         Ok(Stack {
             name: name.to_string(),
             outputs,
+            parameters,
             aws,
         })
+    }
+
+    /// The deployment's configuration document (its `TallyConfig` parameter), validated.
+    pub fn config(&self) -> Result<tally_core::config::TallyConfig, String> {
+        tally_core::config::TallyConfig::from_json(
+            self.parameters
+                .get("TallyConfig")
+                .map_or("", String::as_str),
+        )
+        .map_err(|e| format!("stack {}: {e}", self.name))
+    }
+
+    /// A secret's JSON, by the output naming its ARN.
+    pub async fn secret(&self, output: &str) -> Result<serde_json::Value, String> {
+        let arn = self.output(output)?;
+        let out = aws_sdk_secretsmanager::Client::new(&self.aws)
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| crate::aws_error(output, e))?;
+        serde_json::from_str(out.secret_string().unwrap_or("{}"))
+            .map_err(|_| format!("{output} is not JSON"))
+    }
+
+    pub async fn put_secret(&self, output: &str, value: &serde_json::Value) -> Result<(), String> {
+        let arn = self.output(output)?;
+        aws_sdk_secretsmanager::Client::new(&self.aws)
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .map_err(|e| crate::aws_error(output, e))?;
+        Ok(())
     }
 
     /// An output's value, or an error naming it.
@@ -61,12 +108,7 @@ impl Stack {
             .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "{function}: {}",
-                    aws_sdk_lambda::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| crate::aws_error(function, e))?;
         let body: serde_json::Value = out
             .payload()
             .map(|b| serde_json::from_slice(b.as_ref()).unwrap_or(serde_json::Value::Null))

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::queues::{depth, peek};
@@ -24,6 +25,11 @@ pub struct FlowStatus {
 pub struct Status {
     pub stack: String,
     pub flows: Vec<FlowStatus>,
+    /// Each poller (`poller/<platform>/<store>`) and when it last finished a poll.
+    pub last_polls: Vec<(String, i64)>,
+    /// Stripe events the handlers took in the last hour (with `--events`: a
+    /// Scan of the events table, which on AWS the dashboard's metrics make unnecessary).
+    pub events_last_hour: Option<usize>,
     pub healthy: bool,
 }
 
@@ -45,7 +51,7 @@ fn reason_kind(reason: &str) -> String {
         .collect()
 }
 
-pub async fn status(stack: &Stack, now_ms: i64) -> Result<Status, String> {
+pub async fn status(stack: &Stack, now_ms: i64, count_events: bool) -> Result<Status, String> {
     let sqs = aws_sdk_sqs::Client::new(&stack.aws);
     let mut flows = Vec::new();
     for flow in ["payments", "payouts"] {
@@ -82,9 +88,45 @@ pub async fn status(stack: &Stack, now_ms: i64) -> Result<Status, String> {
         });
     }
     let healthy = flows.iter().all(|f| f.dead_letters == 0);
+    let db = aws_sdk_dynamodb::Client::new(&stack.aws);
+    let mut last_polls: Vec<(String, i64)> = crate::order::scan(
+        &db,
+        stack.output("IdempotencyTableName")?,
+        "begins_with(pk, :p)",
+        &[(":p", AttributeValue::S("completed/".into()))],
+    )
+    .await?
+    .iter()
+    .filter_map(|i| {
+        let name = i
+            .get("pk")?
+            .as_s()
+            .ok()?
+            .trim_start_matches("completed/")
+            .to_string();
+        Some((name, i.get("at_ms")?.as_n().ok()?.parse().ok()?))
+    })
+    .collect();
+    last_polls.sort();
+    let events_last_hour = if count_events {
+        Some(
+            crate::order::scan(
+                &db,
+                stack.output("EventsTableName")?,
+                "recorded_at_ms > :t",
+                &[(":t", AttributeValue::N((now_ms - 3_600_000).to_string()))],
+            )
+            .await?
+            .len(),
+        )
+    } else {
+        None
+    };
     Ok(Status {
         stack: stack.name.clone(),
         flows,
+        last_polls,
+        events_last_hour,
         healthy,
     })
 }

@@ -126,6 +126,10 @@ pub trait Watermarks: Send + Sync {
         expected: Option<&str>,
         to: &str,
     ) -> Result<bool, StoreError>;
+    /// Notes that a run keyed by `name` finished at `at_ms` (for `tally status`).
+    async fn mark_completed(&self, _name: &str, _at_ms: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Each payout's reconciliation record: its ledger (running sums, cursor,

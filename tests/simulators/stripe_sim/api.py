@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from . import charges, customers, events, payment_intents as pis, payouts, refunds
+from . import charges, customers, events, payment_intents as pis, payouts, refunds, webhook_endpoints
 from .errors import StripeError, api_error, unauthorized, validation
 from .faults import Faults
 from .forms import FormError, decode_pairs, fingerprint
@@ -59,6 +59,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/balance_transactions/{id}", charges.retrieve_balance_transaction),
     ("GET", "/v1/payouts", payouts.list_payouts),
     ("GET", "/v1/payouts/{id}", payouts.retrieve_payout),
+    ("POST", "/v1/webhook_endpoints", webhook_endpoints.create),
+    ("GET", "/v1/webhook_endpoints", webhook_endpoints.list_),
+    ("GET", "/v1/webhook_endpoints/{id}", webhook_endpoints.retrieve),
+    ("POST", "/v1/webhook_endpoints/{id}", webhook_endpoints.update),
 ]
 _COMPILED = [(m, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", p) + "$"), f) for m, p, f in ROUTES]
 VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")

@@ -30,6 +30,7 @@ PREFIXES = {
     "payout": "po_",
     "dispute": "dp_",
     "event": "evt_",
+    "webhook_endpoint": "we_",
 }
 KINDS = list(PREFIXES)
 
