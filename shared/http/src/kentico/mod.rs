@@ -212,12 +212,7 @@ impl KenticoRest {
         format!("{object_type}/site/{}", segment(&self.config.site_name))
     }
 
-    /// Orders from their objects, with their items (one listing for all of them).
-    async fn orders_from(&self, objects: &[Value]) -> Result<Vec<PolledOrder>, PlatformError> {
-        self.parse_orders(objects, true).await
-    }
-
-    /// Orders from their objects; `with_items` reads their lines too (the
+    /// Orders from their objects (their items read in one listing for all); `with_items` reads their lines too (the
     /// PaymentIntent's description), which writes that check state do not need.
     async fn parse_orders(
         &self,
@@ -363,7 +358,9 @@ impl CommercePlatform for KenticoRest {
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
         let object = self.order_object(order_id).await?;
-        let polled = self.orders_from(std::slice::from_ref(&object)).await?;
+        let polled = self
+            .parse_orders(std::slice::from_ref(&object), true)
+            .await?;
         Self::readable(
             polled
                 .into_iter()
@@ -385,7 +382,7 @@ impl CommercePlatform for KenticoRest {
         match found.first() {
             None => Ok(None),
             Some(o) => {
-                let polled = self.orders_from(std::slice::from_ref(o)).await?;
+                let polled = self.parse_orders(std::slice::from_ref(o), true).await?;
                 polled.into_iter().next().map(Self::readable).transpose()
             }
         }
@@ -544,7 +541,7 @@ impl CommercePlatform for KenticoRest {
             })
             .take(limit as usize)
             .collect();
-        self.orders_from(&objects).await
+        self.parse_orders(&objects, true).await
     }
 }
 

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use tally_core::commerce::kentico::{objects_of, sql_text, RefundRow, REFUND_REFUNDED};
+use tally_core::commerce::kentico::{
+    objects_of, sql_text, RefundRow, REFUND_REFUNDED, REFUND_REQUESTED,
+};
 use tally_core::commerce::{
     AwaitingRefunds, Order, OrderRef, PaymentState, PlatformError, PlatformRefund, PolledRefund,
     RefundRecord, UnreadableRefund,
@@ -136,7 +138,8 @@ impl KenticoRest {
         let rows = self
             .rows(
                 &format!(
-                    "RefundStatus = 'requested' AND (RefundStripeRefundID IS NULL OR RefundStripeRefundID = '') AND ItemID > {after}"
+                    "RefundStatus = {} AND (RefundStripeRefundID IS NULL OR RefundStripeRefundID = '') AND ItemID > {after}",
+                    sql_text(REFUND_REQUESTED)
                 ),
                 Some(limit),
             )

@@ -40,14 +40,6 @@ pub fn objects_of<'a>(answer: &'a Value, object_type: &str) -> Vec<&'a Value> {
     out
 }
 
-/// A listing's `TotalRecords`, when it carries one.
-pub fn total_records(answer: &Value) -> Option<u64> {
-    objects_of(answer, "TotalRecords")
-        .first()
-        .and_then(|o| o.get("TotalRecords"))
-        .and_then(Value::as_u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +57,6 @@ mod tests {
             .map(|o| o["OrderID"].as_u64().unwrap())
             .collect();
         assert_eq!(ids, [1, 2]);
-        assert_eq!(total_records(&list), Some(2));
         let empty: Value =
             serde_json::from_str(r#"{"ecommerce_orders":[{"TotalRecords":[{"TotalRecords":0}]}]}"#)
                 .unwrap();

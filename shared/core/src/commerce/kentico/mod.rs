@@ -10,7 +10,7 @@ mod payment_result;
 mod refund_rows;
 mod webhook_source;
 
-pub use envelope::{objects_of, total_records};
+pub use envelope::objects_of;
 pub use order_json::{
     kentico_time, order_from, sql_text, Lookups, OrderJsonError, OrderStatus, ORDER_OBJECT,
     PLATFORM,
