@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 WITH_STACK := set -a && . .tally/local.env && set +a &&
 
-.PHONY: demo test up down unit lint e2e tools bench bench-emulator
+.PHONY: demo test up down unit lint e2e tools bench bench-emulator cost
 
 ## demo: bring the local stack up and drive a paid, a declined and a JPY order on each platform
 demo: up
@@ -57,3 +57,8 @@ bench-emulator: up
 	$(VENV)/python benches/refund_latency.py 100 znode
 	$(VENV)/python benches/refund_latency.py 100 kentico
 	$(VENV)/python benches/payout_latency.py 1000 10000
+
+## cost: AWS requests per order through order-to-cash on the local stack, priced (BENCHMARKS.md)
+cost: up
+	cargo build --quiet -p tally-cli --bin tally
+	$(VENV)/python benches/cost_report.py 50 magento

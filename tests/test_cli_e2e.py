@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from e2e import ROOT, pay, queue_messages_matching, wait_for_payment_intent, wait_for_payment_state
 from tally_local import wait_until
@@ -110,7 +111,8 @@ def test_unknown_stack_and_flow_are_clear_errors(tally):
 
 def test_an_orders_story(stack, tally, platform):
     s, p = stack, platform
-    order = p.place_order(currency="USD")["id"]
+    placed = p.place_order(currency="USD")
+    order, number = placed["id"], placed["number"]
     pi = wait_for_payment_intent(s, p, order)
     assert pay(s, pi["id"]).status_code == 200
     wait_for_payment_state(p, order, "paid")
@@ -126,6 +128,9 @@ def test_an_orders_story(stack, tally, platform):
     assert {"payment_intent.succeeded", "charge.succeeded"} <= types, types
     text = tally("order", p.name, order)
     assert pi["id"] in text and "payment_intent.succeeded" in text
+    # by the number the merchant sees (found through the PaymentIntent's metadata)
+    by_number = json.loads(tally("order", p.name, number, "--json"))
+    assert (by_number["order"], by_number["payment_intent"]) == (story["order"], pi["id"])
     tally("order", p.name, "999999999", expect=1)
 
 
@@ -188,3 +193,46 @@ def test_status_shows_when_each_poller_last_finished(stack, tally):
     polls = dict((name, at) for name, at in status["last_polls"])
     assert time.time() * 1000 - polls["poller/kentico/DancingGoat"] < 60_000, polls
     assert status["events_last_hour"] is not None and status["events_last_hour"] > 0
+
+
+def test_magento_webhooks_are_subscribed_through_its_api_and_orders_arrive_by_them(stack, tally):
+    s, p = stack, stack.platforms["magento"]
+    base = s["MAGENTO_BASE_URL"]
+    token = s["MAGENTO_TOKEN"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def subscribed():
+        listed = requests.get(f"{base}/rest/all/V1/webhooks/list", headers=headers, timeout=10).json()
+        return {h["hook_name"]: h for h in listed if h["batch_name"] == "tally"}
+
+    # the emulator's reachable form of the MagentoWebhookUrl output (on AWS the default is right)
+    url = ["--url", s["MAGENTO_WEBHOOK_URL"]]
+    dry = json.loads(tally("webhooks", "setup", "--platform", "magento", *url, "--dry-run", "--json"))
+    assert [h["action"] for h in dry["hooks"]] == ["would be created"] * 2 and not subscribed()
+    made = json.loads(tally("webhooks", "setup", "--platform", "magento", *url, "--json"))
+    try:
+        assert made["url"] == s["MAGENTO_WEBHOOK_URL"] and [h["action"] for h in made["hooks"]] == ["created"] * 2
+        hooks = subscribed()
+        assert hooks["order_placed"]["webhook_method"] == "observer.sales_order_place_after"
+        assert hooks["creditmemo_saved"]["webhook_method"] == "observer.sales_order_creditmemo_save_after"
+        assert all(h["url"] == made["url"] and h["required"] is False for h in hooks.values()), hooks
+        assert [h["action"] for h in json.loads(tally("webhooks", "setup", "--platform", "magento", *url, "--json"))["hooks"]] \
+            == ["unchanged"] * 2
+        # an order reaches Tally through the subscription alone
+        requests.delete(f"{base}/_sim/webhooks", timeout=10).raise_for_status()
+        order = p.place_order(currency="USD")["id"]
+        assert wait_for_payment_intent(s, p, order, timeout=30)
+        # drifted (another URL): put back
+        requests.post(f"{base}/rest/all/V1/webhooks/subscribe", headers=headers, timeout=10, json={"webhook": {
+            **hooks["order_placed"], "url": "https://elsewhere.example/hook"}}).raise_for_status()
+        again = json.loads(tally("webhooks", "setup", "--platform", "magento", *url, "--json"))
+        assert [h["action"] for h in again["hooks"]] == ["updated", "unchanged"], again
+        assert subscribed()["order_placed"]["url"] == made["url"]
+        kentico = json.loads(tally("webhooks", "setup", "--platform", "kentico", "--json"))
+        assert kentico["hooks"] == [] and "admin" in kentico["notes"][0]
+    finally:
+        for name, hook in subscribed().items():
+            requests.post(f"{base}/rest/all/V1/webhooks/unsubscribe", headers=headers, timeout=10, json={
+                "webhook": {k: hook[k] for k in ("webhook_method", "webhook_type", "batch_name", "hook_name")}})
+        requests.delete(f"{base}/_sim/webhooks", timeout=10)
+        requests.post(f"{base}/_sim/webhooks", json={"url": s["MAGENTO_WEBHOOK_URL"]}, timeout=10).raise_for_status()

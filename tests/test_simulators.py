@@ -402,6 +402,31 @@ def test_webhook_is_signed_like_adobe_commerce(magento, receiver, magento_key):
     assert [d["status"] for d in deliveries] == [200, 500]
 
 
+def test_webhook_subscriptions_over_rest_are_validated_and_called_once_per_url(magento, receiver):
+    hook = {"webhook_method": "observer.sales_order_place_after", "webhook_type": "after", "batch_name": "tally",
+            "hook_name": "order_placed", "url": receiver.url, "required": False, "timeout": 5000}
+    assert magento.rest("POST", "webhooks/subscribe", json={"webhook": hook}, token="wrong").status_code == 401
+    for broken, needle in [({**hook, "hook_name": "order placed"}, "hook_name"),
+                           ({**hook, "webhook_method": "sales_order_place_after"}, "webhook_method"),
+                           ({**hook, "webhook_type": "around"}, "webhook_type"),
+                           ({**hook, "timeout": -1}, "timeout"),
+                           ({k: v for k, v in hook.items() if k != "url"}, "url")]:
+        refused = magento.rest("POST", "webhooks/subscribe", json={"webhook": broken}, store="all")
+        assert refused.status_code == 400 and needle in json.dumps(refused.json()), refused.text
+    for _ in range(2):  # the same identity again replaces it
+        assert magento.rest("POST", "webhooks/subscribe", json={"webhook": hook}, store="all").status_code == 200
+    listed = magento.rest("GET", "webhooks/list", store="all").json()
+    assert listed == [hook]
+    # a URL both registered in the admin and subscribed is called once
+    assert magento.sim("POST", "webhooks", json={"url": receiver.url}).status_code == 201
+    magento.place()
+    assert len(receiver.calls) == 1
+    identity = {k: hook[k] for k in ("webhook_method", "webhook_type", "batch_name", "hook_name")}
+    assert magento.rest("POST", "webhooks/unsubscribe", json={"webhook": identity}, store="all").status_code == 200
+    assert magento.rest("GET", "webhooks/list", store="all").json() == []
+    assert magento.rest("POST", "webhooks/unsubscribe", json={"webhook": identity}, store="all").status_code == 404
+
+
 def test_webhook_key_survives_a_restart(magento, magento_key, tmp_path):
     first = magento.sim("GET", "webhook-public-key").text
     second = Simulator("magento", ["--private-key", str(magento_key)], tmp_path / "second.log")

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from . import _search
 from .magento_creditmemos import CreditMemos
 from .magento_returns import Returns
+from .magento_webhooks import WebhookSubscriptions
 from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
                       decimals_of, dumps, injected_fault, json_response, magento_time, parse_decimal,
                       post_webhook, round_money, serve, text_response)
@@ -140,7 +141,7 @@ def load_or_create_key(path: str | None) -> bytes:
 # --- the simulator ---------------------------------------------------------------------------
 
 
-class MagentoSimulator(CreditMemos, Returns):
+class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
     # for the mixins: run as `python -m simulators.magento`, this module is __main__,
     # and importing it again by name would make a second, uncaught MagentoError
     Error = None  # set below, once MagentoError exists in this module's namespace
@@ -182,6 +183,7 @@ class MagentoSimulator(CreditMemos, Returns):
         self.sim.add("DELETE", r"/_sim/faults", self.sim_clear_faults)
         self.creditmemo_routes(self.authed)
         self.return_routes(self.authed)
+        self.webhook_subscription_routes(self.authed)
 
     def reset(self) -> None:
         """Everything but the key and the token."""
@@ -192,6 +194,7 @@ class MagentoSimulator(CreditMemos, Returns):
             self.returns: dict[int, dict] = {}
             self.deliveries: list[dict] = []
             self.webhooks.clear()
+            self.subscriptions: list[dict] = []
             self.next_id = {"order": 1, "item": 1, "address": 1, "history": 1, "invoice": 1, "invoice_item": 1,
                             "comment": 1, "creditmemo": 1, "creditmemo_item": 1, "rma": 1, "rma_item": 1,
                             "rma_comment": 1}
@@ -555,7 +558,7 @@ class MagentoSimulator(CreditMemos, Returns):
         Runs outside the lock: a receiver may call back into this simulator."""
         with self.lock:
             payload = {"eventName": WEBHOOK_EVENT, "data": {"order": self.render_order(self.orders[order_id])}}
-            targets = list(urls if urls is not None else self.webhooks)
+            targets = list(urls) if urls is not None else self.targets_for(WEBHOOK_EVENT)
         if not targets:
             return []
         body = dumps(payload, php=True).encode()

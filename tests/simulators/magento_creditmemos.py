@@ -180,7 +180,7 @@ class CreditMemos:
         with self.lock:
             payload = {"eventName": "observer.sales_order_creditmemo_save_after",
                        "data": {"creditmemo": self.without_nulls(copy.deepcopy(memo))}}
-            targets = list(self.webhooks)
+            targets = self.targets_for("observer.sales_order_creditmemo_save_after")
         if not targets:
             return []
         body = dumps(payload, php=True).encode()

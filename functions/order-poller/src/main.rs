@@ -20,6 +20,7 @@ use tally_core::config::TallyConfig;
 use tally_core::deadline::{from_lambda, within};
 use tally_core::flows::order_poller::{OrderPoller, PollError};
 use tally_core::flows::refund_poller::RefundPoller;
+use tally_core::metrics::emf_line;
 use tally_core::ports::Watermarks;
 use tally_http::{kentico::KenticoRest, magento::MagentoRest, znode::ZnodeRest};
 
@@ -30,9 +31,8 @@ async fn main() -> Result<(), Error> {
     let aws = config::load().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) = match required("POLL_PLATFORM")?
-        .as_str()
-    {
+    let platform_name = required("POLL_PLATFORM")?;
+    let (platform, page_size): (Arc<dyn CommercePlatform>, u32) = match platform_name.as_str() {
         "magento" => (
             Arc::new(MagentoRest::new(
                 tally_http::client(),
@@ -93,10 +93,10 @@ async fn main() -> Result<(), Error> {
         initial_lookback_secs: poller.initial_lookback_secs,
         max_pages: poller.max_pages,
     };
-    let (poller, refunds, state) = (&poller, &refunds, &state);
+    let (poller, refunds, state, platform_name) = (&poller, &refunds, &state, &platform_name);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
-        within(deadline, async {
+        let answer = within(deadline, async {
             let orders = poller.poll().await?;
             let mut report = serde_json::to_value(&orders).unwrap_or_default();
             report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
@@ -110,7 +110,20 @@ async fn main() -> Result<(), Error> {
             Ok::<_, PollError>(report)
         })
         .await
-        .map_err(Error::from)
+        .map_err(Error::from);
+        let now_ms = SystemClock.now_ms();
+        // The "no successful poll" alarm watches this count (template: PollerStaleAlarm).
+        let completed = if answer.is_ok() { 1.0 } else { 0.0 };
+        println!(
+            "{}",
+            emf_line(
+                now_ms,
+                &[("Poller", platform_name)],
+                &[("PollsCompleted", completed, "Count")]
+            )
+        );
+        tally_core::metrics::flush_call_metrics(now_ms);
+        answer
     }))
     .await
 }

@@ -58,42 +58,54 @@ async fn main() -> Result<(), Error> {
     let backfill = &backfill;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let now_ms = SystemClock.now_ms();
-            let asked: Overrides = serde_json::from_value(event.payload).unwrap_or_default();
-            let window = BackfillWindow {
-                since_secs: asked.since_secs.unwrap_or(now_ms / 1000 - window_secs),
-                min_age_secs: asked.min_age_secs.unwrap_or(min_age_secs),
-                max_pages,
-            };
-            let deadline = from_lambda(event.context.deadline, now_ms);
-            if let Some(ids) = &asked.replay {
-                let replayed = within(deadline, backfill.replay(ids))
-                    .await
-                    .map_err(|e: BackfillError| Error::from(e.to_string()))?;
-                return Ok(serde_json::to_value(&replayed)?);
-            }
-            let report = within(deadline, async {
-                backfill
-                    .run(window, asked.resume_after, asked.dry_run, &|_| {})
-                    .await
-            })
-            .await
-            .map_err(|e: BackfillError| Error::from(e.to_string()))?;
-            if !report.dry_run {
-                println!(
-                    "{}",
-                    emf_line(
-                        SystemClock.now_ms(),
-                        &[("Function", "stripe-backfill")],
-                        &[
-                            ("BackfillRecovered", report.recovered as f64, "Count"),
-                            ("BackfillListed", report.listed as f64, "Count"),
-                        ],
-                    )
-                );
-            }
-            Ok::<_, Error>(serde_json::to_value(&report)?)
+            let answer = invoke(backfill, window_secs, min_age_secs, max_pages, event).await;
+            tally_core::metrics::flush_call_metrics(SystemClock.now_ms());
+            answer
         },
     ))
     .await
+}
+
+async fn invoke(
+    backfill: &Backfill<'_>,
+    window_secs: i64,
+    min_age_secs: i64,
+    max_pages: u32,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, Error> {
+    let now_ms = SystemClock.now_ms();
+    let asked: Overrides = serde_json::from_value(event.payload).unwrap_or_default();
+    let window = BackfillWindow {
+        since_secs: asked.since_secs.unwrap_or(now_ms / 1000 - window_secs),
+        min_age_secs: asked.min_age_secs.unwrap_or(min_age_secs),
+        max_pages,
+    };
+    let deadline = from_lambda(event.context.deadline, now_ms);
+    if let Some(ids) = &asked.replay {
+        let replayed = within(deadline, backfill.replay(ids))
+            .await
+            .map_err(|e: BackfillError| Error::from(e.to_string()))?;
+        return Ok(serde_json::to_value(&replayed)?);
+    }
+    let report = within(deadline, async {
+        backfill
+            .run(window, asked.resume_after, asked.dry_run, &|_| {})
+            .await
+    })
+    .await
+    .map_err(|e: BackfillError| Error::from(e.to_string()))?;
+    if !report.dry_run {
+        println!(
+            "{}",
+            emf_line(
+                SystemClock.now_ms(),
+                &[("Function", "stripe-backfill")],
+                &[
+                    ("BackfillRecovered", report.recovered as f64, "Count"),
+                    ("BackfillListed", report.listed as f64, "Count"),
+                ],
+            )
+        );
+    }
+    Ok(serde_json::to_value(&report)?)
 }

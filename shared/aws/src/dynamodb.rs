@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use tally_core::error::StoreError;
 use tally_core::ports::{
@@ -30,6 +31,17 @@ pub(crate) fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E,
     err.as_service_error()
         .and_then(|e| e.code())
         .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+/// The item a failed conditional put found, which DynamoDB returns with the failure
+/// when asked (`ReturnValuesOnConditionCheckFailure::AllOld`): no second read.
+pub(crate) fn item_found_by_put<R>(
+    err: &SdkError<PutItemError, R>,
+) -> Option<HashMap<String, AttributeValue>> {
+    match err.as_service_error()? {
+        PutItemError::ConditionalCheckFailedException(e) => e.item().cloned(),
+        _ => None,
+    }
 }
 
 pub(crate) fn unavailable<E: std::error::Error + 'static>(err: E) -> StoreError {
@@ -93,6 +105,13 @@ fn attr_i64(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
 
 #[async_trait]
 impl IdempotencyStore for DynamoIdempotencyStore {
+    async fn completed(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.read(key).await?.and_then(|item| {
+            (attr_str(&item, "status") == Some(STATUS_COMPLETED))
+                .then(|| attr_str(&item, "result").unwrap_or_default().to_string())
+        }))
+    }
+
     async fn claim(&self, key: &str, now: i64, lease_secs: i64) -> Result<Claim, StoreError> {
         // A claim can race with a release (item deleted between put and get): try a few times.
         for _ in 0..3 {
@@ -113,14 +132,20 @@ impl IdempotencyStore for DynamoIdempotencyStore {
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
                 .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
-            match put {
+            let found = match put {
                 Ok(_) => return Ok(Claim::Acquired(ClaimToken(token))),
-                Err(err) if is_condition_failure(&err) => {}
+                Err(err) if is_condition_failure(&err) => item_found_by_put(&err),
                 Err(err) => return Err(unavailable(err)),
-            }
-            let Some(item) = self.read(key).await? else {
+            };
+            // An emulator without ALL_OLD answers the failure alone: read the item then.
+            let found = match found {
+                Some(item) => Some(item),
+                None => self.read(key).await?,
+            };
+            let Some(item) = found else {
                 continue;
             };
             return match attr_str(&item, "status") {

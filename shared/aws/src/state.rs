@@ -3,12 +3,12 @@
 //! PaymentIntent link must outlive every idempotency record.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use tally_core::error::StoreError;
 use tally_core::ports::{LinkOutcome, OrderLinks, Watermarks};
 
-use crate::dynamodb::{attr_str, is_condition_failure, n, s, unavailable};
+use crate::dynamodb::{attr_str, is_condition_failure, item_found_by_put, n, s, unavailable};
 
 pub struct DynamoState {
     client: Client,
@@ -54,15 +54,17 @@ impl DynamoState {
             .item(attr, s(value))
             .item("linked_at_ms", n(now_ms))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match put {
             Ok(_) => Ok(LinkOutcome::Linked),
             Err(e) if is_condition_failure(&e) => {
-                let existing = self
-                    .read_attr(pk, attr)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("{pk} exists without {attr}")))?;
+                let existing = match item_found_by_put(&e) {
+                    Some(item) => attr_str(&item, attr).map(str::to_string),
+                    None => self.read_attr(pk, attr).await?,
+                }
+                .ok_or_else(|| StoreError::Corrupt(format!("{pk} exists without {attr}")))?;
                 Ok(LinkOutcome::AlreadyLinked(existing))
             }
             Err(e) => Err(unavailable(e)),

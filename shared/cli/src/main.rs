@@ -9,10 +9,12 @@ mod backfill;
 mod dlq;
 mod order;
 mod payout;
+mod platform_webhooks;
 mod queues;
 mod replay;
 mod stack;
 mod status;
+mod stripe_client;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -64,7 +66,8 @@ enum Command {
     Order {
         /// magento, znode, kentico
         platform: String,
-        /// The platform's order id (Magento's entity id, Znode's OmsOrderId, Kentico's OrderID).
+        /// The platform's order id (Magento's entity id, Znode's OmsOrderId, Kentico's OrderID),
+        /// or its number (Magento's increment id, Znode's order number), found through Stripe.
         order_id: String,
         /// The store (Magento store code, Znode portal, Kentico site); any when not given.
         #[arg(long)]
@@ -108,9 +111,13 @@ enum WebhooksAction {
     /// Register (or check and fix) the endpoint with exactly the event types Tally routes;
     /// a new endpoint's signing secret is added to the stack's webhook secret.
     Setup {
-        /// The URL Stripe calls (default: the stack's StripeWebhookUrl output).
+        /// The URL called (default: the stack's StripeWebhookUrl output, or the platform's).
         #[arg(long)]
         url: Option<String>,
+        /// A platform's own webhooks instead of Stripe's: magento (Adobe Commerce subscribes
+        /// them over REST); znode and kentico say what to set in their admin.
+        #[arg(long)]
+        platform: Option<String>,
         /// Say what would be done; change nothing.
         #[arg(long)]
         dry_run: bool,
@@ -324,7 +331,15 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             store,
         } => {
             let bar = spinner(json, "reading Tally's records");
-            let story = order::story(&stack, &platform, store.as_deref(), &order_id).await?;
+            let mut story = order::story(&stack, &platform, store.as_deref(), &order_id).await?;
+            if story.steps.is_empty() && story.payment_intent.is_none() {
+                // not an order id Tally knows: perhaps the order's number
+                if let Some((found_store, id)) =
+                    order::by_number(&stack, &platform, &order_id).await?
+                {
+                    story = order::story(&stack, &platform, Some(&found_store), &id).await?;
+                }
+            }
             bar.finish_and_clear();
             if story.steps.is_empty() && story.payment_intent.is_none() {
                 return Err(format!(
@@ -425,22 +440,41 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Webhooks {
-            action: WebhooksAction::Setup { url, dry_run },
+            action:
+                WebhooksAction::Setup {
+                    url,
+                    platform,
+                    dry_run,
+                },
         } => {
-            let done = webhooks::setup(&stack, url.as_deref(), dry_run).await?;
+            let Some(platform) = platform else {
+                let done = webhooks::setup(&stack, url.as_deref(), dry_run).await?;
+                print(json, &done, || {
+                    format!(
+                        "Stripe webhook endpoint {} for {}: {} ({} event types){}",
+                        done.endpoint,
+                        done.url,
+                        done.action,
+                        done.enabled_events.len(),
+                        if done.secret_stored {
+                            "; its signing secret is stored in the stack's webhook secret"
+                        } else {
+                            ""
+                        }
+                    )
+                });
+                return Ok(ExitCode::SUCCESS);
+            };
+            let done = platform_webhooks::setup(&stack, &platform, url.as_deref(), dry_run).await?;
             print(json, &done, || {
-                format!(
-                    "Stripe webhook endpoint {} for {}: {} ({} event types){}",
-                    done.endpoint,
-                    done.url,
-                    done.action,
-                    done.enabled_events.len(),
-                    if done.secret_stored {
-                        "; its signing secret is stored in the stack's webhook secret"
-                    } else {
-                        ""
-                    }
-                )
+                let mut out = format!("{} webhooks to {}:", done.platform, done.url);
+                for h in &done.hooks {
+                    out += &format!("\n  {} ({}): {}", h.webhook_method, h.hook_name, h.action);
+                }
+                for n in &done.notes {
+                    out += &format!("\n  note: {n}");
+                }
+                out
             });
             Ok(ExitCode::SUCCESS)
         }

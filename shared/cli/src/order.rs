@@ -229,6 +229,49 @@ pub async fn story(
     })
 }
 
+/// The store and order id of the order numbered `number` on `platform`, from the
+/// PaymentIntent Tally made for it (its metadata carries the number beside the id):
+/// Stripe's search, which lags writes by up to a minute, for an order story.
+pub async fn by_number(
+    stack: &Stack,
+    platform: &str,
+    number: &str,
+) -> Result<Option<(String, String)>, String> {
+    let stripe = crate::stripe_client::StripeClient::for_stack(stack).await?;
+    let quote = |v: &str| v.replace('\\', "\\\\").replace('\'', "\\'");
+    let mut url = reqwest::Url::parse("http://stripe/v1/payment_intents/search")
+        .map_err(|e| e.to_string())?;
+    url.query_pairs_mut().append_pair(
+        "query",
+        &format!(
+            "metadata['increment_id']:'{}' AND metadata['platform']:'{}'",
+            quote(number),
+            quote(platform)
+        ),
+    );
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let found = stripe.call(reqwest::Method::GET, &path, &[]).await?;
+    let intents = found["data"].as_array().cloned().unwrap_or_default();
+    let mut orders: BTreeSet<(String, String)> = intents
+        .iter()
+        .filter_map(|pi| {
+            let m = &pi["metadata"];
+            Some((
+                m["store"].as_str()?.to_string(),
+                m["order_id"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    match orders.len() {
+        0 => Ok(None),
+        1 => Ok(orders.pop_first()),
+        _ => Err(format!(
+            "{platform} order number {number} is on several stores ({}): name one with --store and its order id",
+            orders.iter().map(|(s, id)| format!("{s}: {id}")).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

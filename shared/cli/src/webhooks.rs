@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tally_core::routing::routed_stripe_event_types;
 
 use crate::stack::Stack;
+use crate::stripe_client::StripeClient;
 
 #[derive(Debug, Serialize)]
 pub struct Setup {
@@ -22,41 +23,6 @@ pub struct Setup {
     pub secret_stored: bool,
 }
 
-struct StripeClient {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl StripeClient {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        form: &[(String, String)],
-    ) -> Result<Value, String> {
-        let reply = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("Stripe-Version", "2024-06-20")
-            .form(form)
-            .send()
-            .await
-            .map_err(|e| format!("Stripe: {e}"))?;
-        let status = reply.status();
-        let bytes = reply.bytes().await.map_err(|e| format!("Stripe: {e}"))?;
-        let body: Value = serde_json::from_slice(&bytes).map_err(|e| format!("Stripe: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "Stripe answered {status}: {}",
-                body["error"]["message"]
-            ));
-        }
-        Ok(body)
-    }
-}
-
 fn events_form(events: &[String]) -> Vec<(String, String)> {
     events
         .iter()
@@ -66,16 +32,7 @@ fn events_form(events: &[String]) -> Vec<(String, String)> {
 
 pub async fn setup(stack: &Stack, url: Option<&str>, dry_run: bool) -> Result<Setup, String> {
     let config = stack.config()?;
-    let key = stack.secret("StripeApiSecretArn").await?["api_key"]
-        .as_str()
-        .filter(|k| !k.is_empty())
-        .ok_or("the stack's Stripe API secret has no api_key")?
-        .to_string();
-    let stripe = StripeClient {
-        http: reqwest::Client::new(),
-        base: config.stripe.api_base.trim_end_matches('/').to_string(),
-        key,
-    };
+    let stripe = StripeClient::for_stack(stack).await?;
     let url = match url {
         Some(u) => u.to_string(),
         None => stack.output("StripeWebhookUrl")?.to_string(),

@@ -219,6 +219,7 @@ pub async fn process_batch<H: MessageHandler>(
             batch_metrics(handler.name(), &outcomes, ctx.clock.now_ms())
         );
     }
+    crate::metrics::flush_call_metrics(ctx.clock.now_ms());
     records
         .iter()
         .zip(outcomes)

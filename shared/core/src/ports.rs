@@ -44,6 +44,9 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Gives up a claim after a failure so a retry need not wait for the lease.
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
+    /// The result recorded under `key` if its work completed: a (strongly
+    /// consistent) read, for callers that would otherwise claim only to learn it.
+    async fn completed(&self, key: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// A Stripe event as recorded in the events table.

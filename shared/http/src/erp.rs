@@ -62,6 +62,7 @@ impl HttpErp {
         // The ERP deduplicates by the Idempotency-Key, so a repeat is safe.
         with_retries(
             &self.config.http,
+            "erp",
             "erp POST journal entry",
             Repeat::Safe,
             |timeout| {

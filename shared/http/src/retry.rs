@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use tally_core::config::HttpPolicy;
+use tally_core::metrics::{record_call, CallOutcome};
 
 /// A response read to the end, so callers can inspect it after retries.
 #[derive(Debug, Clone)]
@@ -105,9 +106,11 @@ fn attempt_budget(policy: &HttpPolicy) -> Result<Duration, SendError> {
 
 /// Sends with `send(timeout)` until a reply that is not retried, the retry
 /// budget is spent, or the invocation's time runs short. Returns the last
-/// reply (whatever its status) or the last error.
+/// reply (whatever its status) or the last error. Each attempt is counted
+/// for `service`'s call metrics (`tally_core::metrics::record_call`).
 pub async fn with_retries<F, Fut>(
     policy: &HttpPolicy,
+    service: &'static str,
     what: &str,
     repeat: Repeat,
     mut send: F,
@@ -119,6 +122,7 @@ where
     let mut retry = 0;
     loop {
         let timeout = attempt_budget(policy)?;
+        let started = std::time::Instant::now();
         let outcome = match send(timeout).await {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -131,6 +135,12 @@ where
             }
             Err(e) => Err(e),
         };
+        let counted = match &outcome {
+            Ok(reply) => CallOutcome::of_status(reply.status),
+            Err(e) if e.is_timeout() => CallOutcome::Timeout,
+            Err(_) => CallOutcome::Network,
+        };
+        record_call(service, counted, started.elapsed());
         let wait = match &outcome {
             Ok(reply) if should_retry(reply, repeat) => {
                 Some(retry_after(reply, policy).unwrap_or_else(|| backoff(policy, retry)))

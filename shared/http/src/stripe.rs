@@ -167,7 +167,7 @@ impl HttpStripe {
         } else {
             Repeat::Unsafe
         };
-        with_retries(&self.config.http, &what, repeat, |timeout| {
+        with_retries(&self.config.http, "stripe", &what, repeat, |timeout| {
             let mut request = self
                 .client
                 .request(method.clone(), &url)

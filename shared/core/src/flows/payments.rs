@@ -17,7 +17,6 @@ use crate::commerce::{Order, OrderRef};
 use crate::error::{Retryable, StoreError};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
 use crate::flows::refunds::RefundTrigger;
-use crate::idempotency::OnceError;
 use crate::message::{MessageError, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore};
 use crate::routing::Flow;
@@ -100,7 +99,7 @@ pub enum PaymentsError {
     #[error("event {0} of type {1} does not belong to the payments flow")]
     WrongFlow(String, String),
     #[error(transparent)]
-    Once(#[from] OnceError<StoreError>),
+    Journal(#[from] StoreError),
     #[error(transparent)]
     OrderToCash(#[from] O2cError),
 }
@@ -110,7 +109,7 @@ impl Retryable for PaymentsError {
         match self {
             PaymentsError::Message(_) | PaymentsError::WrongFlow(..) => false,
             PaymentsError::Refused(e) => e.is_retryable(),
-            PaymentsError::Once(e) => e.is_retryable(),
+            PaymentsError::Journal(e) => e.is_retryable(),
             PaymentsError::OrderToCash(e) => e.is_retryable(),
         }
     }
@@ -213,10 +212,8 @@ impl PaymentsHandler {
     /// Records the event in the journal once; true on its first delivery.
     async fn journal_once(&self, event: &EventEnvelope) -> Result<bool, PaymentsError> {
         Ok(crate::flows::journal_once(
-            self.store.as_ref(),
             self.journal.as_ref(),
             self.clock.as_ref(),
-            self.lease_secs,
             Flow::Payments,
             event,
         )
@@ -290,7 +287,7 @@ mod tests {
     use super::*;
     use crate::testkit::{harness, stripe_message};
 
-    fn ignored_by_o2c(id: &str, event_type: &str) -> String {
+    fn with_object(id: &str, event_type: &str) -> String {
         stripe_message(
             id,
             event_type,
@@ -298,10 +295,21 @@ mod tests {
         )
     }
 
+    /// A routed event order-to-cash waits past: an authorization is not money received.
+    fn ignored_by_o2c(id: &str) -> String {
+        stripe_message(
+            id,
+            "charge.succeeded",
+            &serde_json::json!({"id": "ch_9", "object": "charge", "amount": 100, "currency": "usd",
+                "status": "succeeded", "paid": true, "captured": false, "payment_intent": "pi_9",
+                "created": 1, "livemode": false}),
+        )
+    }
+
     #[tokio::test]
     async fn records_once_however_often_delivered() {
         let h = harness();
-        let body = ignored_by_o2c("evt_a", "payment_intent.created");
+        let body = ignored_by_o2c("evt_a");
         let first = h.handler.handle_message(&body).await.unwrap();
         assert!(first.first_delivery);
         assert_eq!(first.order_to_cash, None);
@@ -316,8 +324,8 @@ mod tests {
         }
         let events = h.journal.events();
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].object_id.as_deref(), Some("pi_9"));
-        assert_eq!(events[0].event_type, "payment_intent.created");
+        assert_eq!(events[0].object_id.as_deref(), Some("ch_9"));
+        assert_eq!(events[0].event_type, "charge.succeeded");
     }
 
     #[tokio::test]
@@ -326,14 +334,14 @@ mod tests {
         h.journal.fail(true);
         let err = h
             .handler
-            .handle_message(&ignored_by_o2c("evt_b", "payment_intent.processing"))
+            .handle_message(&ignored_by_o2c("evt_b"))
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{err}");
         h.journal.fail(false);
         assert!(
             h.handler
-                .handle_message(&ignored_by_o2c("evt_b", "payment_intent.processing"))
+                .handle_message(&ignored_by_o2c("evt_b"))
                 .await
                 .unwrap()
                 .first_delivery
@@ -350,14 +358,14 @@ mod tests {
         }
         let wrong = h
             .handler
-            .handle_message(&ignored_by_o2c("evt_c", "customer.created"))
+            .handle_message(&with_object("evt_c", "customer.created"))
             .await
             .unwrap_err();
         assert!(!wrong.is_retryable());
         // a payment event whose object is not a PaymentIntent is permanent, not retried
         let broken = h
             .handler
-            .handle_message(&ignored_by_o2c("evt_d", "payment_intent.succeeded"))
+            .handle_message(&with_object("evt_d", "payment_intent.succeeded"))
             .await
             .unwrap_err();
         assert!(!broken.is_retryable(), "{broken}");

@@ -5,8 +5,7 @@
 
 use crate::clock::Clock;
 use crate::error::{Retryable, StoreError};
-use crate::idempotency::{run_once, Once, OnceError};
-use crate::ports::{EventJournal, IdempotencyStore, RecordOutcome, RecordedEvent};
+use crate::ports::{EventJournal, RecordOutcome, RecordedEvent};
 use crate::routing::Flow;
 use crate::stripe::{EnvelopeError, EventEnvelope, StripeApi, StripeApiError};
 
@@ -58,16 +57,16 @@ pub async fn admit(
     Ok(event)
 }
 
-/// Records the event in the journal once; true on its first delivery.
+/// Records the event in the journal once; true on its first delivery. The
+/// journal's write is conditional on the event id, so it is its own guard: no
+/// claim around it (two writes an event saved), and a repeat after a crash
+/// between the write and the flow's work finds it and lets the work run again.
 pub async fn journal_once(
-    store: &dyn IdempotencyStore,
     journal: &dyn EventJournal,
     clock: &dyn Clock,
-    lease_secs: i64,
     flow: Flow,
     event: &EventEnvelope,
-) -> Result<bool, OnceError<StoreError>> {
-    let key = format!("{flow}/stripe-event/{}", event.id);
+) -> Result<bool, StoreError> {
     let record = RecordedEvent {
         event_id: event.id.clone(),
         event_type: event.event_type.clone(),
@@ -78,21 +77,12 @@ pub async fn journal_once(
         flow: flow.name().to_string(),
         recorded_at_ms: clock.now_ms(),
     };
-    let outcome = run_once(store, clock, &key, lease_secs, || async move {
-        // The journal write is itself conditional, so a repeat after a crash
-        // between write and completion changes nothing.
-        match journal.record(&record).await? {
-            RecordOutcome::Inserted => Ok("recorded".to_string()),
-            RecordOutcome::AlreadyPresent => Ok("already-recorded".to_string()),
-        }
-    })
-    .await?;
-    Ok(match outcome {
-        Once::Ran(_) => {
+    Ok(match journal.record(&record).await? {
+        RecordOutcome::Inserted => {
             tracing::info!(event_type = %event.event_type, object_id = event.object_id().unwrap_or("-"), "stripe event recorded");
             true
         }
-        Once::AlreadyDone(_) => {
+        RecordOutcome::AlreadyPresent => {
             tracing::info!("duplicate delivery of a recorded event");
             false
         }

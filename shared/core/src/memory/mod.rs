@@ -109,11 +109,17 @@ enum Entry {
 pub struct MemoryIdempotencyStore {
     entries: Mutex<HashMap<String, Entry>>,
     next_token: AtomicUsize,
+    claims: AtomicUsize,
 }
 
 impl MemoryIdempotencyStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Claims asked for so far, granted or not (each is a conditional write in DynamoDB).
+    pub fn claims(&self) -> usize {
+        self.claims.load(Ordering::SeqCst)
     }
 
     /// Drops a key's record, as if the worker had crashed before completing it.
@@ -124,7 +130,15 @@ impl MemoryIdempotencyStore {
 
 #[async_trait]
 impl IdempotencyStore for MemoryIdempotencyStore {
+    async fn completed(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(match self.entries.lock().unwrap().get(key) {
+            Some(Entry::Completed { result }) => Some(result.clone()),
+            _ => None,
+        })
+    }
+
     async fn claim(&self, key: &str, now: i64, lease_secs: i64) -> Result<Claim, StoreError> {
+        self.claims.fetch_add(1, Ordering::SeqCst);
         let mut entries = self.entries.lock().unwrap();
         match entries.get(key) {
             Some(Entry::Completed { result }) => {

@@ -121,6 +121,16 @@ pub enum ReportStatus {
 }
 
 impl PayoutLedger {
+    /// What was matched to no order: the suspense buckets' gross, each
+    /// without its sign (a metric and an alarm, not a posting).
+    pub fn unmatched_amount(&self) -> i64 {
+        self.buckets
+            .iter()
+            .filter(|b| b.booking == Booking::Suspense)
+            .map(|b| b.gross.saturating_abs())
+            .fold(0i64, i64::saturating_add)
+    }
+
     pub fn new(payout: &str, currency: Currency) -> Self {
         PayoutLedger {
             payout: payout.into(),

@@ -77,6 +77,7 @@ fn a_payout_balances_to_the_cent_and_books_each_category_and_the_unmatched_to_su
     assert_eq!((l.net, l.fees, l.transactions), (6_946, 2_054, 5));
     assert_eq!(l.own_transaction.as_deref(), Some("txn_6"));
     assert_eq!(l.unmatched, 1);
+    assert_eq!(l.unmatched_amount(), 1_000, "the suspense bucket's gross");
     let mut accounts = ErpAccounts::default();
     accounts
         .by_reporting_category

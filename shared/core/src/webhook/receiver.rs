@@ -112,6 +112,8 @@ impl<S: WebhookSource> WebhookReceiver<S> {
                 &[("Webhooks", 1.0, "Count")],
             )
         );
+        // a receiver's own calls (a platform's token, a re-read secret's service)
+        crate::metrics::flush_call_metrics(self.clock.now_ms());
         let reply = self.source.acknowledge(&outcome);
         tracing::debug!(status = reply.status, "answered");
         reply

@@ -124,6 +124,7 @@ impl KenticoRest {
         query.push(("format", "json".into()));
         with_retries(
             &self.config.http,
+            "kentico",
             &format!("kentico {method} {path}"),
             repeat,
             |timeout| {

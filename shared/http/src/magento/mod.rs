@@ -139,6 +139,7 @@ impl MagentoRest {
         };
         with_retries(
             &self.config.http,
+            "magento",
             &format!("magento {method} {path}"),
             repeat,
             |timeout| {

@@ -49,7 +49,7 @@ fn policy() -> HttpPolicy {
 
 async fn post(url: &str, repeat: Repeat, policy: &HttpPolicy) -> Result<Reply, SendError> {
     let client = reqwest::Client::new();
-    with_retries(policy, "test", repeat, |timeout| {
+    with_retries(policy, "test", "test", repeat, |timeout| {
         client.post(url).timeout(timeout).body("{}").send()
     })
     .await

@@ -103,6 +103,7 @@ async fn generate_token(
     let authorization = basic(secrets);
     let reply = with_retries(
         http,
+        "znode",
         "znode GET token/generatetoken",
         Repeat::Safe,
         |timeout| {

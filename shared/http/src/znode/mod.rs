@@ -150,6 +150,7 @@ impl ZnodeRest {
         };
         with_retries(
             &self.config.http,
+            "znode",
             &format!("znode {method} {path}"),
             repeat,
             |timeout| {

@@ -31,11 +31,17 @@ impl OrderToCash {
                 event.event_id
             ))
         })?;
-        match self
-            .links
-            .link_payment_intent(&reference.key(), &pi, self.clock.now_ms())
-            .await?
-        {
+        // Tally linked its own PaymentIntents when it created them: a read finds
+        // the link, and only a PaymentIntent made elsewhere needs the conditional write.
+        let link = match self.links.payment_intent_for(&reference.key()).await? {
+            Some(linked) => LinkOutcome::AlreadyLinked(linked),
+            None => {
+                self.links
+                    .link_payment_intent(&reference.key(), &pi, self.clock.now_ms())
+                    .await?
+            }
+        };
+        match link {
             LinkOutcome::Linked => tracing::info!(payment_intent = %pi, "linked from the payment event"),
             LinkOutcome::AlreadyLinked(linked) if linked != pi => {
                 return Err(O2cError::NeedsReview(format!(
@@ -71,6 +77,16 @@ impl OrderToCash {
         if let Some(settled) = self.links.settlement_for(&reference.key()).await? {
             if settled != charge_id {
                 return Err(double_payment(&reference, &settled, &charge_id, &pi));
+            }
+            // Every payment brings a second event (`charge.succeeded` beside
+            // `payment_intent.succeeded`), and redeliveries come: once the last step
+            // is recorded, two reads answer them instead of three failed claims.
+            let key = |step| Self::step_key(&reference, step);
+            if let Some(erp_entry) = self.store.completed(&key("erp-payment")).await? {
+                let invoice = self.store.completed(&key("invoice")).await?;
+                let invoice = invoice.unwrap_or_default();
+                tracing::info!(invoice = %invoice, erp_entry = %erp_entry, "payment already recorded and posted");
+                return Ok(O2cOutcome::Paid { invoice, erp_entry });
             }
         }
 

@@ -99,6 +99,28 @@ async fn every_delivery_three_times_shuffled_gives_one_of_each() {
     );
 }
 
+#[tokio::test]
+async fn a_later_event_about_a_recorded_payment_reads_and_claims_nothing() {
+    let h = harness();
+    let pi = place(&h, "8", Currency::Usd, "42.00").await;
+    let charge = h.stripe.succeed(&pi);
+    let [intent_event, charge_event]: [String; 2] =
+        succeeded_events(&h, &pi, &charge).try_into().unwrap();
+    let first = h.handler.handle_message(&intent_event).await.unwrap();
+    let claims = h.store.claims();
+    // the charge's own event, then a redelivery of the first: reads only
+    for later in [&charge_event, &intent_event] {
+        let out = h.handler.handle_message(later).await.unwrap();
+        assert_eq!(out.order_to_cash, first.order_to_cash);
+    }
+    assert!(
+        matches!(first.order_to_cash, Some(O2cOutcome::Paid { ref erp_entry, .. }) if !erp_entry.is_empty())
+    );
+    assert_eq!(h.store.claims() - claims, 0, "no step claimed again");
+    assert_eq!(h.platform.invoices().len(), 1);
+    assert_eq!(h.erp.entries().len(), 1);
+}
+
 /// Deterministic Fisher-Yates so a failure reproduces.
 fn fastrand_shuffle(v: &mut [String], seed: u64) {
     let mut x = seed;

@@ -12,7 +12,6 @@ use super::{PayoutError, PayoutOutcome, PayoutReconciliation};
 use crate::batch::{BatchRecord, MessageHandler};
 use crate::clock::Clock;
 use crate::error::{QueueError, Retryable, StoreError};
-use crate::idempotency::OnceError;
 use crate::message::{MessageError, OutboundMessage, QueueEnvelope};
 use crate::ports::{EventJournal, IdempotencyStore, Queue};
 use crate::routing::Flow;
@@ -57,7 +56,7 @@ pub enum PayoutsError {
     #[error("event {0} names no payout")]
     NoPayout(String),
     #[error(transparent)]
-    Journal(#[from] OnceError<StoreError>),
+    Journal(#[from] StoreError),
     #[error(transparent)]
     Payout(#[from] PayoutError),
     #[error("could not enqueue the payout's continuation: {0}")]
@@ -121,6 +120,24 @@ impl PayoutsHandler {
                             .map_err(MessageError::Invalid)?;
                     self.continuation.send(&message).await?;
                 }
+                PayoutOutcome::Posted {
+                    unmatched,
+                    unmatched_amount,
+                    currency,
+                    ..
+                } => println!(
+                    "{}",
+                    crate::metrics::emf_line_with_total(
+                        self.clock.now_ms(),
+                        &[("Currency", currency.code())],
+                        &[
+                            ("PayoutsReconciled", 1.0, "Count"),
+                            ("PayoutUnmatchedTransactions", *unmatched as f64, "Count"),
+                            // minor units: a signal to look, never an amount to book
+                            ("PayoutUnmatchedAmount", *unmatched_amount as f64, "None"),
+                        ],
+                    )
+                ),
                 _ => {}
             }
             tracing::info!(outcome = ?outcome, "payout handled");
@@ -154,10 +171,8 @@ impl PayoutsHandler {
             _ => return Err(PayoutsError::NoPayout(event.id)),
         };
         crate::flows::journal_once(
-            self.store.as_ref(),
             self.journal.as_ref(),
             self.clock.as_ref(),
-            self.lease_secs,
             Flow::Payouts,
             &event,
         )

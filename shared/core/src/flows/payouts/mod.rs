@@ -118,6 +118,10 @@ pub enum PayoutOutcome {
         entry: String,
         transactions: u64,
         unmatched: u64,
+        /// Sum of the unmatched (suspense) categories' gross, each taken
+        /// without its sign, in the payout currency's minor units.
+        unmatched_amount: i64,
+        currency: crate::money::Currency,
     },
     /// A manual or instant payout: the bank movement against clearing.
     NotItemised {
@@ -232,6 +236,8 @@ impl PayoutReconciliation {
             entry: posted,
             transactions: ledger.transactions,
             unmatched: ledger.unmatched,
+            unmatched_amount: ledger.unmatched_amount(),
+            currency: ledger.currency,
         })
     }
 

@@ -137,6 +137,8 @@ async fn a_payout_is_read_page_by_page_matched_and_posted_once() {
             PayoutOutcome::Posted {
                 transactions: 5,
                 unmatched: 1,
+                unmatched_amount: 3_000,
+                currency: Currency::Usd,
                 ..
             }
         ),
