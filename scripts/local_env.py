@@ -34,6 +34,8 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
                     "rma_refund_resolutions": ["refund"]},
         "erp": {"base_url": f"http://{host}:{erp_port}", "http": LOCAL_HTTP},
     }
+    if os.environ.get("ERP_ADAPTER") == "tryton":
+        doc["erp"]["adapter"] = "tryton"
     if os.environ.get("ZNODE_PORT"):
         doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
     if os.environ.get("KENTICO_PORT"):
@@ -86,7 +88,10 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     if os.environ.get("KENTICO_PORT"):
         put("KenticoApiSecretArn", {"username": os.environ["KENTICO_USER"], "password": os.environ["KENTICO_PASSWORD"]})
         put("KenticoWebhookSecretArn", {"signing_secrets": [LOCAL_KENTICO_WEBHOOK_SECRET]})
-    secrets.put_secret_value(SecretId=outputs["ErpSecretArn"], SecretString=json.dumps({"signing_secret": erp_secret}))
+    if os.environ.get("ERP_ADAPTER") == "tryton":
+        put("ErpSecretArn", {"login": os.environ["TRYTON_LOGIN"], "password": os.environ["TRYTON_PASSWORD"]})
+    else:
+        put("ErpSecretArn", {"signing_secret": erp_secret})
 
     stripe_webhook = function_url(endpoint, outputs["StripeWebhookUrl"])
     magento_webhook = function_url(endpoint, outputs["MagentoWebhookUrl"])
@@ -157,6 +162,11 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     env["PAYOUTS_HANDLER_FUNCTION"] = outputs["PayoutsHandlerName"]
     env["STRIPE_BACKFILL_FUNCTION"] = outputs["StripeBackfillName"]
     env["PAYOUT_REPORTS_TABLE"] = outputs["PayoutReportsTableName"]
+    if os.environ.get("TRYTON_PORT"):
+        # Tryton, the real ledger beside the ERP simulator (shared/http/tests/erp_contract.rs).
+        env.update(TRYTON_URL=f"http://127.0.0.1:{os.environ['TRYTON_PORT']}",
+                   TRYTON_DATABASE=os.environ["TRYTON_DATABASE"], TRYTON_LOGIN=os.environ["TRYTON_LOGIN"],
+                   TRYTON_PASSWORD=os.environ["TRYTON_PASSWORD"])
     for flow in ("Payments", "Payouts"):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]
         env[f"{flow.upper()}_DLQ_URL"] = outputs[f"{flow}DeadLetterQueueUrl"]

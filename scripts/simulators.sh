@@ -2,15 +2,19 @@
 # host process with its pid in .tally/<name>.pid and its log in .tally/<name>.log.
 #   magento     Magento 2 REST + signed Adobe Commerce webhooks  (main stack)
 #   magento-ls  a second Magento store for the localstripe stack
+#   magento-tr  a third, for the stack whose ERP is Tryton
 #   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
 #   znode-token the same in Znode's token mode, tokens lasting 3 s (adapter tests)
 #   kentico     Kentico Xperience 13 REST (Basic user:password, 403 without)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
+#   stripe-sim-tr  another one, so each stack sees only its own events (Tryton stack)
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
+#   tryton      Tryton 7.0, a real ledger (JSON-RPC), its database made once per .tally/
 SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
 MAGENTO_PORT=4610
 MAGENTO_LS_PORT=4611
+MAGENTO_TR_PORT=4612
 ERP_PORT=4620
 ZNODE_PORT=4640
 export ZNODE_TOKEN_PORT=4641
@@ -20,9 +24,14 @@ KENTICO_PORT=4650
 KENTICO_USER="tally-integration"
 KENTICO_PASSWORD="kentico-local-password"
 STRIPE_SIM_PORT=4630
+STRIPE_TR_PORT=4632
 export LOCALSTRIPE_PORT=8420
 MAGENTO_TOKEN="magento-local-integration-token"
 ERP_SECRET="erp_tally_local_signing_secret"
+TRYTON_PORT=4660
+TRYTON_DATABASE="tally"
+TRYTON_LOGIN="tally"
+TRYTON_PASSWORD="tally-local-ledger"
 
 answering() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/$2")" != "000" ]; }
 
@@ -43,6 +52,8 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim magento-ls "$MAGENTO_LS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_LS_PORT" \
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  start_sim magento-tr "$MAGENTO_TR_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_TR_PORT" \
+    --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim znode "$ZNODE_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" --port "$ZNODE_PORT" \
     --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY"
   start_sim znode-token "$ZNODE_TOKEN_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" \
@@ -51,7 +62,35 @@ start_simulators() {
     --user "$KENTICO_USER" --password "$KENTICO_PASSWORD"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
+  start_sim stripe-sim-tr "$STRIPE_TR_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_TR_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
+  start_tryton
 }
 
-SIMULATORS="magento magento-ls znode znode-token kentico erp stripe-sim localstripe"
+# Tryton: the database (SQLite) and its ledger are made once per .tally/ directory
+# (about 20 s: trytond-admin, then scripts/tryton_ledger.py), then the server starts.
+start_tryton() {
+  local tryton="$ROOT/.venv-tryton/bin" dir="$TALLY_DIR/tryton"
+  mkdir -p "$dir/db"
+  cat >"$dir/trytond.conf" <<CONF
+[database]
+uri = sqlite://
+path = $dir/db
+[web]
+listen = $SIM_HOST:$TRYTON_PORT
+CONF
+  if [ ! -f "$dir/db/.ledger-ready" ] && ! answering "$TRYTON_PORT" ""; then
+    log "creating the Tryton ledger (database $TRYTON_DATABASE, company, fiscal years, accounts, journal, user)"
+    rm -f "$dir/db/$TRYTON_DATABASE.sqlite" && touch "$dir/db/$TRYTON_DATABASE.sqlite"
+    echo "tally-local-tryton-admin" >"$dir/admin-password"
+    TRYTONPASSFILE="$dir/admin-password" "$tryton/trytond-admin" -c "$dir/trytond.conf" -d "$TRYTON_DATABASE" --all \
+      -u account account_invoice --activate-dependencies --email admin@localhost >"$TALLY_DIR/tryton-init.log" 2>&1 \
+      || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
+    "$tryton/python" "$ROOT/scripts/tryton_ledger.py" "$dir/trytond.conf" "$TRYTON_DATABASE" "$TRYTON_LOGIN" \
+      "$TRYTON_PASSWORD" >>"$TALLY_DIR/tryton-init.log" 2>&1 || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
+    touch "$dir/db/.ledger-ready"
+  fi
+  start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
+}
+
+SIMULATORS="magento magento-ls magento-tr znode znode-token kentico erp stripe-sim stripe-sim-tr localstripe tryton"

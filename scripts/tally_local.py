@@ -18,6 +18,7 @@ from tally_platforms import PlatformSim, platforms_of
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / ".tally" / "local.env"
 LOCALSTRIPE_ENV = ROOT / ".tally" / "localstripe.env"
+TRYTON_ENV = ROOT / ".tally" / "tryton.env"
 
 
 def load_env(path: Path = LOCAL_ENV) -> dict:

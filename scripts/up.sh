@@ -59,11 +59,17 @@ config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }
 # The main stack serves Magento, Znode and Kentico; the localstripe one Magento only.
 deploy "$STACK_NAME" "$(ZNODE_PORT="$ZNODE_PORT" KENTICO_PORT="$KENTICO_PORT" config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
 deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
+# The third posts to Tryton, a real ledger, with a Stripe simulator and a Magento store of its own.
+deploy "$STACK_NAME-tryton" "$(ERP_ADAPTER=tryton config "$sim_host" "$STRIPE_TR_PORT" "$MAGENTO_TR_PORT" "$TRYTON_PORT" true tr)"
 
 ZNODE_PORT="$ZNODE_PORT" ZNODE_DOMAIN="$ZNODE_DOMAIN" ZNODE_KEY="$ZNODE_KEY" \
 KENTICO_PORT="$KENTICO_PORT" KENTICO_USER="$KENTICO_USER" KENTICO_PASSWORD="$KENTICO_PASSWORD" \
+TRYTON_PORT="$TRYTON_PORT" TRYTON_DATABASE="$TRYTON_DATABASE" TRYTON_LOGIN="$TRYTON_LOGIN" TRYTON_PASSWORD="$TRYTON_PASSWORD" \
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME" "$TALLY_DIR/local.env" \
   "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" default
 "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-localstripe" "$TALLY_DIR/localstripe.env" \
   "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" ls
-log "stacks are up; endpoints and names are in .tally/local.env and .tally/localstripe.env"
+ERP_ADAPTER=tryton TRYTON_PORT="$TRYTON_PORT" TRYTON_DATABASE="$TRYTON_DATABASE" TRYTON_LOGIN="$TRYTON_LOGIN" \
+TRYTON_PASSWORD="$TRYTON_PASSWORD" "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-tryton" \
+  "$TALLY_DIR/tryton.env" "$STRIPE_TR_PORT" "$MAGENTO_TR_PORT" "$TRYTON_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" tr
+log "stacks are up; endpoints and names are in .tally/local.env, .tally/localstripe.env and .tally/tryton.env"

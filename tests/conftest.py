@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tally_local import LOCALSTRIPE_ENV, LocalStack  # noqa: E402
+from tally_local import LOCALSTRIPE_ENV, TRYTON_ENV, LocalStack  # noqa: E402
 from tally_platforms import PlatformSim  # noqa: E402
 
 PLATFORMS = ["magento", "znode", "kentico"]
@@ -23,6 +23,12 @@ def stack() -> LocalStack:
 def ls_stack() -> LocalStack:
     """The same code deployed against localstripe."""
     return LocalStack(LOCALSTRIPE_ENV)
+
+
+@pytest.fixture(scope="session")
+def tryton_stack() -> LocalStack:
+    """The same code posting to Tryton, a real ledger (its own Stripe simulator and Magento store)."""
+    return LocalStack(TRYTON_ENV)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ use tally_core::config::TallyConfig;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_http::{
-    erp::HttpErp, kentico::KenticoRest, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest,
+    kentico::KenticoRest, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest,
 };
 
 #[tokio::main]
@@ -75,13 +75,14 @@ async fn main() -> Result<(), Error> {
     let order_to_cash = OrderToCash {
         platforms: Platforms::new(platforms),
         stripe: stripe.clone(),
-        erp: Arc::new(HttpErp::new(
+        erp: tally_http::erp_adapter(
             http,
             TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
-            settings.erp.clone(),
-            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            &settings.erp,
             clock.clone(),
-        )),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+        ),
         links: Arc::new(DynamoState::new(dynamodb.clone(), table)),
         store: store.clone(),
         clock: clock.clone(),

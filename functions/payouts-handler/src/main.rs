@@ -16,7 +16,7 @@ use tally_core::clock::SystemClock;
 use tally_core::config::TallyConfig;
 use tally_core::deadline;
 use tally_core::flows::payouts::{PayoutReconciliation, PayoutsHandler};
-use tally_http::{erp::HttpErp, stripe::HttpStripe};
+use tally_http::stripe::HttpStripe;
 
 /// Stripe's largest page of balance transactions.
 const PAGE_SIZE: u32 = 100;
@@ -54,13 +54,14 @@ async fn main() -> Result<(), Error> {
     ));
     let reconciliation = PayoutReconciliation {
         stripe: stripe.clone(),
-        erp: Arc::new(HttpErp::new(
+        erp: tally_http::erp_adapter(
             http,
             TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
-            settings.erp.clone(),
-            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            &settings.erp,
             clock.clone(),
-        )),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+        ),
         reports: Arc::new(DynamoPayoutReports::new(
             dynamodb.clone(),
             required("PAYOUT_REPORTS_TABLE")?,

@@ -231,18 +231,50 @@ impl Default for ErpAccounts {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ErpConfig {
+    /// Which ERP `base_url` is: `http` (Tally's signed JSON interface, the default)
+    /// or `tryton` (Tryton's JSON-RPC, `{base_url}/{tryton.database}/`).
+    pub adapter: ErpAdapter,
     pub base_url: Option<String>,
     pub journal_path: String,
     pub accounts: ErpAccounts,
+    pub tryton: TrytonConfig,
     pub http: HttpPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpAdapter {
+    #[default]
+    Http,
+    Tryton,
+}
+
+/// Where Tally posts in Tryton: the database, and the journal (by code) its
+/// moves go to. Accounts are found by their codes (`erp.accounts`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrytonConfig {
+    pub database: String,
+    pub journal: String,
+}
+
+impl Default for TrytonConfig {
+    fn default() -> Self {
+        TrytonConfig {
+            database: "tally".into(),
+            journal: "STRIPE".into(),
+        }
+    }
 }
 
 impl Default for ErpConfig {
     fn default() -> Self {
         ErpConfig {
+            adapter: ErpAdapter::Http,
             base_url: None,
             journal_path: "/api/journal-entries".into(),
             accounts: ErpAccounts::default(),
+            tryton: TrytonConfig::default(),
             http: HttpPolicy::default(),
         }
     }
@@ -441,6 +473,12 @@ impl TallyConfig {
         if let Some(url) = &self.erp.base_url {
             check_url("erp.base_url", url)?;
         }
+        if self.erp.tryton.database.is_empty() || self.erp.tryton.database.contains('/') {
+            return Err(err("erp.tryton.database", "must be a database name"));
+        }
+        if self.erp.tryton.journal.trim().is_empty() {
+            return Err(err("erp.tryton.journal", "must name a journal's code"));
+        }
         if !self.erp.journal_path.starts_with('/') {
             return Err(err("erp.journal_path", "must start with /"));
         }
@@ -541,6 +579,15 @@ mod tests {
                 "kentico.failed_status",
             ),
             (r#"{"kentico":{"base_url":"kentico"}}"#, "kentico.base_url"),
+            (r#"{"erp":{"adapter":"sap"}}"#, "erp.adapter"),
+            (
+                r#"{"erp":{"tryton":{"database":"a/b"}}}"#,
+                "erp.tryton.database",
+            ),
+            (
+                r#"{"erp":{"tryton":{"journal":" "}}}"#,
+                "erp.tryton.journal",
+            ),
         ] {
             let e = TallyConfig::from_json(doc).unwrap_err();
             assert!(
@@ -554,5 +601,22 @@ mod tests {
         }
         let missing = TallyConfig::require(&None, "erp.base_url").unwrap_err();
         assert_eq!(missing.key, "erp.base_url");
+    }
+
+    #[test]
+    fn the_erp_adapter_is_chosen_by_configuration() {
+        assert_eq!(TallyConfig::default().erp.adapter, ErpAdapter::Http);
+        let tryton = TallyConfig::from_json(
+            r#"{"erp":{"adapter":"tryton","base_url":"https://books.example.com","tryton":{"database":"books"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(tryton.erp.adapter, ErpAdapter::Tryton);
+        assert_eq!(
+            (
+                tryton.erp.tryton.database.as_str(),
+                tryton.erp.tryton.journal.as_str()
+            ),
+            ("books", "STRIPE")
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! HTTP adapters for Tally's ports, over one reqwest client per container:
-//! Stripe's API, Magento 2 REST and the ERP middleware. All share `retry`:
+//! Stripe's API, the platforms' REST APIs, the ERP middleware and Tryton. All share `retry`:
 //! network errors, 429 and 5xx are retried with exponential backoff and full
 //! jitter, honouring `Retry-After` and `Stripe-Should-Retry`.
 
@@ -8,7 +8,38 @@ pub mod kentico;
 pub mod magento;
 pub mod retry;
 pub mod stripe;
+pub mod tryton;
 pub mod znode;
+
+/// The ERP adapter the configuration names (`erp.adapter`), with the stack's ERP
+/// secret read as what that adapter needs (a signing secret, or Tryton's login).
+/// Neither secret is fetched until the first posting.
+pub fn erp_adapter(
+    client: reqwest::Client,
+    base_url: &str,
+    config: &tally_core::config::ErpConfig,
+    clock: std::sync::Arc<dyn tally_core::clock::Clock>,
+    signing: std::sync::Arc<tally_core::secrets::CachedSecret<tally_core::secrets::ErpSecrets>>,
+    tryton_login: std::sync::Arc<
+        tally_core::secrets::CachedSecret<tally_core::secrets::TrytonSecrets>,
+    >,
+) -> std::sync::Arc<dyn tally_core::erp::Erp> {
+    match config.adapter {
+        tally_core::config::ErpAdapter::Http => std::sync::Arc::new(erp::HttpErp::new(
+            client,
+            base_url,
+            config.clone(),
+            signing,
+            clock,
+        )),
+        tally_core::config::ErpAdapter::Tryton => std::sync::Arc::new(tryton::TrytonErp::new(
+            client,
+            base_url,
+            config,
+            tryton_login,
+        )),
+    }
+}
 
 /// One client per container: connection pools and TLS sessions are reused across invocations.
 pub fn client() -> reqwest::Client {

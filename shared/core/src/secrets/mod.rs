@@ -45,6 +45,15 @@ pub struct KenticoSecrets {
     pub password: SecretString,
 }
 
+/// The ERP secret for Tryton: `{"login": "...", "password": "..."}` of the Tryton
+/// user Tally posts as (a session is opened with them; application keys do not
+/// cover JSON-RPC).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TrytonSecrets {
+    pub login: String,
+    pub password: SecretString,
+}
+
 /// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ErpSecrets {

@@ -1,5 +1,8 @@
 //! The `Erp` port and the balanced journal entry every posting must be.
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod contract;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -111,6 +114,9 @@ impl JournalEntry {
     pub fn date(&self) -> &str {
         &self.date
     }
+    pub fn memo(&self) -> &str {
+        &self.memo
+    }
     pub fn currency(&self) -> Currency {
         self.currency
     }
@@ -163,6 +169,10 @@ pub struct Posting {
 pub enum ErpError {
     #[error("ERP refused the entry ({status}): {message}")]
     Rejected { status: u16, message: String },
+    /// Refused before or by the ledger for what it holds: an account or period it
+    /// does not have, a currency it does not keep, a closed period.
+    #[error("ERP refused the entry: {0}")]
+    Refused(String),
     #[error("ERP already holds a different entry under idempotency key {0}")]
     Conflict(String),
     #[error("ERP rejected Tally's signature or credentials ({0})")]

@@ -1,0 +1,64 @@
+"""Creates the local Tryton ledger Tally posts to (run by scripts/simulators.sh with the
+.venv-tryton interpreter, once per .tally/ directory): after `trytond-admin` has made the
+database with the `account` and `account_invoice` modules, a company keeping USD, fiscal
+years for last year, this year and next with monthly periods (last year's January closed,
+so tests can show the ledger refusing a closed period), Tryton's minimal chart of accounts
+with Tally's accounts under it (erp.accounts' default codes, and 4560 for disputes), the
+general journal `STRIPE`, and the user Tally logs in as.
+
+Usage: tryton_ledger.py <trytond.conf> <database> <login> <password>"""
+
+import datetime
+import sys
+
+from proteus import Model, config
+from trytond.modules.account.tests.tools import create_chart, create_fiscalyear
+from trytond.modules.account_invoice.tests.tools import set_fiscalyear_invoice_sequences
+from trytond.modules.company.tests.tools import create_company, get_company
+from trytond.modules.currency.tests.tools import get_currency
+
+# code, name, Tryton account type (of the minimal chart), as ErpAccounts::default() names them
+TALLY_ACCOUNTS = [
+    ("1000", "Bank", "Cash"),
+    ("1150", "Stripe clearing", "Current"),
+    ("1190", "Suspense (payout transactions matched to no order)", "Current"),
+    ("1200", "Accounts receivable (web orders)", "Current"),
+    ("4500", "Refunds", "Revenue"),
+    ("4560", "Disputes", "Expense"),
+    ("6150", "Stripe fees", "Expense"),
+]
+
+
+def main(conf: str, database: str, login: str, password: str) -> None:
+    config.set_trytond(database=database, config_file=conf)
+    create_company(currency=get_currency("USD"))
+    company = get_company()
+    this_year = datetime.date.today().year
+    for year in (this_year - 1, this_year, this_year + 1):
+        fiscalyear = set_fiscalyear_invoice_sequences(create_fiscalyear(
+            company, today=(datetime.date(year, 1, 1), datetime.date(year, 12, 31))))
+        fiscalyear.click("create_period")
+    Period = Model.get("account.period")
+    january, = Period.find([("start_date", "=", datetime.date(this_year - 1, 1, 1)), ("type", "=", "standard")])
+    january.click("close")
+
+    create_chart(company)
+    Account, AccountType = Model.get("account.account"), Model.get("account.account.type")
+    root, = Account.find([("parent", "=", None)])
+    for code, name, type_name in TALLY_ACCOUNTS:
+        kind, = AccountType.find([("name", "=", type_name), ("statement", "in", ["balance", "income"])], limit=1)
+        Account(name=name, code=code, parent=root, type=kind, party_required=False).save()
+
+    Model.get("account.journal")(name="Stripe", code="STRIPE", type="general").save()
+
+    Company, Group = Model.get("company.company"), Model.get("res.group")
+    user = Model.get("res.user")(login=login, name="Tally integration", password=password)
+    user.companies.append(Company(company.id))
+    user.company = Company(company.id)
+    for group in Group.find([("name", "=", "Account")]):
+        user.groups.append(group)
+    user.save()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

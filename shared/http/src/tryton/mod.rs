@@ -1,0 +1,313 @@
+//! `Erp` over Tryton (trytond 7.0, modules `account` and `account_invoice`):
+//! each journal entry becomes an `account.move` in the configured journal, with
+//! its lines on the accounts whose codes `erp.accounts` names, and is posted
+//! (a posted move is final, as accountants expect). The ledger itself refuses
+//! what a real one refuses: an unbalanced move, a date in no open period.
+//!
+//! Idempotent by a lookup before the write: the move's description ends with
+//! `[<idempotency key>]`, so a retry after a crash between creating, posting
+//! and recording finds the move (and posts it if it is still a draft) instead
+//! of booking it twice. The entry's currency must be the company's: Tryton
+//! keeps amounts in the company currency, and Tally has no rate to convert with.
+
+pub mod rpc;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tally_core::config::ErpConfig;
+use tally_core::erp::{Erp, ErpError, JournalEntry, Posting, Side};
+use tally_core::secrets::{CachedSecret, TrytonSecrets};
+use tokio::sync::Mutex;
+
+use crate::retry::Repeat;
+use rpc::{date, decimal, TrytonRpc};
+
+pub struct TrytonErp {
+    rpc: TrytonRpc,
+    journal_code: String,
+    /// Read once per container (and again for an account code not yet seen).
+    ledger: Mutex<Option<Ledger>>,
+}
+
+#[derive(Debug, Clone)]
+struct Ledger {
+    company: i64,
+    currency: String,
+    journal: i64,
+    accounts: HashMap<String, i64>,
+}
+
+impl TrytonErp {
+    pub fn new(
+        client: reqwest::Client,
+        base_url: &str,
+        config: &ErpConfig,
+        secrets: Arc<CachedSecret<TrytonSecrets>>,
+    ) -> Self {
+        TrytonErp {
+            rpc: TrytonRpc::new(
+                client,
+                base_url,
+                &config.tryton.database,
+                config.http.clone(),
+                secrets,
+            ),
+            journal_code: config.tryton.journal.clone(),
+            ledger: Mutex::new(None),
+        }
+    }
+
+    /// Records of `model`; `company` is the context Tryton's rules read (the
+    /// user's company is not assumed over RPC).
+    async fn search_read(
+        &self,
+        model: &str,
+        domain: Value,
+        fields: &[&str],
+        company: Option<i64>,
+    ) -> Result<Vec<Value>, ErpError> {
+        let found = self
+            .rpc
+            .call(
+                &format!("model.{model}.search_read"),
+                json!([domain, 0, null, null, fields, context(company)]),
+                Repeat::Safe,
+            )
+            .await?;
+        Ok(found.as_array().cloned().unwrap_or_default())
+    }
+
+    /// The company, its currency, the journal and the ids of `codes`.
+    async fn ledger(&self, codes: &[&str]) -> Result<Ledger, ErpError> {
+        let mut cached = self.ledger.lock().await;
+        if let Some(l) = cached.as_ref() {
+            if codes.iter().all(|c| l.accounts.contains_key(*c)) {
+                return Ok(l.clone());
+            }
+        }
+        let prefs = self
+            .rpc
+            .call(
+                "model.res.user.get_preferences",
+                json!([false, {}]),
+                Repeat::Safe,
+            )
+            .await?;
+        let company = prefs["company"].as_i64().ok_or_else(|| {
+            ErpError::Refused("the Tryton user Tally logs in as has no company".into())
+        })?;
+        let companies = self
+            .search_read(
+                "company.company",
+                json!([["id", "=", company]]),
+                &["currency"],
+                Some(company),
+            )
+            .await?;
+        let currency_id = companies.first().and_then(|c| c["currency"].as_i64());
+        let currencies = self
+            .search_read(
+                "currency.currency",
+                json!([["id", "=", currency_id]]),
+                &["code"],
+                Some(company),
+            )
+            .await?;
+        let currency = currencies
+            .first()
+            .and_then(|c| c["code"].as_str())
+            .ok_or_else(|| ErpError::InvalidResponse("Tryton company has no currency".into()))?
+            .to_ascii_uppercase();
+        let journals = self
+            .search_read(
+                "account.journal",
+                json!([["code", "=", self.journal_code]]),
+                &["id"],
+                Some(company),
+            )
+            .await?;
+        let journal = journals
+            .first()
+            .and_then(|j| j["id"].as_i64())
+            .ok_or_else(|| {
+                ErpError::Refused(format!(
+                    "Tryton has no journal with code {} (erp.tryton.journal)",
+                    self.journal_code
+                ))
+            })?;
+        let accounts = self
+            .search_read(
+                "account.account",
+                json!([["code", "in", codes], ["company", "=", company]]),
+                &["code", "type"],
+                Some(company),
+            )
+            .await?;
+        let mut by_code = HashMap::new();
+        for a in &accounts {
+            if let (Some(code), Some(id)) = (a["code"].as_str(), a["id"].as_i64()) {
+                if a["type"].is_null() {
+                    return Err(ErpError::Refused(format!(
+                        "Tryton account {code} is a view (it has no type): post to one of its children"
+                    )));
+                }
+                by_code.insert(code.to_string(), id);
+            }
+        }
+        if let Some(missing) = codes.iter().find(|c| !by_code.contains_key(**c)) {
+            return Err(ErpError::Refused(format!(
+                "Tryton has no account with code {missing} (erp.accounts)"
+            )));
+        }
+        let ledger = Ledger {
+            company,
+            currency,
+            journal,
+            accounts: by_code,
+        };
+        *cached = Some(ledger.clone());
+        Ok(ledger)
+    }
+
+    /// The move Tally already made for this entry, if any: `(id, state)`.
+    async fn existing(
+        &self,
+        ledger: &Ledger,
+        tag: &str,
+    ) -> Result<Option<(i64, String)>, ErpError> {
+        let found = self
+            .search_read(
+                "account.move",
+                json!([["description", "like", format!("%{tag}")]]),
+                &["description", "state"],
+                Some(ledger.company),
+            )
+            .await?;
+        // LIKE treats `_` as a wildcard: keep only the exact suffix.
+        Ok(found
+            .iter()
+            .find(|m| m["description"].as_str().is_some_and(|d| d.ends_with(tag)))
+            .and_then(|m| Some((m["id"].as_i64()?, m["state"].as_str()?.to_string()))))
+    }
+
+    async fn period(&self, ledger: &Ledger, day: &Value, text: &str) -> Result<i64, ErpError> {
+        let periods = self
+            .search_read(
+                "account.period",
+                json!([
+                    ["company", "=", ledger.company],
+                    ["start_date", "<=", day],
+                    ["end_date", ">=", day],
+                    ["type", "=", "standard"]
+                ]),
+                &["state"],
+                Some(ledger.company),
+            )
+            .await?;
+        periods
+            .first()
+            .and_then(|p| p["id"].as_i64())
+            .ok_or_else(|| {
+                ErpError::Refused(format!(
+                    "Tryton has no period for {text}: open a fiscal year"
+                ))
+            })
+    }
+}
+
+/// The context of a call: the company whose rules and balances apply.
+fn context(company: Option<i64>) -> Value {
+    match company {
+        Some(c) => json!({"company": c}),
+        None => json!({}),
+    }
+}
+
+#[async_trait]
+impl Erp for TrytonErp {
+    async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
+        let codes: Vec<&str> = entry.lines().iter().map(|l| l.account.as_str()).collect();
+        let ledger = self.ledger(&codes).await?;
+        let currency = entry.currency().code().to_ascii_uppercase();
+        if currency != ledger.currency {
+            return Err(ErpError::Refused(format!(
+                "the entry is in {currency} and the Tryton company keeps {}: Tally has no rate to convert with",
+                ledger.currency
+            )));
+        }
+        let tag = format!("[{}]", entry.idempotency_key());
+        let (id, replayed) = match self.existing(&ledger, &tag).await? {
+            Some((id, state)) => (id, state == "posted"),
+            None => {
+                let day = date(entry.date()).ok_or_else(|| {
+                    ErpError::Refused(format!("entry date {} is not YYYY-MM-DD", entry.date()))
+                })?;
+                let period = self.period(&ledger, &day, entry.date()).await?;
+                let exponent = entry.currency().exponent() as usize;
+                let amount = |l: &tally_core::erp::JournalLine| {
+                    decimal(format!(
+                        "{:.*}",
+                        exponent,
+                        entry.currency().to_major(l.amount)
+                    ))
+                };
+                let zero = decimal(format!("{:.*}", exponent, rust_decimal::Decimal::ZERO));
+                let lines: Vec<Value> = entry
+                    .lines()
+                    .iter()
+                    .map(|l| {
+                        let (debit, credit) = match l.side {
+                            Side::Debit => (amount(l), zero.clone()),
+                            Side::Credit => (zero.clone(), amount(l)),
+                        };
+                        json!({"account": ledger.accounts[&l.account], "debit": debit, "credit": credit,
+                               "description": l.memo})
+                    })
+                    .collect();
+                let made = self
+                    .rpc
+                    .call(
+                        "model.account.move.create",
+                        json!([[{"company": ledger.company, "journal": ledger.journal, "period": period,
+                                 "date": day, "description": format!("{} {tag}", entry.memo()),
+                                 "lines": [["create", lines]]}], context(Some(ledger.company))]),
+                        // a lost answer is found by the lookup on the next delivery
+                        Repeat::Unsafe,
+                    )
+                    .await?;
+                let id = made[0]
+                    .as_i64()
+                    .ok_or_else(|| ErpError::InvalidResponse(format!("Tryton created {made}")))?;
+                (id, false)
+            }
+        };
+        if !replayed {
+            self.rpc
+                .call(
+                    "model.account.move.post",
+                    json!([[id], context(Some(ledger.company))]),
+                    Repeat::Safe,
+                )
+                .await?;
+        }
+        let read = self
+            .search_read(
+                "account.move",
+                json!([["id", "=", id]]),
+                &["number", "post_number", "state"],
+                Some(ledger.company),
+            )
+            .await?;
+        let number = read
+            .first()
+            .and_then(|m| m["post_number"].as_str().or(m["number"].as_str()))
+            .unwrap_or_default();
+        Ok(Posting {
+            id: format!("account.move/{id} {number}"),
+            replayed,
+        })
+    }
+}

@@ -1,0 +1,99 @@
+"""End to end with Tryton as the ERP (the `tryton_stack`: the same code, `erp.adapter` tryton, its
+own Stripe simulator and Magento store): what Tally posts is read back from Tryton's own ledger,
+where a posted move is final and the balances are Tryton's arithmetic, not ours."""
+
+import base64
+import json
+import time
+from decimal import Decimal
+
+import requests
+
+from e2e import pay, queue_messages_matching, wait_for_payment_intent, wait_for_payment_state
+from tally_local import post, sign, wait_until
+
+
+class Ledger:
+    """Tryton's JSON-RPC, logged in as the user Tally posts as."""
+
+    def __init__(self, s):
+        self.url = f"{s['TRYTON_URL']}/{s['TRYTON_DATABASE']}/"
+        user, session = self.rpc("common.db.login", [s["TRYTON_LOGIN"], {"password": s["TRYTON_PASSWORD"]}, "en"])[:2]
+        self.auth = "Session " + base64.b64encode(f"{s['TRYTON_LOGIN']}:{user}:{session}".encode()).decode()
+        self.company = self.rpc("model.res.user.get_preferences", [False, {}])["company"]
+
+    def rpc(self, method, params):
+        headers = {"Authorization": self.auth} if hasattr(self, "auth") else {}
+        answer = requests.post(self.url, json={"id": 1, "method": method, "params": params}, headers=headers,
+                               timeout=30).json()
+        assert "error" not in answer or answer["error"] is None, answer
+        return answer["result"]
+
+    def search_read(self, model, domain, fields):
+        return self.rpc(f"model.{model}.search_read", [domain, 0, None, None, fields, {"company": self.company}])
+
+    def balance(self, code) -> Decimal:
+        return Decimal(self.search_read("account.account", [["code", "=", code]], ["balance"])[0]["balance"]["decimal"])
+
+    def moves(self, text):
+        """Tally's moves whose description names `text`, each with its lines as {account code: debit - credit}."""
+        found = []
+        for move in self.search_read("account.move", [["description", "like", f"%{text}%"]],
+                                     ["description", "state", "post_number"]):
+            lines = {}
+            for line in self.search_read("account.move.line", [["move", "=", move["id"]]],
+                                         ["account", "debit", "credit"]):
+                code = self.search_read("account.account", [["id", "=", line["account"]]], ["code"])[0]["code"]
+                lines[code] = lines.get(code, Decimal(0)) + Decimal(line["debit"]["decimal"]) \
+                    - Decimal(line["credit"]["decimal"])
+            found.append({**move, "lines": lines})
+        return found
+
+
+def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_stack):
+    s, p = tryton_stack, tryton_stack.magento
+    ledger = Ledger(s)
+    before = {code: ledger.balance(code) for code in ("1150", "1200", "4500")}
+    order = p.place_order(currency="USD", items=[{"sku": "LEDGER", "name": "Ledger", "qty": 2, "price": "12.50"}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order, "paid")
+    key = f"tally-magento-tr-{order}-payment-"
+    moves = wait_until(lambda: ledger.moves(key) or None, 60, interval=1, what="the payment's move in Tryton")
+    assert len(moves) == 1 and moves[0]["state"] == "posted", moves
+    assert moves[0]["lines"] == {"1150": Decimal("25.00"), "1200": Decimal("-25.00")}
+    assert ledger.balance("1150") - before["1150"] == Decimal("25.00")
+    assert ledger.balance("1200") - before["1200"] == Decimal("-25.00")
+
+    refund = s.stripe.call("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": 1000}).json()
+    refunded = wait_until(lambda: ledger.moves(refund["id"]) or None, 60, interval=1, what="the refund's move")
+    assert len(refunded) == 1 and refunded[0]["state"] == "posted", refunded
+    assert refunded[0]["lines"] == {"4500": Decimal("10.00"), "1150": Decimal("-10.00")}
+    assert ledger.balance("1150") - before["1150"] == Decimal("15.00"), "Stripe clearing holds what is left"
+    assert ledger.balance("4500") - before["4500"] == Decimal("10.00")
+    # every event delivered again: nothing more is booked
+    for event in s.stripe.call("GET", "/v1/events", params={"limit": 50}).json()["data"]:
+        obj = event["data"]["object"]
+        if pi["id"] in (obj.get("id"), obj.get("payment_intent")) or obj.get("id") == refund["id"]:
+            body = json.dumps(event, separators=(",", ":")).encode()
+            assert post(s["STRIPE_WEBHOOK_URL"], body, sign(body, s["STRIPE_WEBHOOK_SECRET"]))[0] == 200
+    time.sleep(4)
+    assert len(ledger.moves(key)) == 1 and len(ledger.moves(refund["id"])) == 1
+
+
+def test_an_entry_tryton_cannot_keep_is_dead_lettered_with_its_reason(tryton_stack):
+    """The local company keeps USD: a JPY payment's entry is refused, said why, and left for a person."""
+    s, p = tryton_stack, tryton_stack.magento
+    order = p.place_order(currency="JPY", items=[{"sku": "YEN", "name": "Yen", "qty": 1, "price": "1500"}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order, "paid")
+
+    def dead_letter():
+        found = queue_messages_matching(s, s["PAYMENTS_DLQ_URL"], lambda m: pi["id"] in m["Body"] or any(
+            pi["id"] in json.dumps(v) for v in m.get("MessageAttributes", {}).values()))
+        return found or None
+
+    letters = wait_until(dead_letter, 90, interval=2, what="the refused entry in the DLQ")
+    reason = letters[0]["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert "JPY" in reason and "USD" in reason, reason
