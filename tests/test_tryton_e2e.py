@@ -50,6 +50,10 @@ class Ledger:
         return found
 
 
+def charge_of(s, pi) -> str:
+    return s.stripe.call("GET", f"/v1/payment_intents/{pi['id']}").json()["latest_charge"]
+
+
 def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_stack):
     s, p = tryton_stack, tryton_stack.magento
     ledger = Ledger(s)
@@ -58,7 +62,8 @@ def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_s
     pi = wait_for_payment_intent(s, p, order)
     assert pay(s, pi["id"]).status_code == 200
     wait_for_payment_state(p, order, "paid")
-    key = f"tally-magento-tr-{order}-payment-"
+    # with the charge: the ledger outlives `make down`, the simulator's order ids do not
+    key = f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}"
     moves = wait_until(lambda: ledger.moves(key) or None, 60, interval=1, what="the payment's move in Tryton")
     assert len(moves) == 1 and moves[0]["state"] == "posted", moves
     assert moves[0]["lines"] == {"1150": Decimal("25.00"), "1200": Decimal("-25.00")}
@@ -97,3 +102,31 @@ def test_an_entry_tryton_cannot_keep_is_dead_lettered_with_its_reason(tryton_sta
     letters = wait_until(dead_letter, 90, interval=2, what="the refused entry in the DLQ")
     reason = letters[0]["MessageAttributes"]["failure_reason"]["StringValue"]
     assert "JPY" in reason and "USD" in reason, reason
+
+
+def test_a_payout_is_a_balanced_posted_move_with_the_bank_and_the_fees(tryton_stack):
+    s, p = tryton_stack, tryton_stack.magento
+    ledger = Ledger(s)
+    order = p.place_order(currency="USD", items=[{"sku": "PO", "name": "Payout", "qty": 1, "price": "40.00"}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order, "paid")
+    wait_until(lambda: ledger.moves(f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}") or None, 60,
+               interval=1, what="the payment's move")
+    bank = ledger.balance("1000")
+    made = requests.post(f"{s.stripe.base}/_sim/payouts", json={"currency": "usd"}, timeout=60)
+    assert made.status_code == 200, made.text
+    po = made.json()
+    moves = wait_until(lambda: ledger.moves(f"tally-payout-{po['id']}") or None, 120, interval=1,
+                       what="the payout's move")
+    assert len(moves) == 1 and moves[0]["state"] == "posted", moves
+    booked = moves[0]["lines"]
+    assert sum(booked.values()) == 0, booked
+    assert booked["1000"] == Decimal(po["amount"]).scaleb(-2), booked
+    rows = [r for r in s.stripe.call("GET", "/v1/balance_transactions",
+                                     params={"payout": po["id"], "limit": 100}).json()["data"]
+            if r["source"] != po["id"]]
+    fees = sum(r["fee"] for r in rows)
+    if fees:
+        assert booked["6150"] == Decimal(fees).scaleb(-2), booked
+    assert ledger.balance("1000") - bank == Decimal(po["amount"]).scaleb(-2), "the bank holds the payout"

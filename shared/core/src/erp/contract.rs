@@ -80,6 +80,14 @@ pub async fn check_erp_contract(erp: &dyn Erp, ledger: &dyn ReadsLedger, run: &s
         1,
         "a repeat books nothing"
     );
+    let reused = entry(key, date, "1150", "1200", 1_235);
+    assert!(
+        matches!(
+            erp.post_journal_entry(&reused).await,
+            Err(super::ErpError::Conflict(_))
+        ),
+        "another entry under a used key is a conflict, not a replay"
+    );
     let second = entry(&format!("contract-{run}-b"), date, "1200", "1150", 1_234);
     let other = erp
         .post_journal_entry(&second)

@@ -193,6 +193,60 @@ impl TrytonErp {
             .and_then(|m| Some((m["id"].as_i64()?, m["state"].as_str()?.to_string()))))
     }
 
+    /// A move found under the entry's key must be that entry: the same lines
+    /// (account and amount), or the key was used for something else.
+    async fn same_lines(
+        &self,
+        ledger: &Ledger,
+        id: i64,
+        entry: &JournalEntry,
+    ) -> Result<(), ErpError> {
+        use rust_decimal::Decimal;
+        // Decimals compared as numbers: Tryton may answer "0" for the "0.00" it was sent.
+        let number = |v: &Value| {
+            v["decimal"]
+                .as_str()
+                .and_then(|t| t.parse::<Decimal>().ok())
+                .map(|d| d.normalize())
+        };
+        let mut held: Vec<(i64, Option<Decimal>, Option<Decimal>)> = self
+            .search_read(
+                "account.move.line",
+                json!([["move", "=", id]]),
+                &["account", "debit", "credit"],
+                Some(ledger.company),
+            )
+            .await?
+            .iter()
+            .map(|l| {
+                (
+                    l["account"].as_i64().unwrap_or(0),
+                    number(&l["debit"]),
+                    number(&l["credit"]),
+                )
+            })
+            .collect();
+        let zero = Some(Decimal::ZERO.normalize());
+        let mut sent: Vec<(i64, Option<Decimal>, Option<Decimal>)> = entry
+            .lines()
+            .iter()
+            .map(|l| {
+                let amount = Some(entry.currency().to_major(l.amount).normalize());
+                let account = ledger.accounts[&l.account];
+                match l.side {
+                    Side::Debit => (account, amount, zero),
+                    Side::Credit => (account, zero, amount),
+                }
+            })
+            .collect();
+        held.sort();
+        sent.sort();
+        if held != sent {
+            return Err(ErpError::Conflict(entry.idempotency_key().into()));
+        }
+        Ok(())
+    }
+
     async fn period(&self, ledger: &Ledger, day: &Value, text: &str) -> Result<i64, ErpError> {
         let periods = self
             .search_read(
@@ -240,7 +294,10 @@ impl Erp for TrytonErp {
         }
         let tag = format!("[{}]", entry.idempotency_key());
         let (id, replayed) = match self.existing(&ledger, &tag).await? {
-            Some((id, state)) => (id, state == "posted"),
+            Some((id, state)) => {
+                self.same_lines(&ledger, id, entry).await?;
+                (id, state == "posted")
+            }
             None => {
                 let day = date(entry.date()).ok_or_else(|| {
                     ErpError::Refused(format!("entry date {} is not YYYY-MM-DD", entry.date()))
