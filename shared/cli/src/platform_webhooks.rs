@@ -53,24 +53,25 @@ pub async fn setup(
 ) -> Result<PlatformSetup, String> {
     match platform {
         "magento" => magento(stack, url, dry_run).await,
-        "znode" | "kentico" => Ok(PlatformSetup {
-            platform: platform.into(),
-            url: url
-                .map(String::from)
-                .or_else(|| {
-                    let key = if platform == "znode" { "ZnodeWebhookUrl" } else { "KenticoWebhookUrl" };
-                    stack.output(key).ok().map(String::from)
-                })
-                .unwrap_or_default(),
-            hooks: Vec::new(),
-            notes: vec![format!(
-                "{platform} has no API to subscribe webhooks: configure them in its admin as README \"{}\" says",
-                if platform == "znode" { "Znode" } else { "Kentico Xperience" }
-            )],
-        }),
-        other => Err(format!(
-            "no platform {other:?} (magento, znode, kentico)"
-        )),
+        "znode" | "kentico" => {
+            // (the stack's URL output, the README section that says what to set in the admin)
+            let (output, section) = match platform {
+                "znode" => ("ZnodeWebhookUrl", "Znode setup"),
+                _ => ("KenticoWebhookUrl", "Kentico setup"),
+            };
+            Ok(PlatformSetup {
+                platform: platform.into(),
+                url: match url {
+                    Some(u) => u.to_string(),
+                    None => stack.output(output)?.to_string(),
+                },
+                hooks: Vec::new(),
+                notes: vec![format!(
+                    "{platform} has no API to subscribe webhooks: configure them in its admin (README, \"{section}\")"
+                )],
+            })
+        }
+        other => Err(format!("no platform {other:?} (magento, znode, kentico)")),
     }
 }
 

@@ -112,7 +112,8 @@ impl<S: WebhookSource> WebhookReceiver<S> {
                 &[("Webhooks", 1.0, "Count")],
             )
         );
-        // a receiver's own calls (a platform's token, a re-read secret's service)
+        // Receivers make no outside HTTP calls today; flushing here keeps any a
+        // source adds from being held in the container's record indefinitely.
         crate::metrics::flush_call_metrics(self.clock.now_ms());
         let reply = self.source.acknowledge(&outcome);
         tracing::debug!(status = reply.status, "answered");
