@@ -9,7 +9,9 @@ webhooks back), refunds two of them (one in Stripe, one on the platform where
 Tally collects the platform's refunds), and prints a timeline per order
 gathered from every system involved. Then Stripe pays the balance out: Tally
 reconciles the payout with every order, refund and fee in it, posts it to the
-ERP's GL and stores its report, which the demo renders as CSV and HTML.
+ERP's GL and stores its report, which the demo renders as CSV and HTML. Last,
+the stack whose ERP is Tryton, a real ledger: an order paid, part refunded and
+paid out, and the account balances Tryton computes.
 Leaves everything running until `make down`."""
 
 import json
@@ -22,8 +24,9 @@ from pathlib import Path
 
 import requests
 
-from tally_local import LocalStack, wait_until
+from tally_local import TRYTON_ENV, LocalStack, wait_until
 from tally_platforms import PlatformSim
+from tryton_client import Ledger
 
 ORDERS = [
     ("paid", "USD", [{"sku": "TEE-BLK-M", "name": "Black tee", "qty": 2, "price": "19.99"}], "pm_card_visa"),
@@ -202,6 +205,51 @@ def reconcile_payout(s: LocalStack, currency: str) -> None:
     print(f"The payout's report: {csv_path.relative_to(ROOT)} and {html_path.relative_to(ROOT)}")
 
 
+def tryton_ledger(t: LocalStack) -> None:
+    """The third stack posts to Tryton, a real ledger: an order paid, part refunded, paid out, and the
+    balances Tryton itself computes before and after."""
+    ledger = Ledger(t)
+    # the default account mapping (erp.accounts): bank, Stripe clearing, receivable, refunds, fees
+    codes = ["1000", "1150", "1200", "4500", "6150"]
+    before = ledger.trial_balance(codes)
+    p = t.magento
+    print(f"\n=== Tryton ({t['TRYTON_URL']}, database {t['TRYTON_DATABASE']}): the stack {t['TALLY_STACK_NAME']} "
+          "posts to a real ledger")
+    order = p.place_order(currency="USD", items=[{"sku": "LEDGER-BOOK", "name": "Ledger book", "qty": 2,
+                                                  "price": "24.50"}])
+    print(f"Placed Magento order {order['number']} (49.00 USD) in the Tryton stack's store")
+    pi = wait_until(lambda: (t.payment_intents_for(order["id"], p.name) or [None])[0], 60, 0.5, "its PaymentIntent")
+    t.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {
+        "payment_method": "pm_card_visa", "return_url": "https://shop.example.com/checkout/return"})
+    wait_until(lambda: p.summary(order["id"])["payment_state"] == "paid", 90, 0.5, "the order paid")
+    charge = t.stripe.call("GET", f"/v1/payment_intents/{pi['id']}").json()["latest_charge"]
+    wait_until(lambda: ledger.moves(charge) or None, 60, 0.5, "the payment's move in Tryton")
+    refund = t.stripe.call("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": 900}).json()
+    print(f"Refunded 9.00 USD in Stripe ({refund['id']})")
+    wait_until(lambda: ledger.moves(refund["id"]) or None, 60, 0.5, "the refund's move in Tryton")
+    made = requests.post(f"{t.stripe.base}/_sim/payouts", json={"currency": "usd"}, timeout=60)
+    po = made.json() if made.status_code == 200 else None
+    if po:
+        print(f"Stripe paid out {Decimal(po['amount']).scaleb(-2):.2f} USD ({po['id']})")
+        wait_until(lambda: ledger.moves(f"tally-payout-{po['id']}") or None, 120, 0.5, "the payout's move in Tryton")
+    keys = [charge, refund["id"]] + ([f"tally-payout-{po['id']}"] if po else [])
+    print("Tally's moves, as Tryton holds them (posted moves are final):")
+    posted = {code: Decimal(0) for code in codes}
+    for key in keys:
+        for move in ledger.moves(key):
+            lines = ", ".join(f"{code} {amount:+}" for code, amount in sorted(move["lines"].items()))
+            print(f"  {move['post_number'] or '-':<8} {move['state']:<7} {lines}")
+            for code, amount in move["lines"].items():
+                posted[code] = posted.get(code, Decimal(0)) + amount
+    after = ledger.trial_balance(codes)
+    print("Account balances Tryton computes (debit minus credit), before and after:")
+    for code in codes:
+        name, was = before[code]
+        moved = after[code][1] - was
+        check = "= Tally's moves" if moved == posted[code] else f"!= Tally's moves {posted[code]:+}"
+        print(f"  {code} {name:<34} {was:>10} -> {after[code][1]:>10}  ({moved:+}) {check}")
+
+
 def operate(s: LocalStack, platform: str, store: str, order_id: str) -> None:
     """What a person on call runs: the stack's health, then one order's story (README, "Operations")."""
     env = {**os.environ, **{k: v for k, v in s.env.items() if k.startswith("AWS_")},
@@ -226,6 +274,8 @@ def main() -> None:
     for currency in ("usd", "jpy"):
         reconcile_payout(s, currency)
     operate(s, "magento", s.platforms["magento"].store, paid["magento"])
+    if TRYTON_ENV.exists():
+        tryton_ledger(LocalStack(TRYTON_ENV))
 
     print(f"""
 Try it yourself (everything keeps running until `make down`):

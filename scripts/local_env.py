@@ -167,6 +167,12 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         env.update(TRYTON_URL=f"http://127.0.0.1:{os.environ['TRYTON_PORT']}",
                    TRYTON_DATABASE=os.environ["TRYTON_DATABASE"], TRYTON_LOGIN=os.environ["TRYTON_LOGIN"],
                    TRYTON_PASSWORD=os.environ["TRYTON_PASSWORD"])
+    if os.environ.get("NETSUITE_PORT"):
+        # The NetSuite simulator, in the ERP contract suite (shared/http/tests/erp_contract.rs).
+        env.update(NETSUITE_URL=f"http://127.0.0.1:{os.environ['NETSUITE_PORT']}",
+                   **{k: os.environ[k] for k in ("NETSUITE_ACCOUNT", "NETSUITE_CONSUMER_KEY",
+                                                 "NETSUITE_CONSUMER_SECRET", "NETSUITE_TOKEN_ID",
+                                                 "NETSUITE_TOKEN_SECRET")})
     for flow in ("Payments", "Payouts"):
         env[f"{flow.upper()}_QUEUE_URL"] = outputs[f"{flow}QueueUrl"]
         env[f"{flow.upper()}_DLQ_URL"] = outputs[f"{flow}DeadLetterQueueUrl"]

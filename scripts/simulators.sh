@@ -11,6 +11,7 @@
 #   stripe-sim-tr  another one, so each stack sees only its own events (Tryton stack)
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
 #   tryton      Tryton 7.0, a real ledger (JSON-RPC), its database made once per .tally/
+#   netsuite    NetSuite SuiteTalk REST's journal entries (token-based auth)
 SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
 MAGENTO_PORT=4610
 MAGENTO_LS_PORT=4611
@@ -32,6 +33,9 @@ TRYTON_PORT=4660
 TRYTON_DATABASE="tally"
 TRYTON_LOGIN="tally"
 TRYTON_PASSWORD="tally-local-ledger"
+export NETSUITE_PORT=4670 NETSUITE_ACCOUNT="1234567_SB1"
+export NETSUITE_CONSUMER_KEY="tally-local-consumer-key" NETSUITE_CONSUMER_SECRET="tally-local-consumer-secret"
+export NETSUITE_TOKEN_ID="tally-local-token-id" NETSUITE_TOKEN_SECRET="tally-local-token-secret"
 
 answering() { [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/$2")" != "000" ]; }
 
@@ -64,6 +68,9 @@ start_simulators() {
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim stripe-sim-tr "$STRIPE_TR_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_TR_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
+  start_sim netsuite "$NETSUITE_PORT" _sim/requests "$py" -m simulators.netsuite --host "$SIM_HOST" \
+    --port "$NETSUITE_PORT" --account "$NETSUITE_ACCOUNT" --consumer "$NETSUITE_CONSUMER_KEY:$NETSUITE_CONSUMER_SECRET" \
+    --token "$NETSUITE_TOKEN_ID:$NETSUITE_TOKEN_SECRET"
   start_tryton
 }
 
@@ -93,4 +100,4 @@ CONF
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }
 
-SIMULATORS="magento magento-ls magento-tr znode znode-token kentico erp stripe-sim stripe-sim-tr localstripe tryton"
+SIMULATORS="magento magento-ls magento-tr znode znode-token kentico erp netsuite stripe-sim stripe-sim-tr localstripe tryton"

@@ -2,7 +2,6 @@
 own Stripe simulator and Magento store): what Tally posts is read back from Tryton's own ledger,
 where a posted move is final and the balances are Tryton's arithmetic, not ours."""
 
-import base64
 import json
 import time
 from decimal import Decimal
@@ -11,43 +10,7 @@ import requests
 
 from e2e import pay, queue_messages_matching, wait_for_payment_intent, wait_for_payment_state
 from tally_local import post, sign, wait_until
-
-
-class Ledger:
-    """Tryton's JSON-RPC, logged in as the user Tally posts as."""
-
-    def __init__(self, s):
-        self.url = f"{s['TRYTON_URL']}/{s['TRYTON_DATABASE']}/"
-        user, session = self.rpc("common.db.login", [s["TRYTON_LOGIN"], {"password": s["TRYTON_PASSWORD"]}, "en"])[:2]
-        self.auth = "Session " + base64.b64encode(f"{s['TRYTON_LOGIN']}:{user}:{session}".encode()).decode()
-        self.company = self.rpc("model.res.user.get_preferences", [False, {}])["company"]
-
-    def rpc(self, method, params):
-        headers = {"Authorization": self.auth} if hasattr(self, "auth") else {}
-        answer = requests.post(self.url, json={"id": 1, "method": method, "params": params}, headers=headers,
-                               timeout=30).json()
-        assert "error" not in answer or answer["error"] is None, answer
-        return answer["result"]
-
-    def search_read(self, model, domain, fields):
-        return self.rpc(f"model.{model}.search_read", [domain, 0, None, None, fields, {"company": self.company}])
-
-    def balance(self, code) -> Decimal:
-        return Decimal(self.search_read("account.account", [["code", "=", code]], ["balance"])[0]["balance"]["decimal"])
-
-    def moves(self, text):
-        """Tally's moves whose description names `text`, each with its lines as {account code: debit - credit}."""
-        found = []
-        for move in self.search_read("account.move", [["description", "like", f"%{text}%"]],
-                                     ["description", "state", "post_number"]):
-            lines = {}
-            for line in self.search_read("account.move.line", [["move", "=", move["id"]]],
-                                         ["account", "debit", "credit"]):
-                code = self.search_read("account.account", [["id", "=", line["account"]]], ["code"])[0]["code"]
-                lines[code] = lines.get(code, Decimal(0)) + Decimal(line["debit"]["decimal"]) \
-                    - Decimal(line["credit"]["decimal"])
-            found.append({**move, "lines": lines})
-        return found
+from tryton_client import Ledger
 
 
 def charge_of(s, pi) -> str:

@@ -59,8 +59,7 @@ async fn main() -> Result<(), Error> {
             TallyConfig::require(&settings.erp.base_url, "erp.base_url")?,
             &settings.erp,
             clock.clone(),
-            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
-            Arc::new(cached_secret(&secrets, "ERP_SECRET_ID")?),
+            tally_aws::config::erp_credentials(&secrets)?,
         ),
         reports: Arc::new(DynamoPayoutReports::new(
             dynamodb.clone(),

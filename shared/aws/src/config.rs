@@ -94,6 +94,19 @@ pub fn cached_secret<T: serde::de::DeserializeOwned + Send + Sync>(
     ))
 }
 
+/// The stack's ERP secret (`ERP_SECRET_ID`) as each ERP adapter reads it; only
+/// the configured adapter's is ever fetched.
+pub fn erp_credentials(
+    client: &aws_sdk_secretsmanager::Client,
+) -> Result<tally_core::secrets::ErpCredentials, ConfigError> {
+    use std::sync::Arc;
+    Ok(tally_core::secrets::ErpCredentials {
+        signing: Arc::new(cached_secret(client, "ERP_SECRET_ID")?),
+        tryton: Arc::new(cached_secret(client, "ERP_SECRET_ID")?),
+        netsuite: Arc::new(cached_secret(client, "ERP_SECRET_ID")?),
+    })
+}
+
 /// The batch helper's settings from the environment the template sets:
 /// `BATCH_CONCURRENCY`, `RETRY_BASE_DELAY_SECS`, `RETRY_MAX_DELAY_SECS`, `MAX_DELIVERIES`,
 /// `MIN_SECS_TO_START_RECORD`.

@@ -231,13 +231,15 @@ impl Default for ErpAccounts {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ErpConfig {
-    /// Which ERP `base_url` is: `http` (Tally's signed JSON interface, the default)
-    /// or `tryton` (Tryton's JSON-RPC, `{base_url}/{tryton.database}/`).
+    /// Which ERP `base_url` is: `http` (Tally's signed JSON interface, the default),
+    /// `tryton` (Tryton's JSON-RPC, `{base_url}/{tryton.database}/`) or `netsuite`
+    /// (SuiteTalk REST, `https://<account>.suitetalk.api.netsuite.com`).
     pub adapter: ErpAdapter,
     pub base_url: Option<String>,
     pub journal_path: String,
     pub accounts: ErpAccounts,
     pub tryton: TrytonConfig,
+    pub netsuite: NetsuiteConfig,
     pub http: HttpPolicy,
 }
 
@@ -247,6 +249,30 @@ pub enum ErpAdapter {
     #[default]
     Http,
     Tryton,
+    Netsuite,
+}
+
+/// Where Tally posts in NetSuite. Accounts (`erp.accounts`), the subsidiary and
+/// the currencies are NetSuite internal ids; the realm signs every request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetsuiteConfig {
+    /// The account id as NetSuite writes it in the OAuth realm, e.g. `1234567_SB1`.
+    pub account_id: String,
+    pub subsidiary: String,
+    /// NetSuite's internal id of each currency Tally posts in, by ISO code; an
+    /// entry in a currency not listed is refused with its reason, never posted in another.
+    pub currencies: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for NetsuiteConfig {
+    fn default() -> Self {
+        NetsuiteConfig {
+            account_id: String::new(),
+            subsidiary: "1".into(),
+            currencies: [("USD".to_string(), "1".to_string())].into(),
+        }
+    }
 }
 
 /// Where Tally posts in Tryton: the database, and the journal (by code) its
@@ -275,6 +301,7 @@ impl Default for ErpConfig {
             journal_path: "/api/journal-entries".into(),
             accounts: ErpAccounts::default(),
             tryton: TrytonConfig::default(),
+            netsuite: NetsuiteConfig::default(),
             http: HttpPolicy::default(),
         }
     }
@@ -479,6 +506,26 @@ impl TallyConfig {
         if self.erp.tryton.journal.trim().is_empty() {
             return Err(err("erp.tryton.journal", "must name a journal's code"));
         }
+        if self.erp.adapter == ErpAdapter::Netsuite {
+            let id = &self.erp.netsuite.account_id;
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(err(
+                    "erp.netsuite.account_id",
+                    "the account id as in the OAuth realm, e.g. 1234567_SB1",
+                ));
+            }
+            if self.erp.netsuite.subsidiary.trim().is_empty() {
+                return Err(err("erp.netsuite.subsidiary", "a subsidiary's internal id"));
+            }
+            for (code, id) in &self.erp.netsuite.currencies {
+                if code.parse::<crate::money::Currency>().is_err() || id.trim().is_empty() {
+                    return Err(err(
+                        "erp.netsuite.currencies",
+                        "ISO currency codes to NetSuite internal ids, e.g. {\"USD\": \"1\"}",
+                    ));
+                }
+            }
+        }
         if !self.erp.journal_path.starts_with('/') {
             return Err(err("erp.journal_path", "must start with /"));
         }
@@ -587,6 +634,14 @@ mod tests {
             (
                 r#"{"erp":{"tryton":{"journal":" "}}}"#,
                 "erp.tryton.journal",
+            ),
+            (
+                r#"{"erp":{"adapter":"netsuite"}}"#,
+                "erp.netsuite.account_id",
+            ),
+            (
+                r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"123_SB1","currencies":{"XYZ":"9"}}}}"#,
+                "erp.netsuite.currencies",
             ),
         ] {
             let e = TallyConfig::from_json(doc).unwrap_err();

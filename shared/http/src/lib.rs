@@ -1,42 +1,48 @@
 //! HTTP adapters for Tally's ports, over one reqwest client per container:
-//! Stripe's API, the platforms' REST APIs, the ERP middleware and Tryton. All share `retry`:
+//! Stripe's API, the platforms' REST APIs, the ERP middleware, Tryton and NetSuite. All share `retry`:
 //! network errors, 429 and 5xx are retried with exponential backoff and full
 //! jitter, honouring `Retry-After` and `Stripe-Should-Retry`.
 
 pub mod erp;
 pub mod kentico;
 pub mod magento;
+pub mod netsuite;
 pub mod retry;
 pub mod stripe;
 pub mod tryton;
 pub mod znode;
 
 /// The ERP adapter the configuration names (`erp.adapter`), with the stack's ERP
-/// secret read as what that adapter needs (a signing secret, or Tryton's login).
-/// Neither secret is fetched until the first posting.
+/// secret read as what that adapter needs (a signing secret, Tryton's login or
+/// NetSuite's tokens). No secret is fetched until the first posting.
 pub fn erp_adapter(
     client: reqwest::Client,
     base_url: &str,
     config: &tally_core::config::ErpConfig,
     clock: std::sync::Arc<dyn tally_core::clock::Clock>,
-    signing: std::sync::Arc<tally_core::secrets::CachedSecret<tally_core::secrets::ErpSecrets>>,
-    tryton_login: std::sync::Arc<
-        tally_core::secrets::CachedSecret<tally_core::secrets::TrytonSecrets>,
-    >,
+    credentials: tally_core::secrets::ErpCredentials,
 ) -> std::sync::Arc<dyn tally_core::erp::Erp> {
+    use tally_core::config::ErpAdapter;
     match config.adapter {
-        tally_core::config::ErpAdapter::Http => std::sync::Arc::new(erp::HttpErp::new(
+        ErpAdapter::Http => std::sync::Arc::new(erp::HttpErp::new(
             client,
             base_url,
             config.clone(),
-            signing,
+            credentials.signing,
             clock,
         )),
-        tally_core::config::ErpAdapter::Tryton => std::sync::Arc::new(tryton::TrytonErp::new(
+        ErpAdapter::Tryton => std::sync::Arc::new(tryton::TrytonErp::new(
             client,
             base_url,
             config,
-            tryton_login,
+            credentials.tryton,
+        )),
+        ErpAdapter::Netsuite => std::sync::Arc::new(netsuite::NetsuiteErp::new(
+            client,
+            base_url,
+            config,
+            credentials.netsuite,
+            clock,
         )),
     }
 }

@@ -17,19 +17,7 @@ pub trait ReadsLedger: Send + Sync {
 
 /// An entry's lines as `ReadsLedger::postings` gives them.
 pub fn as_posted(entry: &JournalEntry) -> Vec<(String, i64)> {
-    let mut lines: Vec<(String, i64)> = entry
-        .lines()
-        .iter()
-        .map(|l| {
-            let signed = match l.side {
-                Side::Debit => l.amount.get(),
-                Side::Credit => -l.amount.get(),
-            };
-            (l.account.clone(), signed)
-        })
-        .collect();
-    lines.sort();
-    lines
+    entry.signed_lines()
 }
 
 /// A balanced two-line entry under a key no other run uses.

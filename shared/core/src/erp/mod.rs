@@ -127,6 +127,24 @@ impl JournalEntry {
         &self.references
     }
 
+    /// The lines as `(account, debit minus credit in minor units)`, sorted: what
+    /// a ledger holding this entry must hold, whatever order it keeps lines in.
+    pub fn signed_lines(&self) -> Vec<(String, i64)> {
+        let mut lines: Vec<(String, i64)> = self
+            .lines
+            .iter()
+            .map(|l| {
+                let signed = match l.side {
+                    Side::Debit => l.amount.get(),
+                    Side::Credit => -l.amount.get(),
+                };
+                (l.account.clone(), signed)
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// The wire form: amounts as decimal strings in major units with the
     /// currency's exact scale ("12.30", "1500", "1.230").
     pub fn to_json(&self) -> serde_json::Value {

@@ -54,6 +54,25 @@ pub struct TrytonSecrets {
     pub password: SecretString,
 }
 
+/// The ERP secret for NetSuite's token-based authentication: the integration
+/// record's consumer key and secret and the access token's id and secret,
+/// `{"consumer_key", "consumer_secret", "token_id", "token_secret"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NetsuiteSecrets {
+    pub consumer_key: SecretString,
+    pub consumer_secret: SecretString,
+    pub token_id: SecretString,
+    pub token_secret: SecretString,
+}
+
+/// The stack's ERP secret, as each ERP adapter reads it. Each is read on first
+/// use only, so a function fetches the secret once, as the one its adapter needs.
+pub struct ErpCredentials {
+    pub signing: std::sync::Arc<CachedSecret<ErpSecrets>>,
+    pub tryton: std::sync::Arc<CachedSecret<TrytonSecrets>>,
+    pub netsuite: std::sync::Arc<CachedSecret<NetsuiteSecrets>>,
+}
+
 /// The ERP secret: `{"signing_secret": "..."}`, the HMAC key for Tally's requests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ErpSecrets {

@@ -1,0 +1,326 @@
+"""NetSuite simulator: SuiteTalk REST's journal entry record, as ../shared/platforms/erp.md describes it.
+
+    cd tests && ../.venv/bin/python -m simulators.netsuite --host 127.0.0.1 --port 4670 --account 1234567_SB1 \
+        --consumer KEY:SECRET --token ID:SECRET
+
+What it follows (Oracle NetSuite help, sources in erp.md):
+- Records under /services/rest/record/v1/<record>, record names in any case (journalentry, journalEntry).
+- Create: POST .../journalentry answers 204, no body, the new record's URL in Location.
+- Upsert: PUT .../journalentry/eid:<externalId> creates or updates; GET .../journalentry/eid:<id> reads by
+  external id; external ids hold letters, digits, '_' and '-' only.
+- Sublists are links unless ?expandSubResources=true.
+- Token-based authentication: Authorization: OAuth realm=<account>, oauth_consumer_key, oauth_token,
+  oauth_signature_method=HMAC-SHA256, oauth_timestamp, oauth_nonce, oauth_version=1.0, oauth_signature
+  (RFC 5849 base string over the URL the client called, its query and the oauth parameters; the key is
+  consumer secret & token secret). A nonce is accepted once; the timestamp must be within 5 minutes.
+- Errors: {"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}.
+- Journal entries: subsidiary and currency by internal id, lines {account: {id}, debit | credit, memo} whose
+  debits equal credits, amounts JSON numbers within the currency's decimals, a tranDate in an open period.
+  What the published pages do not show (the exact wording of a closed period's error, the chart) is this
+  simulator's choice: accounts 1000 1150 1190 1200 4500 4560 6150, currencies 1 USD 2 GBP 3 CAD 4 EUR 5 JPY,
+  subsidiary 1, and every period before this year closed.
+
+The control API under /_sim/ lists records, the request log, reset and fault injection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import re
+import threading
+import time
+from datetime import date
+from decimal import Decimal
+from urllib.parse import quote, unquote
+
+from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, injected_fault,
+                      iso_time, json_response, serve)
+
+TOLERANCE_SECONDS = 300
+RECORDS = "/services/rest/record/v1"
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+ACCOUNTS = {"1000": "Bank", "1150": "Stripe Clearing", "1190": "Stripe Suspense", "1200": "Accounts Receivable",
+            "4500": "Sales Returns", "4560": "Chargebacks", "6150": "Merchant Fees"}
+CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY"}
+SUBSIDIARIES = {"1": "Tally Demo Inc."}
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+          429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def error_body(status: int, code: str, detail: str) -> dict:
+    kind = ("https://www.rfc-editor.org/rfc/rfc6585.html#section-4" if status == 429 else
+            f"https://www.rfc-editor.org/rfc/rfc9110.html#section-15.{5 if status < 500 else 6}.{status % 100 + 1}")
+    return {"type": kind,
+            "title": TITLES.get(status, "Error"), "status": status,
+            "o:errorDetails": [{"detail": detail, "o:errorCode": code}]}
+
+
+def default_fault_body(status: int) -> dict:
+    if status == 429:
+        return error_body(429, "CONCURRENCY_LIMIT_EXCEEDED",
+                          "Concurrent request limit exceeded. Request blocked.")
+    return error_body(status, "UNEXPECTED_ERROR", f"Simulated error {status}")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def pct(text: str) -> str:
+    """RFC 3986 percent-encoding, as RFC 5849 section 3.6 requires (only unreserved characters kept)."""
+    return quote(text, safe="-._~")
+
+
+def base_string(method: str, url: str, params: list[tuple[str, str]]) -> str:
+    """RFC 5849 section 3.4.1: method, base URL and the sorted, encoded parameters."""
+    pairs = sorted((pct(k), pct(v)) for k, v in params)
+    return "&".join([method.upper(), pct(url), pct("&".join(f"{k}={v}" for k, v in pairs))])
+
+
+def tba_signature(base: str, consumer_secret: str, token_secret: str) -> str:
+    key = f"{pct(consumer_secret)}&{pct(token_secret)}".encode()
+    return base64.b64encode(hmac.new(key, base.encode(), hashlib.sha256).digest()).decode()
+
+
+def parse_oauth_header(header: str) -> dict[str, str]:
+    if not header.startswith("OAuth "):
+        raise ValueError("not an OAuth header")
+    fields = {}
+    for part in header[len("OAuth "):].split(","):
+        name, _, value = part.strip().partition("=")
+        if not value.startswith('"') or not value.endswith('"'):
+            raise ValueError(f"{name} is not quoted")
+        fields[name] = unquote(value[1:-1])
+    return fields
+
+
+class NetsuiteSimulator:
+    def __init__(self, account: str, consumers: dict[str, str], tokens: dict[str, str], clock=time.time):
+        self.account, self.consumers, self.tokens, self.clock = account, consumers, tokens, clock
+        self.lock = threading.Lock()
+        self.faults = Faults(default_fault_body)
+        self.requests = RequestLog()
+        self.reset()
+        self.api = Router(ignore_case=True)
+        self.api.add("POST", RECORDS + r"/journalentry", self.create)
+        self.api.add("GET", RECORDS + r"/journalentry/(?P<ref>[^/]+)", self.get)
+        self.api.add("PUT", RECORDS + r"/journalentry/(?P<ref>[^/]+)", self.upsert)
+        self.sim = Router()
+        self.sim.add("GET", r"/_sim/records/journalentry", lambda req: json_response(200, {
+            "records": [r for r in self.all_records() if req.arg("externalId") in (None, r.get("externalId"))]}))
+        self.sim.add("GET", r"/_sim/requests", lambda req: json_response(200, {
+            "requests": self.requests.list(req.arg("path_contains"), req.arg("method"))}))
+        self.sim.add("POST", r"/_sim/reset", lambda req: (self.reset(), json_response(200, {"reset": True}))[1])
+        self.sim.add("POST", r"/_sim/faults", lambda req: json_response(201, self.faults.add(req.json())))
+        self.sim.add("GET", r"/_sim/faults", lambda req: json_response(200, {"faults": self.faults.list()}))
+        self.sim.add("DELETE", r"/_sim/faults", lambda req: (self.faults.clear(), json_response(200, {"faults": []}))[1])
+
+    def reset(self) -> None:
+        with self.lock:
+            self.records: dict[str, dict] = {}
+            self.next_id = 101
+            self.nonces: set[str] = set()
+        self.faults.clear()
+        self.requests.clear()
+
+    def all_records(self) -> list[dict]:
+        with self.lock:
+            return [dict(r) for r in self.records.values()]
+
+    # --- dispatch ---
+
+    def __call__(self, req: Request) -> Response:
+        if req.path.startswith("/_sim/"):
+            found = self.sim.match(req.method, req.path)
+            if not found:
+                return json_response(404, {"error": "not_found", "message": "unknown simulator route"})
+            handler, args = found
+            try:
+                return handler(req, **args)
+            except ValueError as exc:
+                return json_response(400, {"error": "bad_request", "message": str(exc)})
+        faulted = injected_fault(self.faults, self.requests, req)
+        if faulted:
+            return faulted
+        try:
+            found = self.api.match(req.method, req.path)
+            if not found:
+                raise Refused(404, "INVALID_RCRD_TYPE" if req.path.startswith(RECORDS) else "NONEXISTENT_ID",
+                              f"No resource matches {req.method} {req.path}.")
+            self.authenticate(req)
+            handler, args = found
+            response = handler(req, **args)
+        except Refused as exc:
+            response = json_response(exc.status, error_body(exc.status, exc.code, exc.detail))
+        self.requests.record(req, response.status)
+        return response
+
+    def authenticate(self, req: Request) -> None:
+        def refuse(why: str) -> Refused:
+            # NetSuite says only "Invalid login attempt"; the reason is in its Login Audit Trail, here in the log.
+            print(f"netsuite: refused login: {why}", flush=True)
+            return Refused(401, "INVALID_LOGIN", "Invalid login attempt. For more details, see the Login Audit "
+                           "Trail in the NetSuite UI at Setup > Users/Roles > User Management > View Login Audit Trail.")
+
+        try:
+            oauth = parse_oauth_header(req.headers.get("authorization", ""))
+        except ValueError as exc:
+            raise refuse(str(exc))
+        if oauth.get("realm") != self.account:
+            raise refuse("wrong realm")
+        if oauth.get("oauth_signature_method") != "HMAC-SHA256" or oauth.get("oauth_version") != "1.0":
+            raise refuse("signature method must be HMAC-SHA256, version 1.0")
+        consumer_secret = self.consumers.get(oauth.get("oauth_consumer_key", ""))
+        token_secret = self.tokens.get(oauth.get("oauth_token", ""))
+        if consumer_secret is None or token_secret is None:
+            raise refuse("unknown consumer key or token")
+        stamp = oauth.get("oauth_timestamp", "")
+        if not stamp.isdigit() or abs(self.clock() - int(stamp)) > TOLERANCE_SECONDS:
+            raise refuse("timestamp missing or more than 5 minutes away")
+        params = [(k, v) for k, v in oauth.items() if k not in ("realm", "oauth_signature")] + list(req.params)
+        url = f"http://{req.headers.get('host', '')}{req.path}"
+        expected = tba_signature(base_string(req.method, url, params), consumer_secret, token_secret)
+        if not hmac.compare_digest(expected.encode(), oauth.get("oauth_signature", "").encode()):
+            raise refuse("signature does not match")
+        with self.lock:
+            nonce = oauth.get("oauth_nonce", "")
+            if not nonce or nonce in self.nonces:
+                raise refuse("nonce missing or used before")
+            self.nonces.add(nonce)
+
+    # --- records ---
+
+    def find(self, ref: str) -> dict | None:
+        if ref.startswith("eid:"):
+            return next((r for r in self.records.values() if r.get("externalId") == ref[4:]), None)
+        return self.records.get(ref)
+
+    def create(self, req: Request) -> Response:
+        body = self.body(req)
+        external = body.get("externalId")
+        with self.lock:
+            if external is not None and self.find(f"eid:{external}"):
+                raise Refused(400, "DUP_RCRD", "This record already exists with this external ID.")
+            record = self.store(None, body, external)
+        return self.created(req, record)
+
+    def upsert(self, req: Request, ref: str) -> Response:
+        if not ref.startswith("eid:"):
+            raise Refused(400, "INVALID_REQUEST", "Upsert needs an external ID in the URL: eid:<externalId>.")
+        external = ref[4:]
+        if not EXTERNAL_ID.match(external):
+            raise Refused(400, "INVALID_ID", "An external ID holds letters, numbers, underscore and hyphen only.")
+        body = self.body(req)
+        if body.get("externalId", external) != external:
+            raise Refused(400, "INVALID_FLD_VALUE", "externalId differs from the external ID in the URL.")
+        with self.lock:
+            existing = self.find(ref)
+            record = self.store(existing["id"] if existing else None, body, external)
+        return self.created(req, record)
+
+    def get(self, req: Request, ref: str) -> Response:
+        with self.lock:
+            record = self.find(ref)
+        if record is None:
+            raise Refused(404, "NONEXISTENT_ID",
+                          "The record instance does not exist. Provide a valid record instance ID.")
+        return json_response(200, self.view(req, record))
+
+    def created(self, req: Request, record: dict) -> Response:
+        host = req.headers.get("host", "")
+        return Response(204, b"", headers={"Location": f"http://{host}{RECORDS}/journalentry/{record['id']}"})
+
+    def body(self, req: Request) -> dict:
+        try:
+            body = req.json()
+        except ValueError:
+            raise Refused(400, "INVALID_CONTENT", "The request body is not valid JSON.")
+        if not isinstance(body, dict):
+            raise Refused(400, "INVALID_CONTENT", "The request body must be a JSON object.")
+        return body
+
+    def store(self, record_id: str | None, body: dict, external: str | None) -> dict:
+        """Validates a journal entry as NetSuite's ledger would and keeps it (the caller holds the lock)."""
+        subsidiary = (body.get("subsidiary") or {}).get("id")
+        if subsidiary not in SUBSIDIARIES:
+            raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid subsidiary reference key {subsidiary}.")
+        currency_id = (body.get("currency") or {}).get("id")
+        if currency_id not in CURRENCIES:
+            raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid currency reference key {currency_id}.")
+        code = CURRENCIES[currency_id]
+        try:
+            day = date.fromisoformat(body.get("tranDate", ""))
+        except (TypeError, ValueError):
+            raise Refused(400, "INVALID_FLD_VALUE", "tranDate must be a date, YYYY-MM-DD.")
+        if day.year < date.today().year:
+            raise Refused(400, "USER_ERROR", f"The accounting period for {day.isoformat()} is closed.")
+        items = ((body.get("line") or {}).get("items"))
+        if not isinstance(items, list) or len(items) < 2:
+            raise Refused(400, "USER_ERROR", "A journal entry needs at least two lines.")
+        totals = {"debit": Decimal(0), "credit": Decimal(0)}
+        lines = []
+        for n, item in enumerate(items):
+            account = (item.get("account") or {}).get("id") if isinstance(item, dict) else None
+            if account not in ACCOUNTS:
+                raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid account reference key {account}.")
+            sides = [s for s in ("debit", "credit") if item.get(s) is not None]
+            if len(sides) != 1:
+                raise Refused(400, "USER_ERROR", f"Line {n + 1} needs a debit or a credit amount.")
+            amount = item[sides[0]]
+            if not isinstance(amount, (Decimal, int)) or isinstance(amount, bool) or amount <= 0:
+                raise Refused(400, "INVALID_FLD_VALUE", f"Invalid {sides[0]} on line {n + 1}: a positive number.")
+            if decimals_of(Decimal(amount)) > currency_decimals(code):
+                raise Refused(400, "INVALID_FLD_VALUE",
+                              f"{code} amounts have at most {currency_decimals(code)} decimals (line {n + 1}).")
+            totals[sides[0]] += Decimal(amount)
+            lines.append({"line": n, "account": {"id": account, "refName": ACCOUNTS[account]},
+                          sides[0]: Decimal(amount), "memo": item.get("memo")})
+        if totals["debit"] != totals["credit"]:
+            raise Refused(400, "USER_ERROR", "The debits and credits are not equal.")
+        if record_id is None:
+            record_id, self.next_id = str(self.next_id), self.next_id + 1
+        record = {"id": record_id, "tranId": f"JE{record_id}", "tranDate": day.isoformat(), "memo": body.get("memo"),
+                  "subsidiary": {"id": subsidiary, "refName": SUBSIDIARIES[subsidiary]},
+                  "currency": {"id": currency_id, "refName": code}, "externalId": external,
+                  "approved": True, "lastModifiedDate": iso_time(), "line": lines}
+        self.records[record_id] = record
+        return record
+
+    def view(self, req: Request, record: dict) -> dict:
+        host = req.headers.get("host", "")
+        self_url = f"http://{host}{RECORDS}/journalentry/{record['id']}"
+        shown = {k: v for k, v in record.items() if k != "line"}
+        shown["links"] = [{"rel": "self", "href": self_url}]
+        sublist = {"links": [{"rel": "self", "href": f"{self_url}/line"}]}
+        if (req.arg("expandSubResources") or "").lower() == "true":
+            sublist.update(items=record["line"], totalResults=len(record["line"]), count=len(record["line"]),
+                           hasMore=False, offset=0)
+        shown["line"] = sublist
+        return shown
+
+
+def pair(text: str) -> tuple[str, str]:
+    name, _, secret = text.partition(":")
+    if not name or not secret:
+        raise argparse.ArgumentTypeError("expected NAME:SECRET")
+    return name, secret
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4670, help="0 picks a free port (printed on start)")
+    parser.add_argument("--account", default="1234567_SB1", help="the account id, the OAuth realm")
+    parser.add_argument("--consumer", type=pair, action="append", required=True, help="consumer KEY:SECRET")
+    parser.add_argument("--token", type=pair, action="append", required=True, help="token ID:SECRET")
+    args = parser.parse_args()
+    serve("netsuite", NetsuiteSimulator(args.account, dict(args.consumer), dict(args.token)), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
