@@ -157,6 +157,13 @@ def drive(s: LocalStack, p: PlatformSim) -> str:
                               for l in e["lines"])
             kind = "credit memo" if "refund" in e["references"] else "journal entry"
             rows.append((e["posted_at"], f"ERP {kind} {e['id']} posted: {lines}"))
+        for sale in s.erp.sales_orders(oid, p.store, p.name):
+            items = ", ".join(f"{line['quantity']} x {line['sku']} {line['amount']}" for line in sale["lines"])
+            rows.append((sale["posted_at"], f"ERP sales order {sale['id']} posted: {items}; shipping {sale['shipping']}, "
+                         f"tax {sale['tax']}; total {sale['total']} paid by {sale['payment']['reference']}"))
+            for memo in s.erp.credit_memos(sale["idempotency_key"]):
+                rows.append((memo["posted_at"], f"ERP sales credit memo {memo['id']} posted: {memo['amount']} against "
+                             f"{sale['id']}"))
         print(f"\n{p.title} order {order['number']} ({label}): {summary['payment_state']}")
         # Platform times have one-second resolution: keep the causal order within a second.
         ordered = sorted(enumerate(rows), key=lambda r: (int(to_ts(r[1][0])), r[0]))

@@ -36,6 +36,8 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
     }
     if os.environ.get("ERP_ADAPTER") == "tryton":
         doc["erp"]["adapter"] = "tryton"
+    if os.environ.get("ERP_PAID_ORDERS"):
+        doc["erp"]["paid_orders"] = os.environ["ERP_PAID_ORDERS"]
     if os.environ.get("ZNODE_PORT"):
         doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
     if os.environ.get("KENTICO_PORT"):
@@ -142,6 +144,7 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "ERP_BASE_URL": erp,
         "ERP_SECRET_ID": outputs["ErpSecretArn"],
         "ERP_SIGNING_SECRET": erp_secret,
+        "ERP_PAID_ORDERS": os.environ.get("ERP_PAID_ORDERS", "journal_entry"),
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
     }
     env["TALLY_PLATFORMS"] = ",".join(["magento"] + [p for p in ("znode", "kentico") if os.environ.get(f"{p.upper()}_PORT")])

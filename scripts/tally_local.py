@@ -147,6 +147,16 @@ class Erp:
                 and platform in (None, e.get("references", {}).get("platform"))]
 
 
+    def sales_orders(self, order_id, store: str = "default", platform: str | None = None) -> list:
+        """The sales orders posted for an order (erp.paid_orders sales_order or both)."""
+        params = {"order_id": str(order_id), "store": store, **({"platform": platform} if platform else {})}
+        return requests.get(f"{self.base}/_sim/sales-orders", params=params, timeout=30).json()["sales_orders"]
+
+    def credit_memos(self, sales_order_key: str) -> list:
+        return requests.get(f"{self.base}/_sim/credit-memos", params={"sales_order": sales_order_key},
+                            timeout=30).json()["credit_memos"]
+
+
 class StripeHttp:
     """Raw Stripe calls (form-encoded, pinned version) against a fake Stripe."""
 

@@ -65,7 +65,29 @@ def assert_one_balanced_entry(s, p: PlatformSim, order_id, amount, currency, pi_
     assert debits == credits == Decimal(amount)
     assert entry["currency"] == currency
     assert entry["references"]["payment_intent"] == pi_id
+    if posts_sales_orders(s):
+        assert_one_sales_order(s, p, order_id, amount, currency, entry["references"]["charge"])
     return entry
+
+
+def posts_sales_orders(s) -> bool:
+    return s.env.get("ERP_PAID_ORDERS") in ("sales_order", "both")
+
+
+def assert_one_sales_order(s, p: PlatformSim, order_id, amount, currency, charge):
+    """The order as one sales order: its lines, shipping, tax, discount and adjustment add up to the total, and
+    the charge is applied as its payment."""
+    sales = wait_until(lambda: s.erp.sales_orders(order_id, p.store, p.name) or None, 60, interval=1,
+                       what="the ERP sales order")
+    assert len(sales) == 1, sales
+    sale = sales[0]
+    assert sale["currency"] == currency and Decimal(sale["total"]) == Decimal(amount)
+    assert sale["payment"] == {"amount": sale["total"], "reference": charge}
+    assert sale["lines"] and all(line["sku"] for line in sale["lines"])
+    parts = sum(Decimal(line["amount"]) for line in sale["lines"]) + Decimal(sale["shipping"]) \
+        + Decimal(sale["tax"]) - Decimal(sale["discount"]) + Decimal(sale["adjustment"])
+    assert parts == Decimal(sale["total"])
+    return sale
 
 
 def queue_messages_matching(s, queue_url: str, predicate) -> list:

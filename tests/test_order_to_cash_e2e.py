@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from e2e import (ROOT, assert_one_balanced_entry, confirm, dead_letter_matching, minor, pay,
+from e2e import (ROOT, assert_one_balanced_entry, confirm, dead_letter_matching, minor, pay, posts_sales_orders,
                  wait_for_payment_intent, wait_for_payment_state)
 from tally_local import post, sign, wait_until
 
@@ -49,6 +49,26 @@ def test_happy_path(stack, platform, currency, price, qty, total):
         assert paid["transaction_id"] == charge
     assert any(charge in n["text"] for n in p.notes(order_id))
     assert_one_balanced_entry(s, p, order_id, total, currency, pi["id"])
+
+
+def test_a_magento_order_with_shipping_tax_and_a_discount_is_one_sales_order_that_adds_up(stack):
+    """The main stack posts sales orders too (erp.paid_orders both): Magento's shipping_amount, tax_amount and
+    discount_amount travel as the sales order's own figures, with nothing left for the adjustment."""
+    s, p = stack, stack.magento
+    assert posts_sales_orders(s), "the main stack is deployed with erp.paid_orders both"
+    placed = p.place_order(currency="USD", items=[{"sku": "TEE", "name": "Tee", "qty": 2, "price": "19.99",
+                                                   "discount": "4.00"}],
+                           shipping_amount="5.00", tax_amount="3.11")
+    order_id = placed["id"]
+    pi = wait_for_payment_intent(s, p, order_id)
+    assert pi["amount"] == 4409, "39.98 + 5.00 + 3.11 - 4.00"
+    assert pay(s, pi["id"]).json()["status"] == "succeeded"
+    wait_for_payment_state(p, order_id, "paid")
+    assert_one_balanced_entry(s, p, order_id, "44.09", "USD", pi["id"])
+    sale = s.erp.sales_orders(order_id, p.store, p.name)[0]
+    assert (sale["shipping"], sale["tax"], sale["discount"], sale["adjustment"]) == ("5.00", "3.11", "4.00", "0.00")
+    assert sale["lines"] == [{"sku": "TEE", "name": "Tee", "quantity": "2", "amount": "39.98"}]
+    assert sale["customer"]["email"] == "ada@example.com" and sale["customer"]["name"] == "Ada Lovelace"
 
 
 @pytest.mark.parametrize("currency,price,qty,total", [

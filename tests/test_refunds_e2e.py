@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from e2e import dead_letters_matching, minor, pay, place_and_pay
+from e2e import dead_letters_matching, minor, pay, place_and_pay, posts_sales_orders
 from tally_local import post, sign, wait_until
 
 
@@ -64,6 +64,11 @@ def test_a_stripe_refund_reaches_the_platform_and_the_erp(stack, platform, curre
     assert memos[0]["references"] | {"refund": re["id"], "charge": pi["latest_charge"], "payment_intent": pi["id"]} \
         == memos[0]["references"]
     assert lines(memos[0]) == [("4500", "debit", Decimal(refunded)), ("1150", "credit", Decimal(refunded))]
+    if posts_sales_orders(s):
+        sale = s.erp.sales_orders(order_id, p.store, p.name)[0]
+        credited = wait_until(lambda: s.erp.credit_memos(sale["idempotency_key"]) or None, 60, interval=1,
+                              what="the credit memo against the sales order")
+        assert [(m["amount"], m["references"]["refund"]) for m in credited] == [(refunded, re["id"])]
 
 
 def test_two_partial_refunds_and_the_rest_add_up_to_the_order(stack, platform):
@@ -79,6 +84,11 @@ def test_two_partial_refunds_and_the_rest_add_up_to_the_order(stack, platform):
     wait_until(lambda: len(credit_memos(s, p, order_id)) == 3, 60, interval=1, what="three ERP credit memos")
     total = sum(lines(m)[0][2] for m in credit_memos(s, p, order_id))
     assert total == Decimal("39.98"), "to the cent"
+    if posts_sales_orders(s):
+        sale = s.erp.sales_orders(order_id, p.store, p.name)[0]
+        credited = wait_until(lambda: (lambda m: m if len(m) == 3 else None)(
+            s.erp.credit_memos(sale["idempotency_key"])), 60, interval=1, what="three sales credit memos")
+        assert sum(Decimal(m["amount"]) for m in credited) == Decimal(sale["total"]), "the whole sale credited"
 
 
 def test_every_refund_event_three_times_shuffled_gives_one_record_each(stack, platform):
@@ -132,6 +142,12 @@ def test_a_pending_refund_waits_and_one_that_fails_later_is_reversed_and_noted(s
     assert len(notes) == 1 and "lost_or_stolen_card" in notes[0]["text"]
     time.sleep(3)
     assert len(credit_memos(s, p, order_id)) == 2, "the credit memo and one reversal"
+    if posts_sales_orders(s):
+        # the sales credit memo is the ERP's document: voiding it is the ERP's call, so it goes to review
+        review = wait_until(lambda: dead_letters_matching(s, lambda m: re["id"] in m["Body"] and "void the credit memo"
+                                                          in m["MessageAttributes"]["failure_reason"]["StringValue"]),
+                            60, interval=1, what="the credit memo sent to review")
+        assert "lost_or_stolen_card" in review[0]["MessageAttributes"]["failure_reason"]["StringValue"]
 
 
 # --- refunds made on the platform (Magento credit memos; Znode's returns are not collected yet) ---

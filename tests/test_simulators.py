@@ -558,3 +558,41 @@ def test_a_merchants_credit_memo_and_a_comment_naming_its_stripe_refund(magento)
     assert ok.status_code == 200 and ok.json()["comment"].endswith("re_X1")
     refunds = magento.sim("GET", f"orders/{oid}").json()["summary"]["refunds"]
     assert [(r["amount"], r["stripe_refund_id"]) for r in refunds] == [(1000, "re_X1"), (2000, None)]
+
+
+def sales_order(total="47.48", key="so-1", currency="USD", **extra):
+    return {"idempotency_key": key, "date": "2024-05-01", "currency": currency, "memo": "magento order #000000001",
+            "references": {"platform": "magento", "order_id": "1", "charge": "ch_1"},
+            "customer": {"external_id": None, "email": "ada@example.com", "name": "Ada Lovelace"},
+            "lines": [{"sku": "TEE", "name": "Tee", "quantity": "2", "amount": "39.98"}],
+            "shipping": "5.00", "tax": "3.50", "discount": "1.00", "adjustment": "0.00", "total": total,
+            "payment": {"amount": total, "reference": "ch_1"}, **extra}
+
+
+def test_erp_sales_orders_add_up_and_credit_memos_never_exceed_them(erp):
+    post = lambda path, body, key: erp.call("POST", path, body, key)  # noqa: E731
+    differs = post("/api/sales-orders", sales_order(total="47.49"), "so-1")
+    assert differs.status_code == 422 and differs.json()["error"] == "totals_differ", differs.text
+    assert post("/api/sales-orders", sales_order(tax="3.505"), "so-1").json()["field"] == "tax"
+    made = post("/api/sales-orders", sales_order(), "so-1")
+    assert made.status_code == 201 and made.json()["id"] == "SO-000001", made.text
+    again = post("/api/sales-orders", sales_order(), "so-1")
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert post("/api/sales-orders", sales_order(memo="other"), "so-1").status_code == 409
+    assert post("/api/sales-orders", sales_order(adjustment="-1.00", total="46.48"), "so-2").status_code == 201
+
+    def memo(amount, key, order="so-1"):
+        return post("/api/credit-memos", {"idempotency_key": key, "sales_order": order, "date": "2024-05-02",
+                                          "currency": "USD", "memo": "refund", "references": {"refund": key},
+                                          "amount": amount}, key)
+
+    assert memo("10.00", "cm-x", order="so-9").json()["error"] == "unknown_sales_order"
+    assert memo("40.00", "cm-1").status_code == 201
+    assert memo("40.00", "cm-1").headers["Idempotent-Replayed"] == "true"
+    over = memo("7.49", "cm-2")
+    assert over.status_code == 422 and over.json()["error"] == "over_credit", over.text
+    assert memo("7.48", "cm-2").status_code == 201
+    listed = requests.get(erp.url + "/_sim/credit-memos", params={"sales_order": "so-1"}, timeout=10).json()
+    assert [m["amount"] for m in listed["credit_memos"]] == ["40.00", "7.48"]
+    orders = requests.get(erp.url + "/_sim/sales-orders", params={"order_id": "1"}, timeout=10).json()
+    assert len(orders["sales_orders"]) == 2

@@ -99,6 +99,52 @@ def validate(entry) -> None:
                             "credits": str(totals["credit"].quantize(step))})
 
 
+def amount_of(text, currency: str, where: str, allow_zero: bool = True, signed: bool = False) -> Decimal:
+    """A decimal string in major units within the currency's decimals."""
+    if not isinstance(text, str) or not re.match(r"^-?\d+(\.\d+)?$", text) or (text.startswith("-") and not signed):
+        raise invalid_entry("must be a decimal string in major units, like \"12.34\"", where)
+    amount = Decimal(text)
+    if amount < 0 and not signed or amount == 0 and not allow_zero:
+        raise invalid_entry("must be positive", where)
+    places = currency_decimals(currency)
+    if decimals_of(amount) > places:
+        raise invalid_entry(f"{currency} amounts have at most {places} decimals", where)
+    return amount
+
+
+def validate_sales_order(order) -> None:
+    """Raises Invalid (422) unless the lines, shipping, tax, discount and adjustment add up to the total and the
+    payment applied covers it."""
+    if not isinstance(order, dict):
+        raise invalid_entry("body must be a JSON object", "")
+    currency = order.get("currency")
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        raise invalid_entry("currency must be an upper-case ISO 4217 code", "currency")
+    lines = order.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise invalid_entry("a sales order needs at least one line", "lines")
+    subtotal = Decimal(0)
+    for n, line in enumerate(lines):
+        if not isinstance(line, dict) or not isinstance(line.get("sku"), str) or not line["sku"].strip():
+            raise invalid_entry("a line needs a sku", f"lines[{n}].sku")
+        try:
+            if Decimal(str(line.get("quantity"))) <= 0:
+                raise ValueError
+        except (ValueError, ArithmeticError):
+            raise invalid_entry("quantity must be a positive decimal string", f"lines[{n}].quantity")
+        subtotal += amount_of(line.get("amount"), currency, f"lines[{n}].amount")
+    charges = {k: amount_of(order.get(k), currency, k, signed=(k == "adjustment"))
+               for k in ("shipping", "tax", "discount", "adjustment")}
+    total = amount_of(order.get("total"), currency, "total", allow_zero=False)
+    computed = subtotal + charges["shipping"] + charges["tax"] - charges["discount"] + charges["adjustment"]
+    if computed != total:
+        raise Invalid(422, {"error": "totals_differ", "message": "lines + shipping + tax - discount + adjustment "
+                            f"is {computed}, not the total {total}"})
+    payment = order.get("payment") or {}
+    if amount_of(payment.get("amount"), currency, "payment.amount") != total or not payment.get("reference"):
+        raise invalid_entry("the payment applied must cover the total and name its reference", "payment")
+
+
 class ErpSimulator:
     def __init__(self, secrets: list[str], clock=time.time):
         self.secrets = [s.encode() for s in secrets]
@@ -112,9 +158,15 @@ class ErpSimulator:
         self.api.add("POST", r"/api/journal-entries", self.post_entry)
         self.api.add("GET", r"/api/journal-entries", self.list_entries)
         self.api.add("GET", r"/api/journal-entries/(?P<id>[^/]+)", self.get_entry)
+        self.api.add("POST", r"/api/sales-orders", self.post_sales_order)
+        self.api.add("POST", r"/api/credit-memos", self.post_credit_memo)
 
         self.sim = Router()
         self.sim.add("GET", r"/_sim/entries", lambda req: json_response(200, {"entries": self.all_entries()}))
+        self.sim.add("GET", r"/_sim/sales-orders", lambda req: json_response(200, {
+            "sales_orders": self.documents("sales_orders", req)}))
+        self.sim.add("GET", r"/_sim/credit-memos", lambda req: json_response(200, {
+            "credit_memos": self.documents("credit_memos", req)}))
         self.sim.add("GET", r"/_sim/requests", lambda req: json_response(200, {
             "requests": self.requests.list(req.arg("path_contains"), req.arg("method"))}))
         self.sim.add("POST", r"/_sim/reset", self.sim_reset)
@@ -127,6 +179,8 @@ class ErpSimulator:
             self.entries: dict[str, dict] = {}
             self.by_key: dict[str, tuple[object, str]] = {}  # key -> (request body, entry id)
             self.next_number = 1
+            # sales orders and credit memos: kind -> {key: (request body, stored document)}
+            self.sales: dict[str, dict[str, tuple[object, dict]]] = {"sales_orders": {}, "credit_memos": {}}
         self.faults.clear()
         self.requests.clear()
 
@@ -215,6 +269,58 @@ class ErpSimulator:
             self.entries[entry_id] = stored
             self.by_key[key] = (entry, entry_id)
             return json_response(201, stored, {"Location": f"/api/journal-entries/{entry_id}"})
+
+    def documents(self, kind: str, req: Request) -> list[dict]:
+        """The stored documents of `kind`, filtered by any reference given as a query argument."""
+        with self.lock:
+            found = [doc for _, doc in self.sales[kind].values()]
+        wanted = {k: v for k, v in req.params if k != "sales_order"}
+        return [d for d in found if all(str((d.get("references") or {}).get(k)) == v for k, v in wanted.items())
+                and req.arg("sales_order") in (None, d.get("sales_order"))]
+
+    def post_document(self, req: Request, kind: str, prefix: str, check) -> Response:
+        """One sales document per Idempotency-Key: the same body again is a replay, another a conflict."""
+        key = req.headers.get("idempotency-key", "").strip()
+        if not key:
+            raise Invalid(400, {"error": "missing_idempotency_key", "message": "the Idempotency-Key header is required"})
+        try:
+            body = req.json()
+        except ValueError:
+            raise Invalid(400, {"error": "invalid_json", "message": "the body is not JSON"})
+        with self.lock:
+            kept = self.sales[kind]
+            if key in kept:
+                first, stored = kept[key]
+                if first != body:
+                    raise Invalid(409, {"error": "idempotency_conflict",
+                                        "message": "this Idempotency-Key was used with a different body"})
+                return json_response(200, stored, {"Idempotent-Replayed": "true"})
+            check(body)
+            stored = dict(body, id=f"{prefix}-{len(kept) + 1:06d}", status="posted", posted_at=iso_time())
+            kept[key] = (body, stored)
+            return json_response(201, stored)
+
+    def post_sales_order(self, req: Request) -> Response:
+        return self.post_document(req, "sales_orders", "SO", validate_sales_order)
+
+    def post_credit_memo(self, req: Request) -> Response:
+        def check(memo) -> None:
+            if not isinstance(memo, dict):
+                raise invalid_entry("body must be a JSON object", "")
+            order = self.sales["sales_orders"].get(memo.get("sales_order"), (None, None))[1]
+            if order is None:
+                raise Invalid(422, {"error": "unknown_sales_order",
+                                    "message": f"no sales order {memo.get('sales_order')} to credit"})
+            if memo.get("currency") != order["currency"]:
+                raise invalid_entry(f"the sales order is in {order['currency']}", "currency")
+            amount = amount_of(memo.get("amount"), order["currency"], "amount", allow_zero=False)
+            credited = sum((Decimal(m["amount"]) for _, m in self.sales["credit_memos"].values()
+                            if m["sales_order"] == memo["sales_order"]), Decimal(0))
+            if credited + amount > Decimal(order["total"]):
+                raise Invalid(422, {"error": "over_credit", "message": f"credits would exceed the sales order's "
+                                    f"total {order['total']} ({credited} credited already)"})
+
+        return self.post_document(req, "credit_memos", "CM", check)
 
     def list_entries(self, req: Request) -> Response:
         wanted = {name: req.arg(name) for name in ("order_id", "increment_id", "payment_intent", "charge", "platform")}

@@ -88,6 +88,7 @@ async fn main() -> Result<(), Error> {
         settings: OrderToCashSettings {
             rules: settings.order_to_cash.clone(),
             accounts: settings.erp.accounts.clone(),
+            paid_orders: settings.erp.paid_orders,
             send_description: settings.stripe.send_description,
             lease_secs,
         },

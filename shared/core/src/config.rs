@@ -240,7 +240,33 @@ pub struct ErpConfig {
     pub accounts: ErpAccounts,
     pub tryton: TrytonConfig,
     pub netsuite: NetsuiteConfig,
+    /// What a paid order (and its refunds) becomes in the ERP.
+    pub paid_orders: PaidOrderPosting,
+    /// Where the `http` adapter posts sales orders and credit memos.
+    pub sales_order_path: String,
+    pub credit_memo_path: String,
     pub http: HttpPolicy,
+}
+
+/// What a paid order becomes in the ERP: the journal entry (clearing debited,
+/// receivable credited), a sales order with its lines and the payment applied
+/// (its refunds then credit memos against it), or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaidOrderPosting {
+    #[default]
+    JournalEntry,
+    SalesOrder,
+    Both,
+}
+
+impl PaidOrderPosting {
+    pub fn journal_entry(self) -> bool {
+        self != PaidOrderPosting::SalesOrder
+    }
+    pub fn sales_order(self) -> bool {
+        self != PaidOrderPosting::JournalEntry
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -302,6 +328,9 @@ impl Default for ErpConfig {
             accounts: ErpAccounts::default(),
             tryton: TrytonConfig::default(),
             netsuite: NetsuiteConfig::default(),
+            paid_orders: PaidOrderPosting::JournalEntry,
+            sales_order_path: "/api/sales-orders".into(),
+            credit_memo_path: "/api/credit-memos".into(),
             http: HttpPolicy::default(),
         }
     }
@@ -526,6 +555,20 @@ impl TallyConfig {
                 }
             }
         }
+        if self.erp.paid_orders.sales_order() && self.erp.adapter != ErpAdapter::Http {
+            return Err(err(
+                "erp.paid_orders",
+                "sales orders are posted by the http adapter only so far; use journal_entry with tryton and netsuite",
+            ));
+        }
+        for (key, path) in [
+            ("erp.sales_order_path", &self.erp.sales_order_path),
+            ("erp.credit_memo_path", &self.erp.credit_memo_path),
+        ] {
+            if !path.starts_with('/') {
+                return Err(err(key, "must start with /"));
+            }
+        }
         if !self.erp.journal_path.starts_with('/') {
             return Err(err("erp.journal_path", "must start with /"));
         }
@@ -639,6 +682,11 @@ mod tests {
                 r#"{"erp":{"adapter":"netsuite"}}"#,
                 "erp.netsuite.account_id",
             ),
+            (
+                r#"{"erp":{"adapter":"tryton","paid_orders":"both"}}"#,
+                "erp.paid_orders",
+            ),
+            (r#"{"erp":{"paid_orders":"invoice"}}"#, "erp.paid_orders"),
             (
                 r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"123_SB1","currencies":{"XYZ":"9"}}}}"#,
                 "erp.netsuite.currencies",

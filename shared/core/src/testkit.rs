@@ -46,6 +46,20 @@ pub fn harness_with_platform(
     reach: Arc<dyn crate::commerce::CommercePlatform>,
     platform: Arc<MemoryPlatform>,
 ) -> Harness {
+    harness_posting(reach, platform, Default::default())
+}
+
+/// A harness whose paid orders become what `paid_orders` says in the ERP.
+pub fn harness_posting_as(paid_orders: crate::config::PaidOrderPosting) -> Harness {
+    let platform = MemoryPlatform::new();
+    harness_posting(platform.clone(), platform, paid_orders)
+}
+
+fn harness_posting(
+    reach: Arc<dyn crate::commerce::CommercePlatform>,
+    platform: Arc<MemoryPlatform>,
+    paid_orders: crate::config::PaidOrderPosting,
+) -> Harness {
     let (stripe, erp, state, journal) = (
         MemoryStripe::new(),
         MemoryErp::new(),
@@ -64,6 +78,7 @@ pub fn harness_with_platform(
         settings: OrderToCashSettings {
             rules: OrderToCashConfig::default(),
             accounts: ErpAccounts::default(),
+            paid_orders,
             send_description: true,
             lease_secs: 60,
         },
@@ -110,6 +125,7 @@ pub fn order(id: &str, currency: Currency, total: &str) -> Order {
         currency,
         grand_total: total,
         total_invoiced: MinorUnit::ZERO,
+        charges: Default::default(),
         lines: vec![OrderLine {
             sku: "TEE".into(),
             name: "Tee".into(),

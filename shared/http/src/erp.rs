@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use tally_core::clock::Clock;
 use tally_core::config::ErpConfig;
-use tally_core::erp::{Erp, ErpError, JournalEntry, Posting};
+use tally_core::erp::{CreditMemo, Erp, ErpError, JournalEntry, Posting, SalesOrder};
 use tally_core::secrets::{CachedSecret, ErpSecrets};
 
 use crate::retry::{with_retries, Repeat, Reply};
@@ -28,7 +28,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 pub struct HttpErp {
     client: reqwest::Client,
-    url: String,
+    base_url: String,
     config: ErpConfig,
     secrets: Arc<CachedSecret<ErpSecrets>>,
     clock: Arc<dyn Clock>,
@@ -44,18 +44,17 @@ impl HttpErp {
     ) -> Self {
         HttpErp {
             client,
-            url: format!("{}{}", base_url.trim_end_matches('/'), config.journal_path),
+            base_url: base_url.trim_end_matches('/').to_string(),
             config,
             secrets,
             clock,
         }
     }
-}
 
-impl HttpErp {
     async fn send(
         &self,
-        entry: &JournalEntry,
+        url: &str,
+        key: &str,
         body: &str,
         secrets: &ErpSecrets,
     ) -> Result<Reply, ErpError> {
@@ -63,16 +62,16 @@ impl HttpErp {
         with_retries(
             &self.config.http,
             "erp",
-            "erp POST journal entry",
+            &format!("erp POST {url}"),
             Repeat::Safe,
             |timeout| {
                 // Signed per attempt so a retry after a long backoff is still fresh.
                 let ts = self.clock.now_secs();
                 self.client
-                    .post(&self.url)
+                    .post(url)
                     .timeout(timeout)
                     .header("content-type", "application/json")
-                    .header("Idempotency-Key", entry.idempotency_key())
+                    .header("Idempotency-Key", key)
                     .header(TIMESTAMP_HEADER, ts.to_string())
                     .header(
                         SIGNATURE_HEADER,
@@ -92,23 +91,21 @@ impl HttpErp {
             message: e.to_string(),
         })
     }
-}
 
-#[async_trait]
-impl Erp for HttpErp {
-    async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
+    /// POSTs one signed document under its idempotency key: the ERP's id for it.
+    async fn post(&self, path: &str, key: &str, body: String) -> Result<Posting, ErpError> {
         let unavailable = |e: tally_core::secrets::SecretError| ErpError::Unavailable {
             status: 0,
             message: e.to_string(),
         };
+        let url = format!("{}{path}", self.base_url);
         let secrets = self.secrets.get().await.map_err(unavailable)?;
-        let body = entry.to_json().to_string();
-        let mut reply = self.send(entry, &body, &secrets).await?;
+        let mut reply = self.send(&url, key, &body, &secrets).await?;
         // The signing key may have been rotated since this container read it: re-read once.
         if reply.status == 401 {
             if let Some(fresh) = self.secrets.refresh().await.map_err(unavailable)? {
                 tracing::info!("the ERP answered 401; retrying once with the re-read key");
-                reply = self.send(entry, &body, &fresh).await?;
+                reply = self.send(&url, key, &body, &fresh).await?;
             }
         }
         #[derive(Deserialize)]
@@ -126,7 +123,7 @@ impl Erp for HttpErp {
                 })
             }
             401 | 403 => Err(ErpError::Unauthorized(reply.status)),
-            409 => Err(ErpError::Conflict(entry.idempotency_key().into())),
+            409 => Err(ErpError::Conflict(key.into())),
             s if s == 429 || s >= 500 => Err(ErpError::Unavailable {
                 status: s,
                 message: text(),
@@ -136,6 +133,27 @@ impl Erp for HttpErp {
                 message: text(),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl Erp for HttpErp {
+    async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
+        let body = entry.to_json().to_string();
+        self.post(&self.config.journal_path, entry.idempotency_key(), body)
+            .await
+    }
+
+    async fn post_sales_order(&self, order: &SalesOrder) -> Result<Posting, ErpError> {
+        let body = order.to_json().to_string();
+        self.post(&self.config.sales_order_path, order.key(), body)
+            .await
+    }
+
+    async fn post_credit_memo(&self, memo: &CreditMemo) -> Result<Posting, ErpError> {
+        let body = memo.to_json().to_string();
+        self.post(&self.config.credit_memo_path, memo.key(), body)
+            .await
     }
 }
 

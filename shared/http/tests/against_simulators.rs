@@ -123,6 +123,7 @@ async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
         settings: OrderToCashSettings {
             rules: OrderToCashConfig::default(),
             accounts: ErpAccounts::default(),
+            paid_orders: Default::default(),
             send_description: true,
             lease_secs: 20,
         },

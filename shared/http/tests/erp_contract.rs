@@ -98,6 +98,7 @@ async fn the_generic_http_erp_keeps_the_contract() {
         Arc::new(SystemClock),
     );
     check_erp_contract(&erp, &ErpSimulator(base), &run_id(), &today()).await;
+    tally_core::erp::contract::check_sales_document_contract(&erp, &run_id(), &today()).await;
 }
 
 fn tryton_config() -> ErpConfig {

@@ -58,6 +58,19 @@ pub fn minor(field: &'static str, v: &Value, currency: Currency) -> Result<Minor
         .map_err(|source| FieldError::Money { field, source })
 }
 
+/// An order-level amount that may be absent (zero), kept as its size: platforms
+/// write a discount negative (Magento) or positive (Znode).
+pub fn order_charge(
+    field: &'static str,
+    v: Option<&Value>,
+    currency: Currency,
+) -> Result<MinorUnit, FieldError> {
+    match v {
+        None | Some(Value::Null) => Ok(MinorUnit::ZERO),
+        Some(v) => Ok(MinorUnit::new(minor(field, v, currency)?.get().abs())),
+    }
+}
+
 pub fn currency(field: &'static str, code: &str) -> Result<Currency, FieldError> {
     code.parse()
         .map_err(|e: MoneyError| invalid(field, e.to_string()))

@@ -57,6 +57,15 @@ pub struct OrderLine {
     pub row_total: MinorUnit,
 }
 
+/// The order-level amounts beside the lines, as the platform reports them
+/// (zero where it has none); the discount as a positive amount taken off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCharges {
+    pub shipping: MinorUnit,
+    pub tax: MinorUnit,
+    pub discount: MinorUnit,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     pub name: Option<String>,
@@ -91,6 +100,8 @@ pub struct Order {
     pub grand_total: MinorUnit,
     pub total_invoiced: MinorUnit,
     pub lines: Vec<OrderLine>,
+    #[serde(default)]
+    pub charges: OrderCharges,
     pub billing_address: Option<Address>,
     pub shipping_address: Option<Address>,
     pub payment: OrderPayment,

@@ -4,7 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::{Erp, JournalEntry, JournalLine, Side};
+use super::{
+    CreditMemo, Erp, JournalEntry, JournalLine, SaleCharges, SaleCustomer, SaleLine, SalesOrder,
+    Side,
+};
 use crate::money::{Currency, MinorUnit};
 
 /// Reads what the ERP under test holds (its ledger, or the simulator's record).
@@ -90,6 +93,110 @@ pub async fn check_erp_contract(erp: &dyn Erp, ledger: &dyn ReadsLedger, run: &s
     );
 }
 
+/// A paid order's sales order for the sales-document contract.
+pub fn sales_order(key: &str, date: &str, total: i64) -> SalesOrder {
+    SalesOrder::new(
+        key.into(),
+        date.into(),
+        Currency::Usd,
+        format!("ERP contract {key}"),
+        [("source".to_string(), "contract".to_string())].into(),
+        SaleCustomer {
+            external_id: Some("42".into()),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada Lovelace".into()),
+        },
+        vec![SaleLine {
+            sku: "TEE".into(),
+            name: "Tee".into(),
+            quantity: rust_decimal::Decimal::new(2, 0),
+            amount: MinorUnit::new(total - 500),
+        }],
+        SaleCharges {
+            shipping: MinorUnit::new(500),
+            ..SaleCharges::default()
+        },
+        MinorUnit::new(total),
+        "ch_contract".into(),
+    )
+    .expect("a consistent sales order")
+}
+
+fn credit_memo(key: &str, sales_order: &str, date: &str, minor: i64) -> CreditMemo {
+    CreditMemo::new(
+        key.into(),
+        sales_order.into(),
+        date.into(),
+        Currency::Usd,
+        format!("ERP contract {key}"),
+        Default::default(),
+        MinorUnit::new(minor),
+    )
+    .expect("a positive credit")
+}
+
+/// For the ERPs that take sales documents (`erp.paid_orders`): a sales order
+/// and its credit memos posted once each however often sent, another body
+/// under a used key a conflict, and what a sales ledger refuses refused for
+/// good: a credit memo against no sales order, or beyond the order's total.
+pub async fn check_sales_document_contract(erp: &dyn Erp, run: &str, date: &str) {
+    use crate::error::Retryable;
+    let key = format!("contract-{run}-sale");
+    let order = sales_order(&key, date, 4_500);
+    let posted = erp
+        .post_sales_order(&order)
+        .await
+        .expect("a sales order posts");
+    assert!(!posted.replayed);
+    let again = erp
+        .post_sales_order(&order)
+        .await
+        .expect("a repeat is answered");
+    assert_eq!(
+        (again.id.as_str(), again.replayed),
+        (posted.id.as_str(), true)
+    );
+    assert!(matches!(
+        erp.post_sales_order(&sales_order(&key, date, 4_600)).await,
+        Err(super::ErpError::Conflict(_))
+    ));
+
+    let first = credit_memo(&format!("contract-{run}-cm1"), &key, date, 4_000);
+    let memo = erp
+        .post_credit_memo(&first)
+        .await
+        .expect("a credit memo posts");
+    let repeat = erp
+        .post_credit_memo(&first)
+        .await
+        .expect("a repeat is answered");
+    assert_eq!(
+        (repeat.id.as_str(), repeat.replayed),
+        (memo.id.as_str(), true)
+    );
+    let over = credit_memo(&format!("contract-{run}-cm2"), &key, date, 501);
+    let refused = erp.post_credit_memo(&over).await.unwrap_err();
+    assert!(
+        !refused.is_retryable(),
+        "crediting beyond the total: {refused}"
+    );
+    let rest = credit_memo(&format!("contract-{run}-cm2"), &key, date, 500);
+    erp.post_credit_memo(&rest)
+        .await
+        .expect("the rest can be credited");
+    let orphan = credit_memo(
+        &format!("contract-{run}-cm3"),
+        &format!("{key}-none"),
+        date,
+        1,
+    );
+    let refused = erp.post_credit_memo(&orphan).await.unwrap_err();
+    assert!(
+        !refused.is_retryable(),
+        "no sales order to credit: {refused}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +217,33 @@ mod tests {
     async fn the_in_memory_erp_keeps_the_contract() {
         let erp = MemoryErp::new();
         check_erp_contract(erp.as_ref(), erp.as_ref(), "memory", "2026-11-27").await;
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_erp_keeps_the_sales_document_contract() {
+        let erp = MemoryErp::new();
+        check_sales_document_contract(erp.as_ref(), "memory", "2026-11-28").await;
+        assert_eq!(erp.sales_orders().len(), 1);
+        assert_eq!(erp.credit_memos().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_erp_of_journal_entries_only_refuses_sales_documents_for_good() {
+        use crate::error::Retryable;
+        struct JournalOnly;
+        #[async_trait]
+        impl Erp for JournalOnly {
+            async fn post_journal_entry(
+                &self,
+                _: &JournalEntry,
+            ) -> Result<super::super::Posting, super::super::ErpError> {
+                unreachable!()
+            }
+        }
+        let refused = JournalOnly
+            .post_sales_order(&sales_order("k", "2026-11-28", 1_000))
+            .await
+            .unwrap_err();
+        assert!(!refused.is_retryable() && refused.to_string().contains("erp.paid_orders"));
     }
 }

@@ -2,6 +2,9 @@
 
 #[cfg(any(test, feature = "testkit"))]
 pub mod contract;
+mod sales;
+
+pub use sales::{CreditMemo, SaleCharges, SaleCustomer, SaleLine, SalesOrder};
 
 use std::collections::BTreeMap;
 
@@ -212,6 +215,22 @@ impl Retryable for ErpError {
 #[async_trait]
 pub trait Erp: Send + Sync {
     async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError>;
+
+    /// A paid order as a sales order with its payment applied (`erp.paid_orders`).
+    async fn post_sales_order(&self, order: &SalesOrder) -> Result<Posting, ErpError> {
+        Err(ErpError::Refused(format!(
+            "sales order {}: this ERP adapter posts journal entries only (erp.paid_orders)",
+            order.key()
+        )))
+    }
+
+    /// A refund as a credit memo against its sales order.
+    async fn post_credit_memo(&self, memo: &CreditMemo) -> Result<Posting, ErpError> {
+        Err(ErpError::Refused(format!(
+            "credit memo {}: this ERP adapter posts journal entries only (erp.paid_orders)",
+            memo.key()
+        )))
+    }
 }
 
 #[cfg(test)]

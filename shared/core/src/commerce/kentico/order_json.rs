@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::commerce::amounts::{charged, currency, decimal, id_text, invalid, minor, FieldError};
+use crate::commerce::amounts::{
+    charged, currency, decimal, id_text, invalid, minor, order_charge, FieldError,
+};
 use crate::commerce::order::{
-    Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
+    Order, OrderCharges, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
 };
 use crate::money::MinorUnit;
 
@@ -228,6 +230,12 @@ pub fn order_from(
             MinorUnit::ZERO
         },
         lines,
+        charges: OrderCharges {
+            shipping: order_charge("OrderTotalShipping", o.get("OrderTotalShipping"), currency)?,
+            tax: order_charge("OrderTotalTax", o.get("OrderTotalTax"), currency)?,
+            // Kentico's discounts are inside the item prices and the order's own total
+            discount: MinorUnit::ZERO,
+        },
         billing_address: None,
         shipping_address: None,
         payment: OrderPayment {

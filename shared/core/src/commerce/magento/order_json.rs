@@ -7,9 +7,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::commerce::amounts::{charged, currency, decimal, id_text, invalid, minor, FieldError};
+use crate::commerce::amounts::{
+    charged, currency, decimal, id_text, invalid, minor, order_charge, FieldError,
+};
 use crate::commerce::order::{
-    Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
+    Address, Order, OrderCharges, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
 };
 use crate::money::MinorUnit;
 
@@ -35,6 +37,12 @@ pub struct MagentoOrder {
     pub grand_total: Value,
     #[serde(default)]
     pub total_invoiced: Option<Value>,
+    #[serde(default)]
+    pub shipping_amount: Option<Value>,
+    #[serde(default)]
+    pub tax_amount: Option<Value>,
+    #[serde(default)]
+    pub discount_amount: Option<Value>,
     #[serde(default)]
     pub items: Vec<MagentoItem>,
     #[serde(default)]
@@ -203,6 +211,11 @@ pub(crate) fn order_from(store: &str, m: MagentoOrder) -> Result<Order, OrderJso
         grand_total,
         total_invoiced,
         lines,
+        charges: OrderCharges {
+            shipping: order_charge("shipping_amount", m.shipping_amount.as_ref(), currency)?,
+            tax: order_charge("tax_amount", m.tax_amount.as_ref(), currency)?,
+            discount: order_charge("discount_amount", m.discount_amount.as_ref(), currency)?,
+        },
         billing_address: m.billing_address.as_ref().map(address),
         shipping_address: shipping_address(&m.extension_attributes),
         payment: OrderPayment {
@@ -237,6 +250,31 @@ mod tests {
       "payment":{"method":"stripe_payments","last_trans_id":""},
       "extension_attributes":{"shipping_assignments":[{"shipping":{"address":{"firstname":"Bob","street":["2 Rd"]}}}]},
       "status_histories":[{"comment":"hello"}],"created_at":"2026-11-26 10:00:00","updated_at":"2026-11-26 10:00:01"}"#;
+
+    #[test]
+    fn shipping_tax_and_discount_are_read_exactly_and_the_discount_as_taken_off() {
+        let o = parse_order("default", ORDER.as_bytes()).unwrap();
+        assert_eq!(o.charges, OrderCharges::default(), "absent: zero");
+        let with = ORDER.replace(
+            "\"total_invoiced\":0,",
+            "\"total_invoiced\":0,\"shipping_amount\":1.5,\"tax_amount\":\"0.740\",\"discount_amount\":-0.001,",
+        );
+        let o = parse_order("default", with.as_bytes()).unwrap();
+        assert_eq!(
+            (o.charges.shipping, o.charges.tax, o.charges.discount),
+            (
+                MinorUnit::new(1_500),
+                MinorUnit::new(740),
+                MinorUnit::new(1)
+            )
+        );
+        let inexact = ORDER.replace(
+            "\"total_invoiced\":0,",
+            "\"total_invoiced\":0,\"tax_amount\":0.0005,",
+        );
+        let err = parse_order("default", inexact.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("tax_amount"), "{err}");
+    }
 
     #[test]
     fn three_decimal_order_becomes_exact_minor_units() {

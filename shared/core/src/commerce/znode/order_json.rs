@@ -7,9 +7,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::commerce::amounts::{charged, currency, decimal, id_text, invalid, minor, FieldError};
+use crate::commerce::amounts::{
+    charged, currency, decimal, id_text, invalid, minor, order_charge, FieldError,
+};
 use crate::commerce::order::{
-    Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
+    Address, Order, OrderCharges, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
 };
 use crate::money::MinorUnit;
 
@@ -31,6 +33,12 @@ pub struct ZnodeOrder {
     pub transaction_id: Option<String>,
     pub currency_code: String,
     pub total: Value,
+    #[serde(default)]
+    pub shipping_cost: Option<Value>,
+    #[serde(default)]
+    pub tax_cost: Option<Value>,
+    #[serde(default)]
+    pub discount_amount: Option<Value>,
     #[serde(default)]
     pub user_id: Option<Value>,
     #[serde(default)]
@@ -234,6 +242,11 @@ pub fn order_from(store: &str, z: ZnodeOrder) -> Result<Order, OrderJsonError> {
             MinorUnit::ZERO
         },
         lines,
+        charges: OrderCharges {
+            shipping: order_charge("ShippingCost", z.shipping_cost.as_ref(), currency)?,
+            tax: order_charge("TaxCost", z.tax_cost.as_ref(), currency)?,
+            discount: order_charge("DiscountAmount", z.discount_amount.as_ref(), currency)?,
+        },
         billing_address: z.billing_address.as_ref().map(address),
         shipping_address: z.shipping_address.as_ref().map(address),
         payment: OrderPayment {

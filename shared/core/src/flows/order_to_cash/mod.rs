@@ -18,12 +18,13 @@ use std::sync::Arc;
 
 pub use error::O2cError;
 pub use payment_event::{PaymentEvent, PaymentEventKind};
+pub(crate) use payment_succeeded::{sale_key, SALES_ORDER_STEP};
 
 use crate::clock::Clock;
 use tracing::Instrument;
 
 use crate::commerce::{CommercePlatform, Order, OrderComment, OrderRef, Platforms};
-use crate::config::{ErpAccounts, OrderToCashConfig};
+use crate::config::{ErpAccounts, OrderToCashConfig, PaidOrderPosting};
 use crate::erp::Erp;
 use crate::idempotency::{run_once, Once, OnceError};
 use crate::ports::{IdempotencyStore, OrderLinks};
@@ -81,6 +82,7 @@ pub struct OrderToCash {
 pub struct OrderToCashSettings {
     pub rules: OrderToCashConfig,
     pub accounts: ErpAccounts,
+    pub paid_orders: PaidOrderPosting,
     pub send_description: bool,
     pub lease_secs: i64,
 }

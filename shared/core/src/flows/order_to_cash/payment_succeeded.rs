@@ -5,7 +5,18 @@ use std::collections::BTreeMap;
 use super::{O2cError, O2cOutcome, OrderToCash, PaymentEvent, PaymentEventKind};
 use crate::clock::utc_date;
 use crate::commerce::{Order, OrderRef, PaymentCapture, PaymentState};
-use crate::erp::{JournalEntry, JournalLine, Side};
+use crate::config::PaidOrderPosting;
+use crate::erp::{
+    JournalEntry, JournalLine, SaleCharges, SaleCustomer, SaleLine, SalesOrder, Side,
+};
+
+const JOURNAL_STEP: &str = "erp-payment";
+pub(crate) const SALES_ORDER_STEP: &str = "erp-sales-order";
+
+/// The ERP's key for an order's sales order: one per order, as an order is paid once.
+pub(crate) fn sale_key(reference: &OrderRef) -> String {
+    format!("tally-{}-sale", reference.key().replace('/', "-"))
+}
 use crate::money::Money;
 use crate::ports::LinkOutcome;
 use crate::stripe::objects::Charge;
@@ -82,7 +93,12 @@ impl OrderToCash {
             // `payment_intent.succeeded`), and redeliveries come: once the last step
             // is recorded, two reads answer them instead of three failed claims.
             let key = |step| Self::step_key(&reference, step);
-            if let Some(erp_entry) = self.store.completed(&key("erp-payment")).await? {
+            if let Some(last) = self.store.completed(&key(self.last_erp_step())).await? {
+                let erp_entry = match self.settings.paid_orders {
+                    PaidOrderPosting::Both => self.store.completed(&key(JOURNAL_STEP)).await?,
+                    _ => None,
+                }
+                .unwrap_or(last);
                 let invoice = self.store.completed(&key("invoice")).await?;
                 let invoice = invoice.unwrap_or_default();
                 tracing::info!(invoice = %invoice, erp_entry = %erp_entry, "payment already recorded and posted");
@@ -100,14 +116,104 @@ impl OrderToCash {
         )
         .await?;
 
-        let erp_entry = self
-            .step(&reference, "erp-payment", || async {
-                let charge = self.stripe.retrieve_charge(&charge_id).await?;
-                let entry = self.payment_entry(&order, &charge)?;
-                Ok(self.erp.post_journal_entry(&entry).await?.id)
+        let posting = self.settings.paid_orders;
+        let mut erp_entry = None;
+        if posting.journal_entry() {
+            let posted = self
+                .step(&reference, JOURNAL_STEP, || async {
+                    let charge = self.stripe.retrieve_charge(&charge_id).await?;
+                    let entry = self.payment_entry(&order, &charge)?;
+                    Ok(self.erp.post_journal_entry(&entry).await?.id)
+                })
+                .await?;
+            erp_entry = Some(posted);
+        }
+        if posting.sales_order() {
+            let sale = self
+                .step(&reference, SALES_ORDER_STEP, || async {
+                    let charge = self.stripe.retrieve_charge(&charge_id).await?;
+                    let sale = self.sales_order(&order, &charge)?;
+                    Ok(self.erp.post_sales_order(&sale).await?.id)
+                })
+                .await?;
+            tracing::info!(sales_order = %sale, "sales order posted");
+            erp_entry.get_or_insert(sale);
+        }
+        Ok(O2cOutcome::Paid {
+            invoice,
+            erp_entry: erp_entry.unwrap_or_default(),
+        })
+    }
+
+    /// The step whose completion means the payment is fully posted.
+    fn last_erp_step(&self) -> &'static str {
+        if self.settings.paid_orders.sales_order() {
+            SALES_ORDER_STEP
+        } else {
+            JOURNAL_STEP
+        }
+    }
+
+    /// The paid order as the ERP's sales order: its lines, shipping, tax and
+    /// discount as the platform reports them, whatever else its grand total
+    /// holds as the adjustment, and the charge applied as its payment. Built
+    /// from the order and the charge only, so a retry sends the same document.
+    fn sales_order(&self, order: &Order, charge: &Charge) -> Result<SalesOrder, O2cError> {
+        let reference = &order.reference;
+        let lines: Vec<SaleLine> = order
+            .lines
+            .iter()
+            .map(|l| SaleLine {
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                amount: l.row_total,
             })
-            .await?;
-        Ok(O2cOutcome::Paid { invoice, erp_entry })
+            .collect();
+        let c = order.charges;
+        let listed =
+            lines.iter().map(|l| l.amount.get()).sum::<i64>() + c.shipping.get() + c.tax.get()
+                - c.discount.get();
+        let customer = &order.customer;
+        let name = [
+            customer.first_name.as_deref(),
+            customer.last_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let references: BTreeMap<String, String> = [
+            ("platform", reference.platform.as_str()),
+            ("store", reference.store.as_str()),
+            ("order_id", reference.order_id.as_str()),
+            ("increment_id", order.increment_id.as_str()),
+            ("charge", charge.id.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Ok(SalesOrder::new(
+            sale_key(reference),
+            utc_date(charge.created),
+            order.currency,
+            format!("{} order #{}", reference.platform, order.increment_id),
+            references,
+            SaleCustomer {
+                external_id: customer.external_id.clone(),
+                email: customer.email.clone(),
+                name: Some(name).filter(|n| !n.is_empty()),
+            },
+            lines,
+            SaleCharges {
+                shipping: c.shipping,
+                tax: c.tax,
+                discount: c.discount,
+                adjustment: crate::money::MinorUnit::new(order.grand_total.get() - listed),
+            },
+            order.grand_total,
+            charge.id.clone(),
+        )?)
     }
 
     /// Records the payment on the platform once, after recording which charge

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::clock::utc_date;
 use crate::commerce::Order;
-use crate::erp::{JournalEntry, JournalLine, Side};
-use crate::flows::order_to_cash::{O2cError, OrderToCash};
+use crate::erp::{CreditMemo, JournalEntry, JournalLine, Side};
+use crate::flows::order_to_cash::{sale_key, O2cError, OrderToCash};
 use crate::stripe::objects::Refund;
 
 impl OrderToCash {
@@ -69,6 +69,32 @@ impl OrderToCash {
                 line(&accounts.refunds, Side::Debit),
                 line(&accounts.stripe_clearing, Side::Credit),
             ],
+        )?)
+    }
+
+    /// The refund as a credit memo against the order's sales order, dated by the refund.
+    pub(super) fn credit_memo(
+        &self,
+        order: &Order,
+        refund: &Refund,
+        charge_id: &str,
+        pi: &str,
+    ) -> Result<CreditMemo, O2cError> {
+        Ok(CreditMemo::new(
+            format!(
+                "tally-{}-credit-{}",
+                order.reference.key().replace('/', "-"),
+                refund.id
+            ),
+            sale_key(&order.reference),
+            utc_date(refund.created),
+            refund.currency,
+            format!(
+                "Stripe refund {} for {} order #{}",
+                refund.id, order.reference.platform, order.increment_id
+            ),
+            Self::refund_references(order, refund, charge_id, pi),
+            refund.amount,
         )?)
     }
 

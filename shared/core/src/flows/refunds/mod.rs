@@ -20,7 +20,7 @@ pub use event::RefundTrigger;
 pub use from_platform::{in_review, mark_in_review, review_key, unreadable_key};
 
 use crate::commerce::{Order, RefundRecord};
-use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash};
+use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, SALES_ORDER_STEP};
 use crate::idempotency::{peek, Recorded};
 use crate::money::Money;
 use crate::ports::Claim;
@@ -184,12 +184,42 @@ impl OrderToCash {
                 .await?
             }
         };
-        let erp_entry = self
-            .step(reference, &format!("refund/{}/erp", refund.id), || async {
-                let entry = self.refund_entry(order, refund, charge_id, pi)?;
-                Ok(self.erp.post_journal_entry(&entry).await?.id)
-            })
-            .await?;
+        let posting = self.settings.paid_orders;
+        let mut erp_entry = String::new();
+        if posting.journal_entry() {
+            erp_entry = self
+                .step(reference, &format!("refund/{}/erp", refund.id), || async {
+                    let entry = self.refund_entry(order, refund, charge_id, pi)?;
+                    Ok(self.erp.post_journal_entry(&entry).await?.id)
+                })
+                .await?;
+        }
+        if posting.sales_order() {
+            // The credit memo credits the order's sales order, which must be posted first.
+            if self
+                .completed_step(reference, SALES_ORDER_STEP)
+                .await?
+                .is_none()
+            {
+                return Err(O2cError::NotYet(format!(
+                    "refund {} of order {reference}: the order's sales order is not posted yet",
+                    refund.id
+                )));
+            }
+            let memo = self
+                .step(
+                    reference,
+                    &format!("refund/{}/erp-credit-memo", refund.id),
+                    || async {
+                        let memo = self.credit_memo(order, refund, charge_id, pi)?;
+                        Ok(self.erp.post_credit_memo(&memo).await?.id)
+                    },
+                )
+                .await?;
+            if erp_entry.is_empty() {
+                erp_entry = memo;
+            }
+        }
         Ok(O2cOutcome::RefundRecorded {
             refund: refund.id.clone(),
             platform_record,
@@ -239,6 +269,16 @@ impl OrderToCash {
                 ),
             )
             .await?;
+        }
+        if let Some(memo) = self
+            .completed_step(reference, &format!("refund/{}/erp-credit-memo", refund.id))
+            .await?
+        {
+            // A posted credit memo is the ERP's document; voiding it is the ERP's call.
+            return Err(O2cError::NeedsReview(format!(
+                "Stripe refund {} failed ({reason}) after credit memo {memo} was posted for it: void the credit memo in the ERP",
+                refund.id
+            )));
         }
         Ok(O2cOutcome::RefundFailed {
             refund: refund.id.clone(),

@@ -614,3 +614,145 @@ mod from_the_platform {
         assert_eq!(h.stripe.list_refunds_now(&charge).len(), 2);
     }
 }
+
+mod as_sales_documents {
+    //! `erp.paid_orders`: a paid order as a sales order with its payment, its
+    //! refunds as credit memos against it, each posted once.
+    use super::*;
+    use crate::config::PaidOrderPosting;
+    use crate::testkit::harness_posting_as;
+
+    async fn paid_with_charges(h: &Harness, id: &str) -> (String, String) {
+        let mut o = order(id, Currency::Usd, "47.48");
+        o.lines[0].row_total = MinorUnit::new(3_998);
+        o.lines[0].quantity = rust_decimal::Decimal::new(2, 0);
+        o.charges.shipping = MinorUnit::new(500);
+        o.charges.tax = MinorUnit::new(350);
+        o.charges.discount = MinorUnit::new(100);
+        h.platform.put(o.clone());
+        h.handler.handle_message(&order_message(&o)).await.unwrap();
+        let pi = h.state.links()[&format!("magento/default/{id}")].clone();
+        let charge = h.stripe.succeed(&pi);
+        let paid = stripe_message(
+            &format!("evt_paid_{id}"),
+            "payment_intent.succeeded",
+            &payment_intent_json(&h.stripe, &pi),
+        );
+        for _ in 0..3 {
+            h.handler.handle_message(&paid).await.unwrap();
+        }
+        (pi, charge)
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_is_one_sales_order_with_its_lines_and_charges_and_a_refund_one_credit_memo(
+    ) {
+        let h = harness_posting_as(PaidOrderPosting::SalesOrder);
+        let (_, charge) = paid_with_charges(&h, "7").await;
+        assert!(
+            h.erp.entries().is_empty(),
+            "no journal entry in sales_order mode"
+        );
+        let sales = h.erp.sales_orders();
+        assert_eq!(sales.len(), 1, "redelivered events post nothing more");
+        let json = sales[0].to_json();
+        assert_eq!(json["idempotency_key"], "tally-magento-default-7-sale");
+        assert_eq!(json["lines"][0]["sku"], "TEE");
+        assert_eq!(json["lines"][0]["quantity"], "2");
+        assert_eq!(json["lines"][0]["amount"], "39.98");
+        assert_eq!(
+            (&json["shipping"], &json["tax"], &json["discount"]),
+            (&json!("5.00"), &json!("3.50"), &json!("1.00"))
+        );
+        assert_eq!(json["adjustment"], "0.00");
+        assert_eq!(json["total"], "47.48");
+        assert_eq!(json["payment"]["reference"], charge.as_str());
+        assert_eq!(json["customer"]["name"], "Ada Lovelace");
+
+        let re = h
+            .stripe
+            .refund(&charge, 1_000, RefundStatus::Succeeded, &[])
+            .unwrap();
+        for n in 0..2 {
+            h.handler
+                .handle_message(&refund_event(
+                    &format!("evt_re7_{n}"),
+                    "refund.created",
+                    &re,
+                ))
+                .await
+                .unwrap();
+        }
+        let memos = h.erp.credit_memos();
+        assert_eq!(memos.len(), 1);
+        assert_eq!(memos[0].1, "tally-magento-default-7-sale");
+        assert_eq!(memos[0].0.amount(), MinorUnit::new(1_000));
+        assert!(h.erp.entries().is_empty());
+    }
+
+    #[tokio::test]
+    async fn both_posts_the_journal_entry_and_the_sales_order_once_each() {
+        let h = harness_posting_as(PaidOrderPosting::Both);
+        let (_, charge) = paid_with_charges(&h, "8").await;
+        assert_eq!(h.erp.entries().len(), 1);
+        assert_eq!(h.erp.sales_orders().len(), 1);
+        let re = h
+            .stripe
+            .refund(&charge, 500, RefundStatus::Succeeded, &[])
+            .unwrap();
+        h.handler
+            .handle_message(&refund_event("evt_re8", "refund.created", &re))
+            .await
+            .unwrap();
+        assert_eq!(credit_memos(&h).len(), 1, "the journal's credit memo");
+        assert_eq!(h.erp.credit_memos().len(), 1, "and the sales credit memo");
+    }
+
+    #[tokio::test]
+    async fn what_the_grand_total_holds_beyond_lines_and_charges_is_the_adjustment() {
+        let h = harness_posting_as(PaidOrderPosting::SalesOrder);
+        let mut o = order("9", Currency::Jpy, "5300");
+        o.lines[0].row_total = MinorUnit::new(5_000);
+        h.platform.put(o.clone());
+        h.handler.handle_message(&order_message(&o)).await.unwrap();
+        let pi = h.state.links()["magento/default/9"].clone();
+        h.stripe.succeed(&pi);
+        h.handler
+            .handle_message(&stripe_message(
+                "evt_paid_9",
+                "payment_intent.succeeded",
+                &payment_intent_json(&h.stripe, &pi),
+            ))
+            .await
+            .unwrap();
+        let json = h.erp.sales_orders()[0].to_json();
+        assert_eq!(
+            (&json["adjustment"], &json["total"]),
+            (&json!("300"), &json!("5300"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_refund_after_its_credit_memo_goes_to_review() {
+        use crate::error::Retryable;
+        let h = harness_posting_as(PaidOrderPosting::SalesOrder);
+        let (_, charge) = paid_with_charges(&h, "10").await;
+        let re = h
+            .stripe
+            .refund(&charge, 700, RefundStatus::Succeeded, &[])
+            .unwrap();
+        h.handler
+            .handle_message(&refund_event("evt_re10", "refund.created", &re))
+            .await
+            .unwrap();
+        h.stripe
+            .settle_refund(&re, RefundStatus::Failed, Some("lost_or_stolen_card"));
+        let err = h
+            .handler
+            .handle_message(&refund_event("evt_re10_failed", "refund.failed", &re))
+            .await
+            .unwrap_err();
+        assert!(!err.is_retryable(), "{err}");
+        assert!(err.to_string().contains("void the credit memo"), "{err}");
+    }
+}
