@@ -35,6 +35,8 @@ ORDERS = [
     ("paid in yen", "JPY", [{"sku": "TEA-SET", "name": "Tea set", "qty": 1, "price": "4800"}], "pm_card_visa"),
 ]
 ROOT = Path(__file__).resolve().parent.parent
+# Shipping and tax on the paid Magento order: the ERP's sales order shows them as its own figures.
+PAID_ORDER_CHARGES = {"magento": {"shipping_amount": "5.00", "tax_amount": "3.30"}}
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
 BY_POLLER = {"znode"}
 # Platforms whose own refunds only a poll reads (Znode's returns, Kentico's refund requests).
@@ -70,7 +72,8 @@ def drive(s: LocalStack, p: PlatformSim) -> str:
     print(f"\n=== {p.title} ({p.base}): {how}")
     placed = []
     for label, currency, items, card in ORDERS:
-        order = p.place_order(currency=currency, items=items, notify=not polled)
+        extra = PAID_ORDER_CHARGES.get(p.name, {}) if label == "paid" else {}
+        order = p.place_order(currency=currency, items=items, notify=not polled, **extra)
         placed.append((label, currency, card, order, time.time()))
         print(f"Placed {p.title} order {order['number']} ({label}) in {currency}")
     if polled:

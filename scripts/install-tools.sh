@@ -13,7 +13,7 @@ fi
 TRYTON_VENV="$ROOT/.venv-tryton"
 tryton_stamp="$TRYTON_VENV/.tally-lock-$(sha256sum "$ROOT/scripts/tryton-requirements.lock" | cut -c1-16)"
 if [ ! -f "$tryton_stamp" ]; then
-  log "installing pinned Tryton into .venv-tryton/ (trytond 7.0 with account, account_invoice)"
+  log "installing pinned Tryton into .venv-tryton/ (trytond 7.0 with account, account_invoice, sale)"
   [ -x "$TRYTON_VENV/bin/python" ] || python3 -m venv "$TRYTON_VENV"
   "$TRYTON_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/tryton-requirements.lock"
   touch "$tryton_stamp"

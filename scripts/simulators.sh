@@ -75,7 +75,8 @@ start_simulators() {
 }
 
 # Tryton: the database (SQLite) and its ledger are made once per .tally/ directory
-# (about 20 s: trytond-admin, then scripts/tryton_ledger.py), then the server starts.
+# (about 17 s: trytond-admin with account, account_invoice and sale, then scripts/tryton_ledger.py),
+# then the server starts.
 start_tryton() {
   local tryton="$ROOT/.venv-tryton/bin" dir="$TALLY_DIR/tryton"
   mkdir -p "$dir/db"
@@ -86,16 +87,17 @@ path = $dir/db
 [web]
 listen = $SIM_HOST:$TRYTON_PORT
 CONF
-  if [ ! -f "$dir/db/.ledger-ready" ] && ! answering "$TRYTON_PORT" ""; then
+  # the marker names what the ledger was made with: a ledger made before the sale module is made again
+  if [ ! -f "$dir/db/.ledger-ready-sale" ] && ! answering "$TRYTON_PORT" ""; then
     log "creating the Tryton ledger (database $TRYTON_DATABASE, company, fiscal years, accounts, journal, user)"
     rm -f "$dir/db/$TRYTON_DATABASE.sqlite" && touch "$dir/db/$TRYTON_DATABASE.sqlite"
     echo "tally-local-tryton-admin" >"$dir/admin-password"
     TRYTONPASSFILE="$dir/admin-password" "$tryton/trytond-admin" -c "$dir/trytond.conf" -d "$TRYTON_DATABASE" --all \
-      -u account account_invoice --activate-dependencies --email admin@localhost >"$TALLY_DIR/tryton-init.log" 2>&1 \
+      -u account account_invoice sale --activate-dependencies --email admin@localhost >"$TALLY_DIR/tryton-init.log" 2>&1 \
       || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
     "$tryton/python" "$ROOT/scripts/tryton_ledger.py" "$dir/trytond.conf" "$TRYTON_DATABASE" "$TRYTON_LOGIN" \
       "$TRYTON_PASSWORD" >>"$TALLY_DIR/tryton-init.log" 2>&1 || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
-    touch "$dir/db/.ledger-ready"
+    touch "$dir/db/.ledger-ready-sale"
   fi
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }

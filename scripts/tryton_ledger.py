@@ -1,6 +1,6 @@
 """Creates the local Tryton ledger Tally posts to (run by scripts/simulators.sh with the
 .venv-tryton interpreter, once per .tally/ directory): after `trytond-admin` has made the
-database with the `account` and `account_invoice` modules, a company keeping USD, fiscal
+database with the `account`, `account_invoice` and `sale` modules, a company keeping USD, fiscal
 years for last year, this year and next with monthly periods (last year's January closed,
 so tests can show the ledger refusing a closed period), Tryton's minimal chart of accounts
 with Tally's accounts under it (erp.accounts' default codes, and 4560 for disputes), the
@@ -55,7 +55,8 @@ def main(conf: str, database: str, login: str, password: str) -> None:
     user = Model.get("res.user")(login=login, name="Tally integration", password=password)
     user.companies.append(Company(company.id))
     user.company = Company(company.id)
-    for group in Group.find([("name", "=", "Account")]):
+    # Account: moves and invoices; Sales: sale orders (erp.paid_orders sales_order)
+    for group in Group.find([("name", "in", ["Account", "Sales"])]):
         user.groups.append(group)
     user.save()
 

@@ -17,6 +17,19 @@ def charge_of(s, pi) -> str:
     return s.stripe.call("GET", f"/v1/payment_intents/{pi['id']}").json()["latest_charge"]
 
 
+def paid_and_posted(s, ledger, sku, price) -> tuple[str, dict, str]:
+    """A USD Magento order paid and its payment's move found in Tryton: (order id, PaymentIntent, charge)."""
+    p = s.magento
+    order = p.place_order(currency="USD", items=[{"sku": sku, "name": sku.title(), "qty": 1, "price": price}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order, "paid")
+    charge = charge_of(s, pi)
+    wait_until(lambda: ledger.moves(f"tally-magento-tr-{order}-payment-{charge}") or None, 60, interval=1,
+               what="the payment's move in Tryton")
+    return order, pi, charge
+
+
 def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_stack):
     s, p = tryton_stack, tryton_stack.magento
     ledger = Ledger(s)
@@ -68,14 +81,9 @@ def test_an_entry_tryton_cannot_keep_is_dead_lettered_with_its_reason(tryton_sta
 
 
 def test_a_payout_is_a_balanced_posted_move_with_the_bank_and_the_fees(tryton_stack):
-    s, p = tryton_stack, tryton_stack.magento
+    s = tryton_stack
     ledger = Ledger(s)
-    order = p.place_order(currency="USD", items=[{"sku": "PO", "name": "Payout", "qty": 1, "price": "40.00"}])["id"]
-    pi = wait_for_payment_intent(s, p, order)
-    assert pay(s, pi["id"]).status_code == 200
-    wait_for_payment_state(p, order, "paid")
-    wait_until(lambda: ledger.moves(f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}") or None, 60,
-               interval=1, what="the payment's move")
+    paid_and_posted(s, ledger, "PAYOUT", "40.00")
     bank = ledger.balance("1000")
     made = requests.post(f"{s.stripe.base}/_sim/payouts", json={"currency": "usd"}, timeout=60)
     assert made.status_code == 200, made.text
@@ -93,3 +101,38 @@ def test_a_payout_is_a_balanced_posted_move_with_the_bank_and_the_fees(tryton_st
     if fees:
         assert booked["6150"] == Decimal(fees).scaleb(-2), booked
     assert ledger.balance("1000") - bank == Decimal(po["amount"]).scaleb(-2), "the bank holds the payout"
+
+
+def test_a_refund_made_in_magento_is_refunded_in_stripe_and_posted_in_tryton_once(tryton_stack):
+    """The other direction: a Magento credit memo, found by the poll, becomes one Stripe refund and one posted
+    move; polling again and Stripe's own refund events book nothing more."""
+    s, p = tryton_stack, tryton_stack.magento
+    ledger = Ledger(s)
+    order, _, charge = paid_and_posted(s, ledger, "MEMO", "30.00")
+    refunds_before = ledger.balance("4500")
+    assert p.sim("POST", f"orders/{order}/refunds", json={"amount": "7.50", "notify": False}).status_code == 201
+    assert s.poll("magento")["refunds"]["enqueued"] >= 1
+    sent = wait_until(lambda: s.stripe.call("GET", "/v1/refunds", params={"charge": charge}).json()["data"] or None,
+                      60, interval=1, what="the Stripe refund")
+    assert [r["amount"] for r in sent] == [750]
+    moves = wait_until(lambda: ledger.moves(sent[0]["id"]) or None, 60, interval=1, what="the refund's move")
+    assert len(moves) == 1 and moves[0]["state"] == "posted"
+    assert moves[0]["lines"] == {"4500": Decimal("7.50"), "1150": Decimal("-7.50")}
+    s.poll("magento")
+    time.sleep(4)
+    assert len(s.stripe.call("GET", "/v1/refunds", params={"charge": charge}).json()["data"]) == 1
+    assert len(ledger.moves(sent[0]["id"])) == 1
+    assert ledger.balance("4500") - refunds_before == Decimal("7.50")
+
+
+def test_a_declined_payment_posts_nothing_in_tryton(tryton_stack):
+    s, p = tryton_stack, tryton_stack.magento
+    ledger = Ledger(s)
+    order = p.place_order(currency="USD", items=[{"sku": "NOPE", "name": "Nope", "qty": 1, "price": "11.00"}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    pay(s, pi["id"], "pm_card_chargeDeclinedInsufficientFunds")
+    wait_for_payment_state(p, order, "failed", timeout=60)
+    declined = charge_of(s, pi)
+    assert declined, "the declined attempt is a charge too"
+    time.sleep(4)
+    assert ledger.moves(declined) == [] and ledger.moves(pi["id"]) == []

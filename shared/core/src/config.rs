@@ -555,11 +555,22 @@ impl TallyConfig {
                 }
             }
         }
-        if self.erp.paid_orders.sales_order() && self.erp.adapter != ErpAdapter::Http {
-            return Err(err(
-                "erp.paid_orders",
-                "sales orders are posted by the http adapter only so far; use journal_entry with tryton and netsuite",
-            ));
+        match (self.erp.adapter, self.erp.paid_orders) {
+            (ErpAdapter::Netsuite, p) if p.sales_order() => {
+                return Err(err(
+                    "erp.paid_orders",
+                    "the netsuite adapter posts journal entries only so far",
+                ))
+            }
+            // In a real ledger both would book the payment twice: the journal
+            // entry and the sale's invoice paid from Stripe clearing.
+            (ErpAdapter::Tryton, PaidOrderPosting::Both) => {
+                return Err(err(
+                    "erp.paid_orders",
+                    "with tryton choose journal_entry or sales_order: both would book each payment twice",
+                ))
+            }
+            _ => {}
         }
         for (key, path) in [
             ("erp.sales_order_path", &self.erp.sales_order_path),
@@ -688,6 +699,10 @@ mod tests {
             ),
             (r#"{"erp":{"paid_orders":"invoice"}}"#, "erp.paid_orders"),
             (
+                r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"1_SB1"},"paid_orders":"sales_order"}}"#,
+                "erp.paid_orders",
+            ),
+            (
                 r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"123_SB1","currencies":{"XYZ":"9"}}}}"#,
                 "erp.netsuite.currencies",
             ),
@@ -709,6 +724,10 @@ mod tests {
     #[test]
     fn the_erp_adapter_is_chosen_by_configuration() {
         assert_eq!(TallyConfig::default().erp.adapter, ErpAdapter::Http);
+        let sales =
+            TallyConfig::from_json(r#"{"erp":{"adapter":"tryton","paid_orders":"sales_order"}}"#)
+                .unwrap();
+        assert!(sales.erp.paid_orders.sales_order() && !sales.erp.paid_orders.journal_entry());
         let tryton = TallyConfig::from_json(
             r#"{"erp":{"adapter":"tryton","base_url":"https://books.example.com","tryton":{"database":"books"}}}"#,
         )

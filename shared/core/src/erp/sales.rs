@@ -142,6 +142,18 @@ impl SalesOrder {
     pub fn charges(&self) -> SaleCharges {
         self.charges
     }
+    pub fn date(&self) -> &str {
+        &self.date
+    }
+    pub fn memo(&self) -> &str {
+        &self.memo
+    }
+    pub fn customer(&self) -> &SaleCustomer {
+        &self.customer
+    }
+    pub fn payment_reference(&self) -> &str {
+        &self.payment_reference
+    }
 
     /// The wire form: amounts as decimal strings at the currency's exact scale.
     pub fn to_json(&self) -> Value {
@@ -224,6 +236,12 @@ impl CreditMemo {
     }
     pub fn currency(&self) -> Currency {
         self.currency
+    }
+    pub fn date(&self) -> &str {
+        &self.date
+    }
+    pub fn memo(&self) -> &str {
+        &self.memo
     }
 
     pub fn to_json(&self) -> Value {

@@ -11,6 +11,7 @@
 //! keeps amounts in the company currency, and Tally has no rate to convert with.
 
 pub mod rpc;
+mod sales;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use tally_core::config::ErpConfig;
-use tally_core::erp::{Erp, ErpError, JournalEntry, Posting, Side};
+use tally_core::erp::{CreditMemo, Erp, ErpError, JournalEntry, Posting, SalesOrder, Side};
 use tally_core::secrets::{CachedSecret, TrytonSecrets};
 use tokio::sync::Mutex;
 
@@ -28,6 +29,9 @@ use rpc::{date, decimal, TrytonRpc};
 pub struct TrytonErp {
     rpc: TrytonRpc,
     journal_code: String,
+    /// The accounts sales documents are paid through and refunded on (`erp.accounts`).
+    clearing: String,
+    refunds: String,
     /// Read once per container (and again for an account code not yet seen).
     ledger: Mutex<Option<Ledger>>,
 }
@@ -56,6 +60,8 @@ impl TrytonErp {
                 secrets,
             ),
             journal_code: config.tryton.journal.clone(),
+            clearing: config.accounts.stripe_clearing.clone(),
+            refunds: config.accounts.refunds.clone(),
             ledger: Mutex::new(None),
         }
     }
@@ -282,6 +288,14 @@ fn context(company: Option<i64>) -> Value {
 
 #[async_trait]
 impl Erp for TrytonErp {
+    async fn post_sales_order(&self, order: &SalesOrder) -> Result<Posting, ErpError> {
+        self.post_sale(order).await
+    }
+
+    async fn post_credit_memo(&self, memo: &CreditMemo) -> Result<Posting, ErpError> {
+        self.post_credit(memo).await
+    }
+
     async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
         let codes: Vec<&str> = entry.lines().iter().map(|l| l.account.as_str()).collect();
         let ledger = self.ledger(&codes).await?;
