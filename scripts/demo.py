@@ -11,7 +11,8 @@ gathered from every system involved. Then Stripe pays the balance out: Tally
 reconciles the payout with every order, refund and fee in it, posts it to the
 ERP's GL and stores its report, which the demo renders as CSV and HTML. Last,
 the stack whose ERP is Tryton, a real ledger: an order paid, part refunded and
-paid out, and the account balances Tryton computes.
+paid out, and the account balances Tryton computes; and the stack that posts
+each paid order to Tryton as a sale, with its paid invoice and a credit note.
 Leaves everything running until `make down`."""
 
 import json
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from tally_local import TRYTON_ENV, LocalStack, wait_until
+from tally_local import TRYTON_ENV, TRYTON_SALES_ENV, LocalStack, wait_until
 from tally_platforms import PlatformSim
 from tryton_client import Ledger
 
@@ -260,6 +261,33 @@ def tryton_ledger(t: LocalStack) -> None:
         print(f"  {code} {name:<34} {was:>10} -> {after[code][1]:>10}  ({moved:+}) {check}")
 
 
+def tryton_sales(t: LocalStack) -> None:
+    """The fourth stack posts each paid order to Tryton as a sale: the sale, its paid invoice and a refund's credit
+    note, as Tryton holds them."""
+    ledger, p = Ledger(t), t.magento
+    print(f"\n=== Tryton sales: the stack {t['TALLY_STACK_NAME']} posts each paid order as a Tryton sale "
+          "(erp.paid_orders sales_order)")
+    order = p.place_order(currency="USD", items=[{"sku": "LEDGER-BOOK", "name": "Ledger book", "qty": 2,
+                                                  "price": "24.50"}], shipping_amount="5.00", tax_amount="3.92")
+    pi = wait_until(lambda: (t.payment_intents_for(order["id"], p.name) or [None])[0], 60, 0.5, "its PaymentIntent")
+    t.stripe.call("POST", f"/v1/payment_intents/{pi['id']}/confirm", {
+        "payment_method": "pm_card_visa", "return_url": "https://shop.example.com/checkout/return"})
+    key = f"tally-magento-{p.store}-{order['id']}-sale"
+    sale = wait_until(lambda: (lambda f: f[0] if f and f[0]["state"] == "done" else None)(ledger.search_read(
+        "sale.sale", [["reference", "=", key]], ["number", "state", "invoice_state", "total_amount"])), 90, 0.5,
+        "the sale done in Tryton")
+    print(f"Magento order {order['number']} paid: Tryton sale {sale['number']} {sale['state']}, invoice "
+          f"{sale['invoice_state']}, total {sale['total_amount']['decimal']} USD")
+    for line in ledger.search_read("sale.line", [["sale", "=", sale["id"]]], ["description", "quantity", "unit_price"]):
+        print(f"  {line['quantity']:>5} x {line['description']:<34} {line['unit_price']['decimal']:>10}")
+    t.stripe.call("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": 500})
+    note = wait_until(lambda: [n for n in ledger.search_read("account.invoice", [["description", "like", f"%for [{key}]"]],
+                                                             ["number", "state", "total_amount"]) if n["state"] == "paid"],
+                      60, 0.5, "the refund's credit note")[0]
+    print(f"Refunded 5.00 USD in Stripe: Tryton credit note {note['number']} {note['state']}, "
+          f"{note['total_amount']['decimal']} USD")
+
+
 def operate(s: LocalStack, platform: str, store: str, order_id: str) -> None:
     """What a person on call runs: the stack's health, then one order's story (README, "Operations")."""
     env = {**os.environ, **{k: v for k, v in s.env.items() if k.startswith("AWS_")},
@@ -286,6 +314,8 @@ def main() -> None:
     operate(s, "magento", s.platforms["magento"].store, paid["magento"])
     if TRYTON_ENV.exists():
         tryton_ledger(LocalStack(TRYTON_ENV))
+    if TRYTON_SALES_ENV.exists():
+        tryton_sales(LocalStack(TRYTON_SALES_ENV))
 
     print(f"""
 Try it yourself (everything keeps running until `make down`):

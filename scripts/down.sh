@@ -14,4 +14,4 @@ for name in ministack $SIMULATORS; do
   fi
   rm -f "$pidfile"
 done
-rm -f "$TALLY_DIR/local.env" "$TALLY_DIR/localstripe.env" "$TALLY_DIR/tryton.env"
+rm -f "$TALLY_DIR/local.env" "$TALLY_DIR/localstripe.env" "$TALLY_DIR/tryton.env" "$TALLY_DIR/tryton-sales.env"

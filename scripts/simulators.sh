@@ -3,12 +3,15 @@
 #   magento     Magento 2 REST + signed Adobe Commerce webhooks  (main stack)
 #   magento-ls  a second Magento store for the localstripe stack
 #   magento-tr  a third, for the stack whose ERP is Tryton
+#   magento-trs a fourth, for the stack that posts sales orders to Tryton (ids start at the clock:
+#               Tryton's ledger outlives the simulators, and a sale's key is its order's id)
 #   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
 #   znode-token the same in Znode's token mode, tokens lasting 3 s (adapter tests)
 #   kentico     Kentico Xperience 13 REST (Basic user:password, 403 without)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   stripe-sim-tr  another one, so each stack sees only its own events (Tryton stack)
+#   stripe-sim-trs and one more for the Tryton sales stack
 #   localstripe the independent fake Stripe (PyPI)               (localstripe stack)
 #   tryton      Tryton 7.0, a real ledger (JSON-RPC), its database made once per .tally/
 #   netsuite    NetSuite SuiteTalk REST's journal entries (token-based auth)
@@ -16,6 +19,7 @@ SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
 MAGENTO_PORT=4610
 MAGENTO_LS_PORT=4611
 MAGENTO_TR_PORT=4612
+MAGENTO_TRS_PORT=4613
 ERP_PORT=4620
 ZNODE_PORT=4640
 export ZNODE_TOKEN_PORT=4641
@@ -26,6 +30,7 @@ KENTICO_USER="tally-integration"
 KENTICO_PASSWORD="kentico-local-password"
 STRIPE_SIM_PORT=4630
 STRIPE_TR_PORT=4632
+STRIPE_TRS_PORT=4633
 export LOCALSTRIPE_PORT=8420
 MAGENTO_TOKEN="magento-local-integration-token"
 ERP_SECRET="erp_tally_local_signing_secret"
@@ -58,6 +63,9 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim magento-tr "$MAGENTO_TR_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_TR_PORT" \
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  start_sim magento-trs "$MAGENTO_TRS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" \
+    --port "$MAGENTO_TRS_PORT" --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem" \
+    --first-id "$(date +%s)"
   start_sim znode "$ZNODE_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" --port "$ZNODE_PORT" \
     --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY"
   start_sim znode-token "$ZNODE_TOKEN_PORT" _sim/orders "$py" -m simulators.znode --host "$SIM_HOST" \
@@ -67,6 +75,8 @@ start_simulators() {
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim stripe-sim-tr "$STRIPE_TR_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_TR_PORT"
+  start_sim stripe-sim-trs "$STRIPE_TRS_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" \
+    --port "$STRIPE_TRS_PORT"
   start_sim localstripe "$LOCALSTRIPE_PORT" v1/customers "$VENV/bin/localstripe" --port "$LOCALSTRIPE_PORT" --from-scratch
   start_sim netsuite "$NETSUITE_PORT" _sim/requests "$py" -m simulators.netsuite --host "$SIM_HOST" \
     --port "$NETSUITE_PORT" --account "$NETSUITE_ACCOUNT" --consumer "$NETSUITE_CONSUMER_KEY:$NETSUITE_CONSUMER_SECRET" \
@@ -102,4 +112,5 @@ CONF
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }
 
-SIMULATORS="magento magento-ls magento-tr znode znode-token kentico erp netsuite stripe-sim stripe-sim-tr localstripe tryton"
+SIMULATORS="magento magento-ls magento-tr magento-trs znode znode-token kentico erp netsuite stripe-sim stripe-sim-tr
+stripe-sim-trs localstripe tryton"

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = ROOT / ".tally" / "local.env"
 LOCALSTRIPE_ENV = ROOT / ".tally" / "localstripe.env"
 TRYTON_ENV = ROOT / ".tally" / "tryton.env"
+TRYTON_SALES_ENV = ROOT / ".tally" / "tryton-sales.env"
 
 
 def load_env(path: Path = LOCAL_ENV) -> dict:

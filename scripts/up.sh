@@ -62,6 +62,9 @@ deploy "$STACK_NAME" "$(ERP_PAID_ORDERS=both ZNODE_PORT="$ZNODE_PORT" KENTICO_PO
 deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
 # The third posts to Tryton, a real ledger, with a Stripe simulator and a Magento store of its own.
 deploy "$STACK_NAME-tryton" "$(ERP_ADAPTER=tryton config "$sim_host" "$STRIPE_TR_PORT" "$MAGENTO_TR_PORT" "$TRYTON_PORT" true tr)"
+# The fourth posts each paid order to Tryton as a sale (erp.paid_orders sales_order).
+deploy "$STACK_NAME-tryton-sales" "$(ERP_ADAPTER=tryton ERP_PAID_ORDERS=sales_order config "$sim_host" "$STRIPE_TRS_PORT" \
+  "$MAGENTO_TRS_PORT" "$TRYTON_PORT" true trs)"
 
 ZNODE_PORT="$ZNODE_PORT" ZNODE_DOMAIN="$ZNODE_DOMAIN" ZNODE_KEY="$ZNODE_KEY" \
 KENTICO_PORT="$KENTICO_PORT" KENTICO_USER="$KENTICO_USER" KENTICO_PASSWORD="$KENTICO_PASSWORD" \
@@ -73,4 +76,8 @@ ERP_PAID_ORDERS=both "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STA
 ERP_ADAPTER=tryton TRYTON_PORT="$TRYTON_PORT" TRYTON_DATABASE="$TRYTON_DATABASE" TRYTON_LOGIN="$TRYTON_LOGIN" \
 TRYTON_PASSWORD="$TRYTON_PASSWORD" "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME-tryton" \
   "$TALLY_DIR/tryton.env" "$STRIPE_TR_PORT" "$MAGENTO_TR_PORT" "$TRYTON_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" tr
-log "stacks are up; endpoints and names are in .tally/local.env, .tally/localstripe.env and .tally/tryton.env"
+ERP_ADAPTER=tryton ERP_PAID_ORDERS=sales_order TRYTON_PORT="$TRYTON_PORT" TRYTON_DATABASE="$TRYTON_DATABASE" \
+TRYTON_LOGIN="$TRYTON_LOGIN" TRYTON_PASSWORD="$TRYTON_PASSWORD" "$VENV/bin/python" "$ROOT/scripts/local_env.py" write \
+  "$STACK_NAME-tryton-sales" "$TALLY_DIR/tryton-sales.env" "$STRIPE_TRS_PORT" "$MAGENTO_TRS_PORT" "$TRYTON_PORT" \
+  "$MAGENTO_TOKEN" "$ERP_SECRET" trs
+log "stacks are up; endpoints and names are in .tally/local.env, localstripe.env, tryton.env and tryton-sales.env"

@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tally_local import LOCALSTRIPE_ENV, TRYTON_ENV, LocalStack  # noqa: E402
+from tally_local import LOCALSTRIPE_ENV, TRYTON_ENV, TRYTON_SALES_ENV, LocalStack  # noqa: E402
 from tally_platforms import PlatformSim  # noqa: E402
 
 PLATFORMS = ["magento", "znode", "kentico"]
@@ -29,6 +29,12 @@ def ls_stack() -> LocalStack:
 def tryton_stack() -> LocalStack:
     """The same code posting to Tryton, a real ledger (its own Stripe simulator and Magento store)."""
     return LocalStack(TRYTON_ENV)
+
+
+@pytest.fixture(scope="session")
+def tryton_sales_stack() -> LocalStack:
+    """The same code posting each paid order to Tryton as a sale (erp.paid_orders sales_order)."""
+    return LocalStack(TRYTON_SALES_ENV)
 
 
 @pytest.fixture(scope="session")

@@ -146,8 +146,11 @@ class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
     # and importing it again by name would make a second, uncaught MagentoError
     Error = None  # set below, once MagentoError exists in this module's namespace
 
-    def __init__(self, token: str, private_key_pem: bytes, webhook_timeout: float = 30.0):
+    def __init__(self, token: str, private_key_pem: bytes, webhook_timeout: float = 30.0, first_id: int = 1):
         self.token = token
+        # Where entity ids start: a store whose orders reach a ledger that outlives the simulator
+        # (Tryton's) starts past the ids it gave before, as a real store never reuses one.
+        self.first_id = first_id
         self.private_key_pem = private_key_pem
         key = serialization.load_pem_private_key(private_key_pem, password=None)
         self.public_key_pem = key.public_key().public_bytes(
@@ -195,9 +198,9 @@ class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
             self.deliveries: list[dict] = []
             self.webhooks.clear()
             self.subscriptions: list[dict] = []
-            self.next_id = {"order": 1, "item": 1, "address": 1, "history": 1, "invoice": 1, "invoice_item": 1,
-                            "comment": 1, "creditmemo": 1, "creditmemo_item": 1, "rma": 1, "rma_item": 1,
-                            "rma_comment": 1}
+            self.next_id = dict.fromkeys(("order", "item", "address", "history", "invoice", "invoice_item", "comment",
+                                          "creditmemo", "creditmemo_item", "rma", "rma_item", "rma_comment"),
+                                         self.first_id)
         self.faults.clear()
         self.requests.clear()
 
@@ -659,8 +662,10 @@ def main() -> None:
                         help="webhook signing key, PKCS8 PEM; created if missing (env MAGENTO_SIM_PRIVATE_KEY); "
                              "without it the key lives only as long as the process")
     parser.add_argument("--webhook-timeout", type=float, default=30.0, help="seconds to wait for a receiver")
+    parser.add_argument("--first-id", type=int, default=1, help="where entity ids start")
     args = parser.parse_args()
-    simulator = MagentoSimulator(args.token, load_or_create_key(args.private_key), args.webhook_timeout)
+    simulator = MagentoSimulator(args.token, load_or_create_key(args.private_key), args.webhook_timeout,
+                                 args.first_id)
     serve("magento", simulator, args.host, args.port)
 
 

@@ -157,9 +157,17 @@ impl TrytonErp {
                 } else {
                     (Decimal::ONE, row)
                 };
+                // at the currency's scale unless the unit price needs more ("24.50", "3.3333")
+                let price = price.normalize();
+                let exponent = currency.exponent();
+                let text = if price.scale() <= exponent {
+                    format!("{:.*}", exponent as usize, price)
+                } else {
+                    price.to_string()
+                };
                 json!({"type": "line", "description": format!("{} {}", l.sku, l.name),
                        "quantity": quantity.normalize().to_string().parse::<f64>().unwrap_or(1.0),
-                       "unit_price": decimal(price.normalize().to_string())})
+                       "unit_price": decimal(text)})
             })
             .collect();
         let c = order.charges();
@@ -226,6 +234,12 @@ impl TrytonErp {
                 (id_of(&made)?, "draft".to_string())
             }
         };
+        if state == "cancelled" {
+            return Err(ErpError::Refused(format!(
+                "Tryton sale {sale} ({}) was cancelled in Tryton: Tally does not reopen it",
+                order.key()
+            )));
+        }
         if state == "done" {
             return Ok(Posting {
                 id: format!("sale.sale/{sale}"),
@@ -307,8 +321,14 @@ impl TrytonErp {
             self.button(ledger, "account.invoice.post", invoice).await?;
             inv = read(invoice).await?.remove(0);
         }
-        if inv["state"] == "paid" {
-            return Ok(());
+        match inv["state"].as_str() {
+            Some("paid") => return Ok(()),
+            Some("cancelled") => {
+                return Err(ErpError::Refused(format!(
+                    "Tryton invoice {invoice} was cancelled in Tryton: Tally does not pay it"
+                )))
+            }
+            _ => {}
         }
         let receivable = id_of(&inv["account"])?;
         let party = id_of(&inv["party"])?;
@@ -555,7 +575,8 @@ mod tests {
             discount: MinorUnit::new(100),
             ..Default::default()
         };
-        let lines = TrytonErp::sale_lines(&order(vec![(2, 3_998), (3, 1_000)], charges));
+        let lines =
+            TrytonErp::sale_lines(&order(vec![(2, 3_998), (3, 1_000), (4, 1_001)], charges));
         let shown: Vec<(f64, &str)> = lines
             .iter()
             .map(|l| {
@@ -567,9 +588,15 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            [(2.0, "19.99"), (1.0, "10"), (1.0, "5.00"), (1.0, "-1.00")],
+            [
+                (2.0, "19.99"),
+                (1.0, "10.00"),
+                (4.0, "2.5025"),
+                (1.0, "5.00"),
+                (1.0, "-1.00")
+            ],
             "10.00 over 3 is not exact in four decimals: the row as one unit"
         );
-        assert_eq!(lines[3]["description"], "Discount");
+        assert_eq!(lines[4]["description"], "Discount");
     }
 }
