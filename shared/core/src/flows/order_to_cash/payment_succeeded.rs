@@ -9,6 +9,9 @@ use crate::config::PaidOrderPosting;
 use crate::erp::{
     JournalEntry, JournalLine, SaleCharges, SaleCustomer, SaleLine, SalesOrder, Side,
 };
+use crate::money::Money;
+use crate::ports::LinkOutcome;
+use crate::stripe::objects::Charge;
 
 const JOURNAL_STEP: &str = "erp-payment";
 pub(crate) const SALES_ORDER_STEP: &str = "erp-sales-order";
@@ -17,9 +20,6 @@ pub(crate) const SALES_ORDER_STEP: &str = "erp-sales-order";
 pub(crate) fn sale_key(reference: &OrderRef) -> String {
     format!("tally-{}-sale", reference.key().replace('/', "-"))
 }
-use crate::money::Money;
-use crate::ports::LinkOutcome;
-use crate::stripe::objects::Charge;
 
 impl OrderToCash {
     pub(super) async fn payment_succeeded(

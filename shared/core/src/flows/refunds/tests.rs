@@ -733,6 +733,45 @@ mod as_sales_documents {
     }
 
     #[tokio::test]
+    async fn a_refund_waits_for_its_sales_order_then_credits_it() {
+        use crate::error::Retryable;
+        let h = harness_posting_as(PaidOrderPosting::SalesOrder);
+        let o = order("11", Currency::Usd, "20.00");
+        h.platform.put(o.clone());
+        h.handler.handle_message(&order_message(&o)).await.unwrap();
+        let pi = h.state.links()["magento/default/11"].clone();
+        let charge = h.stripe.succeed(&pi);
+        let paid = stripe_message(
+            "evt_paid_11",
+            "payment_intent.succeeded",
+            &payment_intent_json(&h.stripe, &pi),
+        );
+        // the ERP is down when the payment is posted: the order is paid, its sale is not
+        h.erp.fail_next(vec![crate::erp::ErpError::Unavailable {
+            status: 503,
+            message: "down".into(),
+        }]);
+        assert!(h.handler.handle_message(&paid).await.is_err());
+        let re = h
+            .stripe
+            .refund(&charge, 500, RefundStatus::Succeeded, &[])
+            .unwrap();
+        let waiting = h
+            .handler
+            .handle_message(&refund_event("evt_re11", "refund.created", &re))
+            .await
+            .unwrap_err();
+        assert!(waiting.is_retryable(), "{waiting}");
+        assert!(h.erp.credit_memos().is_empty());
+        h.handler.handle_message(&paid).await.unwrap();
+        h.handler
+            .handle_message(&refund_event("evt_re11b", "refund.created", &re))
+            .await
+            .unwrap();
+        assert_eq!(h.erp.credit_memos().len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_failed_refund_after_its_credit_memo_goes_to_review() {
         use crate::error::Retryable;
         let h = harness_posting_as(PaidOrderPosting::SalesOrder);
