@@ -36,8 +36,8 @@ from datetime import date
 from decimal import Decimal
 from urllib.parse import quote, unquote
 
-from ._common import (Faults, Request, RequestLog, Response, Router, currency_decimals, decimals_of, injected_fault,
-                      iso_time, json_response, serve)
+from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals, decimals_of,
+                      injected_fault, iso_time, json_response, serve)
 
 TOLERANCE_SECONDS = 300
 RECORDS = "/services/rest/record/v1"
@@ -136,14 +136,7 @@ class NetsuiteSimulator:
 
     def __call__(self, req: Request) -> Response:
         if req.path.startswith("/_sim/"):
-            found = self.sim.match(req.method, req.path)
-            if not found:
-                return json_response(404, {"error": "not_found", "message": "unknown simulator route"})
-            handler, args = found
-            try:
-                return handler(req, **args)
-            except ValueError as exc:
-                return json_response(400, {"error": "bad_request", "message": str(exc)})
+            return control_route(self.sim, req, json_response, (ValueError,))
         faulted = injected_fault(self.faults, self.requests, req)
         if faulted:
             return faulted

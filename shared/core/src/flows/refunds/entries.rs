@@ -32,6 +32,13 @@ impl OrderToCash {
         .collect()
     }
 
+    fn refund_memo(order: &Order, refund: &Refund) -> String {
+        format!(
+            "Stripe refund {} for {} order #{}",
+            refund.id, order.reference.platform, order.increment_id
+        )
+    }
+
     fn refund_key(order: &Order, refund: &Refund) -> String {
         format!(
             "tally-{}-refund-{}",
@@ -60,10 +67,7 @@ impl OrderToCash {
             Self::refund_key(order, refund),
             utc_date(refund.created),
             refund.currency,
-            format!(
-                "Stripe refund {} for {} order #{}",
-                refund.id, order.reference.platform, order.increment_id
-            ),
+            Self::refund_memo(order, refund),
             Self::refund_references(order, refund, charge_id, pi),
             vec![
                 line(&accounts.refunds, Side::Debit),
@@ -89,10 +93,7 @@ impl OrderToCash {
             sale_key(&order.reference),
             utc_date(refund.created),
             refund.currency,
-            format!(
-                "Stripe refund {} for {} order #{}",
-                refund.id, order.reference.platform, order.increment_id
-            ),
+            Self::refund_memo(order, refund),
             Self::refund_references(order, refund, charge_id, pi),
             refund.amount,
         )?)
