@@ -149,3 +149,52 @@ def test_faults_answer_in_netsuite_shape(netsuite):
     assert busy.json()["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
     log = requests.get(f"{netsuite}/_sim/requests", params={"path_contains": "eid:busy"}, timeout=10).json()
     assert log["requests"][0]["headers"]["authorization"] == "<redacted>"
+
+
+def header(external: str, currency: str = "1") -> dict:
+    return {"externalId": external, "tranDate": date.today().isoformat(), "subsidiary": {"id": "1"},
+            "currency": {"id": currency}}
+
+
+def test_a_sales_order_its_deposit_and_a_credit_paid_back_follow_netsuites_rules(netsuite):
+    order = {**header("so-1"), "entity": {"id": "501"}, "item": {"items": [
+        {"item": {"id": "20"}, "quantity": 2, "amount": 40, "description": "TEE Tee"},
+        {"item": {"id": "21"}, "quantity": 1, "amount": 5},
+        {"item": {"id": "23"}, "quantity": 1, "amount": -3}]}}
+    assert call(netsuite, "PUT", f"{RECORDS}/salesOrder/eid:so-1", order).status_code == 204
+    found = call(netsuite, "GET", f"{RECORDS}/salesorder/eid:so-1?expandSubResources=true").json()
+    assert found["total"] == 42 and [i["amount"] for i in found["item"]["items"]] == [40, 5, -3]
+    unknown_item = {**order, **header("so-2"), "item": {"items": [{"item": {"id": "99"}, "amount": 1}]}}
+    refused = call(netsuite, "PUT", f"{RECORDS}/salesorder/eid:so-2", unknown_item)
+    assert refused.status_code == 400 and refused.json()["o:errorDetails"][0]["o:errorCode"] == "INVALID_KEY_OR_REF"
+
+    deposit = {**header("dep-1"), "customer": {"id": "501"}, "salesOrder": {"id": found["id"]},
+               "account": {"id": "1150"}, "payment": 42}
+    assert call(netsuite, "PUT", f"{RECORDS}/customerdeposit/eid:dep-1", deposit).status_code == 204
+    in_euros = {**deposit, **header("dep-2", currency="4")}
+    assert call(netsuite, "PUT", f"{RECORDS}/customerdeposit/eid:dep-2", in_euros).status_code == 400
+    orphan = {**deposit, **header("dep-3"), "salesOrder": {"id": "0"}}
+    assert call(netsuite, "PUT", f"{RECORDS}/customerdeposit/eid:dep-3", orphan).status_code == 400
+
+    for n, amount in enumerate([10, 7]):
+        memo = {**header(f"so-1-cm-{n}"), "entity": {"id": "501"},
+                "item": {"items": [{"item": {"id": "25"}, "quantity": 1, "amount": amount}]}}
+        assert call(netsuite, "PUT", f"{RECORDS}/creditmemo/eid:so-1-cm-{n}", memo).status_code == 204
+    memos = call(netsuite, "GET", f'{RECORDS}/creditmemo?q=externalId START_WITH "so-1-cm-"').json()
+    assert memos["totalResults"] == 2 and not memos["hasMore"]
+    first = call(netsuite, "GET", f"{RECORDS}/creditmemo/{memos['items'][0]['id']}").json()
+    assert (first["externalId"], first["total"], first["amountRemaining"]) == ("so-1-cm-0", 10, 10)
+    exact = call(netsuite, "GET", f'{RECORDS}/creditmemo?q=externalId IS "so-1-cm-1"').json()
+    assert [i["id"] for i in exact["items"]] == [memos["items"][1]["id"]]
+    assert call(netsuite, "GET", f"{RECORDS}/creditmemo?q=total GREATER 1").status_code == 400
+
+    def refund(external: str, amount) -> dict:
+        return {**header(external), "customer": {"id": "501"}, "account": {"id": "1150"},
+                "apply": {"items": [{"doc": {"id": first["id"]}, "apply": True, "amount": amount}]}}
+    assert call(netsuite, "PUT", f"{RECORDS}/customerrefund/eid:rf-1", refund("rf-1", 6)).status_code == 204
+    again = call(netsuite, "PUT", f"{RECORDS}/customerrefund/eid:rf-1", refund("rf-1", 6))
+    assert again.status_code == 204, "an update re-applies, it does not apply twice"
+    beyond = call(netsuite, "PUT", f"{RECORDS}/customerrefund/eid:rf-2", refund("rf-2", 5))
+    assert beyond.status_code == 400 and "more than remains" in beyond.json()["o:errorDetails"][0]["detail"]
+    left = call(netsuite, "GET", f"{RECORDS}/creditmemo/{first['id']}").json()
+    assert left["amountRemaining"] == 4

@@ -19,6 +19,13 @@ What it follows (Oracle NetSuite help, sources in erp.md):
   What the published pages do not show (the exact wording of a closed period's error, the chart) is this
   simulator's choice: accounts 1000 1150 1190 1200 4500 4560 6150, currencies 1 USD 2 GBP 3 CAD 4 EUR 5 JPY,
   subsidiary 1, and every period before this year closed.
+- Sales documents: salesorder (entity, item sublist {item: {id}, quantity, amount, description}; its total the
+  sum of its lines), customerdeposit (customer, salesOrder {id} of that customer in its currency, payment,
+  account), creditmemo (entity, item sublist; total, amountRemaining) and customerrefund (customer, account,
+  apply sublist {doc: {id}, apply, amount} against credit memos of that customer, never beyond what remains).
+  Customer 501 and items 20-25 (sale, shipping, tax, discount, adjustment, refund) are this simulator's choice.
+- Collections: GET .../<record>?q=externalId IS|START_WITH "<text>"&limit=&offset= answers
+  {"items": [{"links", "id"}], "count", "hasMore", "offset", "totalResults"} (Record Collection Filtering).
 
 The control API under /_sim/ lists records, the request log, reset and fault injection.
 """
@@ -46,6 +53,13 @@ ACCOUNTS = {"1000": "Bank", "1150": "Stripe Clearing", "1190": "Stripe Suspense"
             "4500": "Sales Returns", "4560": "Chargebacks", "6150": "Merchant Fees"}
 CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY"}
 SUBSIDIARIES = {"1": "Tally Demo Inc."}
+CUSTOMERS = {"501": "Web Store Customer"}
+ITEMS = {"20": "Web Store Sale", "21": "Shipping", "22": "Sales Tax", "23": "Discount", "24": "Order Adjustment",
+         "25": "Refund"}
+KINDS = ("journalentry", "salesorder", "customerdeposit", "creditmemo", "customerrefund")
+SUBLISTS = {"journalentry": "line", "salesorder": "item", "creditmemo": "item", "customerrefund": "apply"}
+KIND = "(?P<kind>" + "|".join(KINDS) + ")"
+QUERY = re.compile(r'^externalId (IS|START_WITH) "([^"]*)"$')
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -107,12 +121,14 @@ class NetsuiteSimulator:
         self.requests = RequestLog()
         self.reset()
         self.api = Router(ignore_case=True)
-        self.api.add("POST", RECORDS + r"/journalentry", self.create)
-        self.api.add("GET", RECORDS + r"/journalentry/(?P<ref>[^/]+)", self.get)
-        self.api.add("PUT", RECORDS + r"/journalentry/(?P<ref>[^/]+)", self.upsert)
+        self.api.add("POST", RECORDS + "/" + KIND, self.create)
+        self.api.add("GET", RECORDS + "/" + KIND, self.collection)
+        self.api.add("GET", RECORDS + "/" + KIND + r"/(?P<ref>[^/]+)", self.get)
+        self.api.add("PUT", RECORDS + "/" + KIND + r"/(?P<ref>[^/]+)", self.upsert)
         self.sim = Router()
-        self.sim.add("GET", r"/_sim/records/journalentry", lambda req: json_response(200, {
-            "records": [r for r in self.all_records() if req.arg("externalId") in (None, r.get("externalId"))]}))
+        self.sim.add("GET", r"/_sim/records/" + KIND, lambda req, kind: json_response(200, {
+            "records": [r for r in self.all_records() if r["kind"] == kind
+                        and req.arg("externalId") in (None, r.get("externalId"))]}))
         self.sim.add("GET", r"/_sim/requests", lambda req: json_response(200, {
             "requests": self.requests.list(req.arg("path_contains"), req.arg("method"))}))
         self.sim.add("POST", r"/_sim/reset", lambda req: (self.reset(), json_response(200, {"reset": True}))[1])
@@ -188,21 +204,25 @@ class NetsuiteSimulator:
 
     # --- records ---
 
-    def find(self, ref: str) -> dict | None:
+    def find(self, kind: str, ref: str) -> dict | None:
         if ref.startswith("eid:"):
-            return next((r for r in self.records.values() if r.get("externalId") == ref[4:]), None)
-        return self.records.get(ref)
+            return next((r for r in self.records.values()
+                         if r["kind"] == kind and r.get("externalId") == ref[4:]), None)
+        record = self.records.get(ref)
+        return record if record and record["kind"] == kind else None
 
-    def create(self, req: Request) -> Response:
+    def create(self, req: Request, kind: str) -> Response:
+        kind = kind.lower()
         body = self.body(req)
         external = body.get("externalId")
         with self.lock:
-            if external is not None and self.find(f"eid:{external}"):
+            if external is not None and self.find(kind, f"eid:{external}"):
                 raise Refused(400, "DUP_RCRD", "This record already exists with this external ID.")
-            record = self.store(None, body, external)
+            record = self.store(kind, None, body, external)
         return self.created(req, record)
 
-    def upsert(self, req: Request, ref: str) -> Response:
+    def upsert(self, req: Request, kind: str, ref: str) -> Response:
+        kind = kind.lower()
         if not ref.startswith("eid:"):
             raise Refused(400, "INVALID_REQUEST", "Upsert needs an external ID in the URL: eid:<externalId>.")
         external = ref[4:]
@@ -212,21 +232,51 @@ class NetsuiteSimulator:
         if body.get("externalId", external) != external:
             raise Refused(400, "INVALID_FLD_VALUE", "externalId differs from the external ID in the URL.")
         with self.lock:
-            existing = self.find(ref)
-            record = self.store(existing["id"] if existing else None, body, external)
+            existing = self.find(kind, ref)
+            record = self.store(kind, existing["id"] if existing else None, body, external)
         return self.created(req, record)
 
-    def get(self, req: Request, ref: str) -> Response:
+    def get(self, req: Request, kind: str, ref: str) -> Response:
         with self.lock:
-            record = self.find(ref)
+            record = self.find(kind.lower(), ref)
         if record is None:
             raise Refused(404, "NONEXISTENT_ID",
                           "The record instance does not exist. Provide a valid record instance ID.")
         return json_response(200, self.view(req, record))
 
+    def collection(self, req: Request, kind: str) -> Response:
+        kind = kind.lower()
+        query = req.arg("q")
+        found = QUERY.match(query) if query is not None else None
+        if query is not None and not found:
+            # Only the filters Tally uses are served; NetSuite's N/query takes many more.
+            raise Refused(400, "INVALID_PARAMETER", f"This simulator filters on externalId IS|START_WITH only: {query}")
+        try:
+            limit, offset = int(req.arg("limit") or 1000), int(req.arg("offset") or 0)
+        except ValueError:
+            raise Refused(400, "INVALID_PARAMETER", "limit and offset are integers.")
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise Refused(400, "INVALID_PARAMETER", "limit is 1 to 1000 and offset not negative.")
+        def wanted(record: dict) -> bool:
+            if not found:
+                return True
+            operator, text = found.groups()
+            external = record.get("externalId") or ""
+            return external == text if operator == "IS" else external.startswith(text)
+
+        with self.lock:
+            matches = [r for r in self.records.values() if r["kind"] == kind and wanted(r)]
+        page = matches[offset:offset + limit]
+        host = req.headers.get("host", "")
+        return json_response(200, {
+            "links": [], "count": len(page), "hasMore": offset + len(page) < len(matches), "offset": offset,
+            "totalResults": len(matches),
+            "items": [{"links": [{"rel": "self", "href": f"http://{host}{RECORDS}/{kind}/{r['id']}"}], "id": r["id"]}
+                      for r in page]})
+
     def created(self, req: Request, record: dict) -> Response:
         host = req.headers.get("host", "")
-        return Response(204, b"", headers={"Location": f"http://{host}{RECORDS}/journalentry/{record['id']}"})
+        return Response(204, b"", headers={"Location": f"http://{host}{RECORDS}/{record['kind']}/{record['id']}"})
 
     def body(self, req: Request) -> dict:
         try:
@@ -237,63 +287,174 @@ class NetsuiteSimulator:
             raise Refused(400, "INVALID_CONTENT", "The request body must be a JSON object.")
         return body
 
-    def store(self, record_id: str | None, body: dict, external: str | None) -> dict:
-        """Validates a journal entry as NetSuite's ledger would and keeps it (the caller holds the lock)."""
+    def store(self, kind: str, record_id: str | None, body: dict, external: str | None) -> dict:
+        """Validates a record as NetSuite would and keeps it (the caller holds the lock)."""
+        header = self.header(body)
+        previous = self.records.get(record_id) if record_id else None
+        if previous and kind == "customerrefund":
+            self.unapply(previous)  # an update re-applies from what the memos had before
+        try:
+            fields = getattr(self, f"validate_{kind}")(body, header)
+        except Refused:
+            if previous and kind == "customerrefund":
+                self.apply(previous)
+            raise
+        if record_id is None:
+            record_id, self.next_id = str(self.next_id), self.next_id + 1
+        record = {"id": record_id, "kind": kind, "tranId": f"{kind[:2].upper()}{record_id}",
+                  "tranDate": header["tranDate"], "memo": body.get("memo"),
+                  "subsidiary": {"id": header["subsidiary"], "refName": SUBSIDIARIES[header["subsidiary"]]},
+                  "currency": {"id": header["currency"], "refName": header["code"]}, "externalId": external,
+                  "lastModifiedDate": iso_time(), **fields}
+        self.records[record_id] = record
+        if kind == "customerrefund":
+            self.apply(record)
+        return record
+
+    def header(self, body: dict) -> dict:
         subsidiary = (body.get("subsidiary") or {}).get("id")
         if subsidiary not in SUBSIDIARIES:
             raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid subsidiary reference key {subsidiary}.")
         currency_id = (body.get("currency") or {}).get("id")
         if currency_id not in CURRENCIES:
             raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid currency reference key {currency_id}.")
-        code = CURRENCIES[currency_id]
         try:
             day = date.fromisoformat(body.get("tranDate", ""))
         except (TypeError, ValueError):
             raise Refused(400, "INVALID_FLD_VALUE", "tranDate must be a date, YYYY-MM-DD.")
         if day.year < date.today().year:
             raise Refused(400, "USER_ERROR", f"The accounting period for {day.isoformat()} is closed.")
+        return {"subsidiary": subsidiary, "currency": currency_id, "code": CURRENCIES[currency_id],
+                "tranDate": day.isoformat()}
+
+    @staticmethod
+    def amount(value, code: str, what: str, positive: bool = True) -> Decimal:
+        if not isinstance(value, (Decimal, int)) or isinstance(value, bool) or (value <= 0 if positive else value == 0):
+            raise Refused(400, "INVALID_FLD_VALUE", f"Invalid {what}: a {'positive' if positive else 'non-zero'} number.")
+        if decimals_of(Decimal(value)) > currency_decimals(code):
+            raise Refused(400, "INVALID_FLD_VALUE", f"{code} amounts have at most {currency_decimals(code)} decimals ({what}).")
+        return Decimal(value)
+
+    @staticmethod
+    def reference(body: dict, field: str, known: dict, what: str) -> str:
+        ref = (body.get(field) or {}).get("id")
+        if ref not in known:
+            raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid {what} reference key {ref}.")
+        return ref
+
+    def validate_journalentry(self, body: dict, header: dict) -> dict:
+        code = header["code"]
         items = ((body.get("line") or {}).get("items"))
         if not isinstance(items, list) or len(items) < 2:
             raise Refused(400, "USER_ERROR", "A journal entry needs at least two lines.")
         totals = {"debit": Decimal(0), "credit": Decimal(0)}
         lines = []
         for n, item in enumerate(items):
-            account = (item.get("account") or {}).get("id") if isinstance(item, dict) else None
-            if account not in ACCOUNTS:
-                raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid account reference key {account}.")
+            if not isinstance(item, dict):
+                raise Refused(400, "INVALID_FLD_VALUE", f"Line {n + 1} is not an object.")
+            account = self.reference(item, "account", ACCOUNTS, "account")
             sides = [s for s in ("debit", "credit") if item.get(s) is not None]
             if len(sides) != 1:
                 raise Refused(400, "USER_ERROR", f"Line {n + 1} needs a debit or a credit amount.")
-            amount = item[sides[0]]
-            if not isinstance(amount, (Decimal, int)) or isinstance(amount, bool) or amount <= 0:
-                raise Refused(400, "INVALID_FLD_VALUE", f"Invalid {sides[0]} on line {n + 1}: a positive number.")
-            if decimals_of(Decimal(amount)) > currency_decimals(code):
-                raise Refused(400, "INVALID_FLD_VALUE",
-                              f"{code} amounts have at most {currency_decimals(code)} decimals (line {n + 1}).")
-            totals[sides[0]] += Decimal(amount)
+            amount = self.amount(item[sides[0]], code, f"{sides[0]} on line {n + 1}")
+            totals[sides[0]] += amount
             lines.append({"line": n, "account": {"id": account, "refName": ACCOUNTS[account]},
-                          sides[0]: Decimal(amount), "memo": item.get("memo")})
+                          sides[0]: amount, "memo": item.get("memo")})
         if totals["debit"] != totals["credit"]:
             raise Refused(400, "USER_ERROR", "The debits and credits are not equal.")
-        if record_id is None:
-            record_id, self.next_id = str(self.next_id), self.next_id + 1
-        record = {"id": record_id, "tranId": f"JE{record_id}", "tranDate": day.isoformat(), "memo": body.get("memo"),
-                  "subsidiary": {"id": subsidiary, "refName": SUBSIDIARIES[subsidiary]},
-                  "currency": {"id": currency_id, "refName": code}, "externalId": external,
-                  "approved": True, "lastModifiedDate": iso_time(), "line": lines}
-        self.records[record_id] = record
-        return record
+        return {"approved": True, "line": lines}
+
+    def item_lines(self, body: dict, code: str, kind: str) -> tuple[list[dict], Decimal]:
+        items = ((body.get("item") or {}).get("items"))
+        if not isinstance(items, list) or not items:
+            raise Refused(400, "USER_ERROR", f"A {kind} needs at least one item line.")
+        lines, total = [], Decimal(0)
+        for n, line in enumerate(items):
+            if not isinstance(line, dict):
+                raise Refused(400, "INVALID_FLD_VALUE", f"Item line {n + 1} is not an object.")
+            item = self.reference(line, "item", ITEMS, "item")
+            quantity = line.get("quantity", 1)
+            if not isinstance(quantity, (Decimal, int)) or isinstance(quantity, bool) or quantity <= 0:
+                raise Refused(400, "INVALID_FLD_VALUE", f"Invalid quantity on item line {n + 1}.")
+            # Discount items carry negative amounts; a credit memo credits positive ones.
+            amount = self.amount(line.get("amount"), code, f"amount on item line {n + 1}",
+                                 positive=kind == "creditmemo")
+            total += amount
+            lines.append({"line": n, "item": {"id": item, "refName": ITEMS[item]}, "quantity": Decimal(quantity),
+                          "amount": amount, "description": line.get("description")})
+        if total <= 0:
+            raise Refused(400, "USER_ERROR", f"A {kind}'s total must be positive.")
+        return lines, total
+
+    def validate_salesorder(self, body: dict, header: dict) -> dict:
+        entity = self.reference(body, "entity", CUSTOMERS, "customer")
+        lines, total = self.item_lines(body, header["code"], "salesorder")
+        return {"entity": {"id": entity, "refName": CUSTOMERS[entity]}, "otherRefNum": body.get("otherRefNum"),
+                "email": body.get("email"), "status": {"id": "B", "refName": "Pending Fulfillment"},
+                "item": lines, "total": total}
+
+    def validate_customerdeposit(self, body: dict, header: dict) -> dict:
+        customer = self.reference(body, "customer", CUSTOMERS, "customer")
+        order = self.find("salesorder", str((body.get("salesOrder") or {}).get("id")))
+        if order is None or order["entity"]["id"] != customer:
+            raise Refused(400, "INVALID_KEY_OR_REF", "Invalid salesOrder reference key: no sales order of this customer.")
+        if order["currency"]["id"] != header["currency"]:
+            raise Refused(400, "USER_ERROR", "The deposit's currency must be its sales order's.")
+        account = self.reference(body, "account", ACCOUNTS, "account")
+        return {"customer": {"id": customer, "refName": CUSTOMERS[customer]},
+                "salesOrder": {"id": order["id"], "refName": order["tranId"]},
+                "account": {"id": account, "refName": ACCOUNTS[account]},
+                "payment": self.amount(body.get("payment"), header["code"], "payment")}
+
+    def validate_creditmemo(self, body: dict, header: dict) -> dict:
+        entity = self.reference(body, "entity", CUSTOMERS, "customer")
+        lines, total = self.item_lines(body, header["code"], "creditmemo")
+        return {"entity": {"id": entity, "refName": CUSTOMERS[entity]}, "otherRefNum": body.get("otherRefNum"),
+                "item": lines, "total": total, "amountRemaining": total}
+
+    def validate_customerrefund(self, body: dict, header: dict) -> dict:
+        customer = self.reference(body, "customer", CUSTOMERS, "customer")
+        account = self.reference(body, "account", ACCOUNTS, "account")
+        items = ((body.get("apply") or {}).get("items"))
+        if not isinstance(items, list) or not items:
+            raise Refused(400, "USER_ERROR", "A customer refund needs a credit to apply.")
+        applied, total = [], Decimal(0)
+        for n, line in enumerate(items):
+            if not isinstance(line, dict) or line.get("apply") is not True:
+                continue
+            memo = self.find("creditmemo", str((line.get("doc") or {}).get("id")))
+            if memo is None or memo["entity"]["id"] != customer or memo["currency"]["id"] != header["currency"]:
+                raise Refused(400, "INVALID_KEY_OR_REF", f"Invalid doc on apply line {n + 1}: no credit of this customer.")
+            amount = self.amount(line.get("amount"), header["code"], f"amount on apply line {n + 1}")
+            if amount > memo["amountRemaining"]:
+                raise Refused(400, "USER_ERROR", f"Apply line {n + 1} is more than remains on {memo['tranId']}.")
+            applied.append({"doc": {"id": memo["id"], "refName": memo["tranId"]}, "apply": True, "amount": amount})
+            total += amount
+        if not applied:
+            raise Refused(400, "USER_ERROR", "A customer refund needs a credit to apply.")
+        return {"customer": {"id": customer, "refName": CUSTOMERS[customer]},
+                "account": {"id": account, "refName": ACCOUNTS[account]}, "apply": applied, "total": total}
+
+    def apply(self, refund: dict) -> None:
+        for line in refund["apply"]:
+            self.records[line["doc"]["id"]]["amountRemaining"] -= line["amount"]
+
+    def unapply(self, refund: dict) -> None:
+        for line in refund["apply"]:
+            self.records[line["doc"]["id"]]["amountRemaining"] += line["amount"]
 
     def view(self, req: Request, record: dict) -> dict:
         host = req.headers.get("host", "")
-        self_url = f"http://{host}{RECORDS}/journalentry/{record['id']}"
-        shown = {k: v for k, v in record.items() if k != "line"}
+        self_url = f"http://{host}{RECORDS}/{record['kind']}/{record['id']}"
+        sublist_name = SUBLISTS.get(record["kind"])
+        shown = {k: v for k, v in record.items() if k not in ("kind", sublist_name)}
         shown["links"] = [{"rel": "self", "href": self_url}]
-        sublist = {"links": [{"rel": "self", "href": f"{self_url}/line"}]}
-        if (req.arg("expandSubResources") or "").lower() == "true":
-            sublist.update(items=record["line"], totalResults=len(record["line"]), count=len(record["line"]),
-                           hasMore=False, offset=0)
-        shown["line"] = sublist
+        if sublist_name:
+            sublist = {"links": [{"rel": "self", "href": f"{self_url}/{sublist_name}"}]}
+            if (req.arg("expandSubResources") or "").lower() == "true":
+                rows = record[sublist_name]
+                sublist.update(items=rows, totalResults=len(rows), count=len(rows), hasMore=False, offset=0)
+            shown[sublist_name] = sublist
         return shown
 
 

@@ -289,6 +289,8 @@ pub struct NetsuiteConfig {
     /// NetSuite's internal id of each currency Tally posts in, by ISO code; an
     /// entry in a currency not listed is refused with its reason, never posted in another.
     pub currencies: std::collections::BTreeMap<String, String>,
+    /// The records sales documents use (`erp.paid_orders` `sales_order`).
+    pub sales: NetsuiteSalesConfig,
 }
 
 impl Default for NetsuiteConfig {
@@ -297,7 +299,49 @@ impl Default for NetsuiteConfig {
             account_id: String::new(),
             subsidiary: "1".into(),
             currencies: [("USD".to_string(), "1".to_string())].into(),
+            sales: NetsuiteSalesConfig::default(),
         }
+    }
+}
+
+/// NetSuite internal ids for sales documents: the customer record web orders
+/// are booked to, and the items their lines are sold as. The payment is a
+/// customer deposit into `erp.accounts.stripe_clearing`; a refund is a credit
+/// memo on `refund_item`, paid back from the same account by a customer refund.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetsuiteSalesConfig {
+    pub customer: String,
+    /// The item an order line is sold as unless `items` maps its SKU.
+    pub item: String,
+    pub items: std::collections::BTreeMap<String, String>,
+    pub shipping_item: String,
+    pub tax_item: String,
+    pub discount_item: String,
+    pub adjustment_item: String,
+    pub refund_item: String,
+}
+
+impl NetsuiteSalesConfig {
+    /// The first id left empty, by its configuration key.
+    fn missing(&self) -> Option<&'static str> {
+        [
+            ("erp.netsuite.sales.customer", &self.customer),
+            ("erp.netsuite.sales.item", &self.item),
+            ("erp.netsuite.sales.shipping_item", &self.shipping_item),
+            ("erp.netsuite.sales.tax_item", &self.tax_item),
+            ("erp.netsuite.sales.discount_item", &self.discount_item),
+            ("erp.netsuite.sales.adjustment_item", &self.adjustment_item),
+            ("erp.netsuite.sales.refund_item", &self.refund_item),
+        ]
+        .into_iter()
+        .find(|(_, id)| id.trim().is_empty())
+        .map(|(key, _)| key)
+    }
+
+    /// The item an order line with `sku` is sold as.
+    pub fn item_for(&self, sku: &str) -> &str {
+        self.items.get(sku).unwrap_or(&self.item)
     }
 }
 
@@ -556,19 +600,19 @@ impl TallyConfig {
             }
         }
         match (self.erp.adapter, self.erp.paid_orders) {
-            (ErpAdapter::Netsuite, p) if p.sales_order() => {
+            // In a real ledger both would book the payment twice: the journal
+            // entry and the sale's payment (Tryton's paid invoice, NetSuite's
+            // customer deposit), each from Stripe clearing.
+            (ErpAdapter::Tryton | ErpAdapter::Netsuite, PaidOrderPosting::Both) => {
                 return Err(err(
                     "erp.paid_orders",
-                    "the netsuite adapter posts journal entries only so far",
+                    "with tryton or netsuite choose journal_entry or sales_order: both would book each payment twice",
                 ))
             }
-            // In a real ledger both would book the payment twice: the journal
-            // entry and the sale's invoice paid from Stripe clearing.
-            (ErpAdapter::Tryton, PaidOrderPosting::Both) => {
-                return Err(err(
-                    "erp.paid_orders",
-                    "with tryton choose journal_entry or sales_order: both would book each payment twice",
-                ))
+            (ErpAdapter::Netsuite, p) if p.sales_order() => {
+                if let Some(key) = self.erp.netsuite.sales.missing() {
+                    return Err(err(key, "a NetSuite internal id, needed for sales orders"));
+                }
             }
             _ => {}
         }
@@ -699,8 +743,18 @@ mod tests {
             ),
             (r#"{"erp":{"paid_orders":"invoice"}}"#, "erp.paid_orders"),
             (
-                r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"1_SB1"},"paid_orders":"sales_order"}}"#,
+                r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"1_SB1"},"paid_orders":"both"}}"#,
                 "erp.paid_orders",
+            ),
+            (
+                r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"1_SB1"},"paid_orders":"sales_order"}}"#,
+                "erp.netsuite.sales.customer",
+            ),
+            (
+                r#"{"erp":{"adapter":"netsuite","paid_orders":"sales_order","netsuite":{"account_id":"1_SB1",
+                    "sales":{"customer":"501","item":"20","shipping_item":"21","tax_item":"22",
+                             "discount_item":"23","adjustment_item":"24"}}}}"#,
+                "erp.netsuite.sales.refund_item",
             ),
             (
                 r#"{"erp":{"adapter":"netsuite","netsuite":{"account_id":"123_SB1","currencies":{"XYZ":"9"}}}}"#,

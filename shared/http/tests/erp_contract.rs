@@ -504,6 +504,148 @@ async fn netsuite_rides_out_its_concurrency_limit_and_posts_once() {
     );
 }
 
+fn netsuite_sales() -> NetsuiteErp {
+    let mut config = netsuite_config();
+    config.paid_orders = tally_core::config::PaidOrderPosting::SalesOrder;
+    // the simulator's web-store customer and items (tests/simulators/netsuite.py)
+    config.netsuite.sales = tally_core::config::NetsuiteSalesConfig {
+        customer: "501".into(),
+        item: "20".into(),
+        items: Default::default(),
+        shipping_item: "21".into(),
+        tax_item: "22".into(),
+        discount_item: "23".into(),
+        adjustment_item: "24".into(),
+        refund_item: "25".into(),
+    };
+    NetsuiteErp::new(
+        tally_http::client(),
+        &env("NETSUITE_URL"),
+        &config,
+        secret(json!({
+            "consumer_key": env("NETSUITE_CONSUMER_KEY"),
+            "consumer_secret": env("NETSUITE_CONSUMER_SECRET"),
+            "token_id": env("NETSUITE_TOKEN_ID"),
+            "token_secret": env("NETSUITE_TOKEN_SECRET"),
+        })),
+        Arc::new(SystemClock),
+    )
+}
+
+/// The simulator's `kind` records whose external id starts with `prefix`.
+async fn netsuite_records(kind: &str, prefix: &str) -> Vec<Value> {
+    let all: Value = reqwest::get(format!("{}/_sim/records/{kind}", env("NETSUITE_URL")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    all["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["externalId"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(prefix))
+        })
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn netsuite_keeps_the_sales_document_contract_with_a_deposit_and_refunds_paid_back() {
+    use tally_core::erp::contract::check_sales_document_contract;
+    let run = run_id();
+    check_sales_document_contract(&netsuite_sales(), &run, &today()).await;
+    let sale = external_id(&format!("contract-{run}-sale"));
+    let orders = netsuite_records("salesorder", &sale).await;
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    let usd = |v: &Value| minor(&v.to_string(), Currency::Usd);
+    let amounts: Vec<(&str, i64)> = orders[0]["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["item"]["id"].as_str().unwrap(), usd(&l["amount"])))
+        .collect();
+    assert_eq!(amounts, [("20", 4_000), ("21", 500)]);
+    let deposits =
+        netsuite_records("customerdeposit", &format!("contract-{run}-sale-deposit")).await;
+    assert_eq!(deposits.len(), 1, "{deposits:?}");
+    assert_eq!(deposits[0]["salesOrder"]["id"], orders[0]["id"]);
+    assert_eq!(
+        (
+            usd(&deposits[0]["payment"]),
+            deposits[0]["account"]["id"].as_str()
+        ),
+        (4_500, Some("1150"))
+    );
+    let memos = netsuite_records("creditmemo", &format!("{sale}-cm-")).await;
+    let mut credited: Vec<i64> = memos.iter().map(|m| usd(&m["total"])).collect();
+    credited.sort();
+    assert_eq!(
+        credited,
+        [500, 4_000],
+        "two credit memos, the refused one not made"
+    );
+    assert!(
+        memos.iter().all(|m| usd(&m["amountRemaining"]) == 0),
+        "each paid back by its customer refund: {memos:?}"
+    );
+    assert_eq!(
+        netsuite_records("customerrefund", &format!("{sale}-cm-"))
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn a_netsuite_sale_whose_deposit_a_crash_left_unmade_gets_it_once() {
+    let run = run_id();
+    let key = format!("crash-{run}-sale");
+    let order = tally_core::erp::contract::sales_order(&key, &today(), 2_500);
+    let base = env("NETSUITE_URL");
+    let deposit = external_id(&format!("{key}-deposit"));
+    common::post_json(
+        &base,
+        "/_sim/faults",
+        &json!({"method": "PUT", "path_contains": deposit, "status": 503, "count": 3}),
+    )
+    .await;
+    let failed = netsuite_sales().post_sales_order(&order).await.unwrap_err();
+    assert!(failed.is_retryable(), "{failed}");
+    assert_eq!(
+        netsuite_records("salesorder", &external_id(&key))
+            .await
+            .len(),
+        1
+    );
+    assert!(netsuite_records("customerdeposit", &deposit)
+        .await
+        .is_empty());
+
+    let posted = netsuite_sales().post_sales_order(&order).await.unwrap();
+    assert!(!posted.replayed, "the deposit was made now");
+    assert_eq!(
+        netsuite_records("salesorder", &external_id(&key))
+            .await
+            .len(),
+        1,
+        "the order not made again"
+    );
+    assert_eq!(netsuite_records("customerdeposit", &deposit).await.len(), 1);
+    assert!(
+        netsuite_sales()
+            .post_sales_order(&order)
+            .await
+            .unwrap()
+            .replayed
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs `make up`"]
 async fn tryton_keeps_the_sales_document_contract_with_paid_invoices() {

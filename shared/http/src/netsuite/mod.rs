@@ -10,7 +10,9 @@
 //! found under the key with other lines is a conflict, never overwritten.
 //! Amounts travel as JSON numbers with the currency's exact scale (never through
 //! a float); accounts, subsidiary and currency are internal ids from the config.
+//! Sales documents (`sales.rs`) follow the same rule record by record.
 
+mod sales;
 pub mod tba;
 
 use std::str::FromStr;
@@ -22,7 +24,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tally_core::clock::Clock;
 use tally_core::config::{ErpConfig, HttpPolicy, NetsuiteConfig};
-use tally_core::erp::{Erp, ErpError, JournalEntry, Posting, Side};
+use tally_core::erp::{CreditMemo, Erp, ErpError, JournalEntry, Posting, SalesOrder, Side};
 use tally_core::money::Currency;
 use tally_core::secrets::{CachedSecret, NetsuiteSecrets};
 
@@ -34,6 +36,8 @@ pub struct NetsuiteErp {
     client: reqwest::Client,
     base_url: String,
     config: NetsuiteConfig,
+    /// Where customer deposits land and customer refunds are paid from.
+    clearing_account: String,
     http: HttpPolicy,
     secrets: Arc<CachedSecret<NetsuiteSecrets>>,
     clock: Arc<dyn Clock>,
@@ -69,23 +73,36 @@ impl NetsuiteErp {
             client,
             base_url: base_url.trim_end_matches('/').to_string(),
             config: config.netsuite.clone(),
+            clearing_account: config.accounts.stripe_clearing.clone(),
             http: config.http.clone(),
             secrets,
             clock,
         }
     }
 
-    fn record_url(&self, external: &str, query: &str) -> Result<url::Url, ErpError> {
-        url::Url::parse(&format!(
-            "{}{RECORDS}/journalentry/eid:{external}{query}",
-            self.base_url
-        ))
-        .map_err(|e| ErpError::Refused(format!("erp.base_url is not a URL: {e}")))
+    /// `.../record/v1/<record>/<reference>` (`reference` empty for the collection).
+    fn url(
+        &self,
+        record: &str,
+        reference: &str,
+        query: &[(&str, &str)],
+    ) -> Result<url::Url, ErpError> {
+        let path = match reference {
+            "" => format!("{}{RECORDS}/{record}", self.base_url),
+            r => format!("{}{RECORDS}/{record}/{r}", self.base_url),
+        };
+        let mut url = url::Url::parse(&path)
+            .map_err(|e| ErpError::Refused(format!("erp.base_url is not a URL: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
     }
 
     async fn send(
         &self,
         method: reqwest::Method,
+        record: &str,
         url: &url::Url,
         body: Option<&str>,
     ) -> Result<Reply, ErpError> {
@@ -103,7 +120,7 @@ impl NetsuiteErp {
             token_id: secrets.token_id.expose(),
             token_secret: secrets.token_secret.expose(),
         };
-        let what = format!("netsuite {method} journalentry");
+        let what = format!("netsuite {method} {record}");
         // A GET and an upsert by external id are both safe to repeat.
         with_retries(&self.http, "erp", &what, Repeat::Safe, |timeout| {
             // Signed per attempt: NetSuite takes a nonce once, and a timestamp within minutes.
@@ -135,16 +152,47 @@ impl NetsuiteErp {
         })
     }
 
-    /// The record NetSuite holds under `external`, if any.
-    async fn find(&self, external: &str) -> Result<Option<Value>, ErpError> {
-        let url = self.record_url(external, "?expandSubResources=true")?;
-        let reply = self.send(reqwest::Method::GET, &url, None).await?;
+    /// The `record` NetSuite holds under `external`, if any, its sublists expanded.
+    async fn find(&self, record: &str, external: &str) -> Result<Option<Value>, ErpError> {
+        let url = self.url(
+            record,
+            &format!("eid:{external}"),
+            &[("expandSubResources", "true")],
+        )?;
+        let reply = self.send(reqwest::Method::GET, record, &url, None).await?;
         match reply.status {
             200 => serde_json::from_slice(&reply.body)
                 .map(Some)
-                .map_err(|e| ErpError::InvalidResponse(format!("a journal entry: {e}"))),
+                .map_err(|e| ErpError::InvalidResponse(format!("a NetSuite {record}: {e}"))),
             404 => Ok(None),
-            _ => Err(failure(&reply)),
+            _ => Err(failure(record, &reply)),
+        }
+    }
+
+    /// Creates or updates the `record` under `external` and answers its internal id.
+    async fn upsert(&self, record: &str, external: &str, body: &Value) -> Result<String, ErpError> {
+        let url = self.url(record, &format!("eid:{external}"), &[])?;
+        let reply = self
+            .send(reqwest::Method::PUT, record, &url, Some(&body.to_string()))
+            .await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(failure(record, &reply));
+        }
+        // NetSuite answers 204 with the record's URL in Location; the id is its last segment.
+        let id = reply
+            .header("location")
+            .and_then(|l| l.rsplit('/').next())
+            .filter(|id| !id.is_empty())
+            .map(str::to_string);
+        match id {
+            Some(id) => Ok(id),
+            None => self
+                .find(record, external)
+                .await?
+                .and_then(|r| r["id"].as_str().map(str::to_string))
+                .ok_or_else(|| {
+                    ErpError::InvalidResponse(format!("NetSuite kept no {record} after the upsert"))
+                }),
         }
     }
 
@@ -163,14 +211,11 @@ impl NetsuiteErp {
 
     fn body(&self, entry: &JournalEntry, external: &str) -> Result<Value, ErpError> {
         let currency = entry.currency();
-        let exponent = currency.exponent() as usize;
         let lines = entry
             .lines()
             .iter()
             .map(|l| {
-                let text = format!("{:.*}", exponent, currency.to_major(l.amount));
-                let amount = serde_json::Number::from_str(&text)
-                    .map_err(|e| ErpError::InvalidResponse(format!("amount {text}: {e}")))?;
+                let amount = number(currency, l.amount)?;
                 let side = match l.side {
                     Side::Debit => "debit",
                     Side::Credit => "credit",
@@ -199,17 +244,7 @@ pub fn signed_lines(record: &Value, currency: Currency) -> Result<Vec<(String, i
     let items = record["line"]["items"]
         .as_array()
         .ok_or_else(|| bad("no line items"))?;
-    let minor = |v: &Value| -> Result<i64, ErpError> {
-        match v {
-            Value::Null => Ok(0),
-            Value::Number(n) => Decimal::from_str(&n.to_string())
-                .ok()
-                .and_then(|d| currency.to_minor_exact(d).ok())
-                .map(|m| m.get())
-                .ok_or_else(|| bad(&format!("amount {n} in {}", currency.code()))),
-            _ => Err(bad("an amount that is not a number")),
-        }
-    };
+    let minor = |v: &Value| minor_units(v, currency, "journal entry");
     let mut lines = items
         .iter()
         .map(|l| {
@@ -227,7 +262,7 @@ pub fn signed_lines(record: &Value, currency: Currency) -> Result<Vec<(String, i
 }
 
 /// NetSuite's error as a classified `ErpError`, its detail and code kept.
-fn failure(reply: &Reply) -> ErpError {
+fn failure(record: &str, reply: &Reply) -> ErpError {
     let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     let detail = &body["o:errorDetails"][0];
     let message = match (detail["o:errorCode"].as_str(), detail["detail"].as_str()) {
@@ -237,14 +272,46 @@ fn failure(reply: &Reply) -> ErpError {
     match reply.status {
         401 | 403 => ErpError::Unauthorized(reply.status),
         s if s == 429 || s >= 500 => ErpError::Unavailable { status: s, message },
-        400 => ErpError::Refused(format!("NetSuite refused the journal entry: {message}")),
+        400 => ErpError::Refused(format!("NetSuite refused the {record}: {message}")),
         s => ErpError::Rejected { status: s, message },
+    }
+}
+
+/// An amount as a JSON number at the currency's exact scale.
+fn number(currency: Currency, minor: tally_core::money::MinorUnit) -> Result<Value, ErpError> {
+    let text = format!(
+        "{:.*}",
+        currency.exponent() as usize,
+        currency.to_major(minor)
+    );
+    serde_json::Number::from_str(&text)
+        .map(Value::Number)
+        .map_err(|e| ErpError::InvalidResponse(format!("amount {text}: {e}")))
+}
+
+/// A JSON number (or null, as zero) in minor units, exactly or an error.
+fn minor_units(v: &Value, currency: Currency, what: &str) -> Result<i64, ErpError> {
+    let bad = || {
+        ErpError::InvalidResponse(format!(
+            "NetSuite {what}: amount {v} in {}",
+            currency.code()
+        ))
+    };
+    match v {
+        Value::Null => Ok(0),
+        Value::Number(n) => Decimal::from_str(&n.to_string())
+            .ok()
+            .and_then(|d| currency.to_minor_exact(d).ok())
+            .map(|m| m.get())
+            .ok_or_else(bad),
+        _ => Err(bad()),
     }
 }
 
 #[async_trait]
 impl Erp for NetsuiteErp {
     async fn post_journal_entry(&self, entry: &JournalEntry) -> Result<Posting, ErpError> {
+        const RECORD: &str = "journalentry";
         let external = external_id(entry.idempotency_key());
         let body = self.body(entry, &external)?;
         let wanted = entry.signed_lines();
@@ -254,40 +321,26 @@ impl Erp for NetsuiteErp {
                     && signed_lines(record, entry.currency())? == wanted,
             )
         };
-        if let Some(record) = self.find(&external).await? {
+        if let Some(record) = self.find(RECORD, &external).await? {
             if !same(&record)? {
                 return Err(ErpError::Conflict(entry.idempotency_key().into()));
             }
             let id = record["id"].as_str().unwrap_or_default().to_string();
             return Ok(Posting { id, replayed: true });
         }
-        let url = self.record_url(&external, "")?;
-        let reply = self
-            .send(reqwest::Method::PUT, &url, Some(&body.to_string()))
-            .await?;
-        if !(200..300).contains(&reply.status) {
-            return Err(failure(&reply));
-        }
-        // NetSuite answers 204 with the record's URL in Location; the id is its last segment.
-        let id = reply
-            .header("location")
-            .and_then(|l| l.rsplit('/').next())
-            .filter(|id| !id.is_empty())
-            .map(str::to_string);
-        let id = match id {
-            Some(id) => id,
-            None => self
-                .find(&external)
-                .await?
-                .and_then(|r| r["id"].as_str().map(str::to_string))
-                .ok_or_else(|| {
-                    ErpError::InvalidResponse("NetSuite kept no record after the upsert".into())
-                })?,
-        };
+        let id = self.upsert(RECORD, &external, &body).await?;
         Ok(Posting {
             id,
             replayed: false,
         })
+    }
+
+    async fn post_sales_order(&self, order: &SalesOrder) -> Result<Posting, ErpError> {
+        self.sales_order(order).await
+    }
+
+    async fn post_credit_memo(&self, memo: &CreditMemo) -> Result<Posting, ErpError> {
+        self.credit_memo(memo).await
     }
 }
 
@@ -344,15 +397,15 @@ mod tests {
             .into_bytes(),
         };
         assert!(matches!(
-            failure(&reply(400, "INVALID_KEY_OR_REF")),
+            failure("journal entry", &reply(400, "INVALID_KEY_OR_REF")),
             ErpError::Refused(m) if m.contains("INVALID_KEY_OR_REF: why")
         ));
         assert!(matches!(
-            failure(&reply(401, "INVALID_LOGIN")),
+            failure("journal entry", &reply(401, "INVALID_LOGIN")),
             ErpError::Unauthorized(401)
         ));
         assert!(matches!(
-            failure(&reply(429, "CONCURRENCY_LIMIT_EXCEEDED")),
+            failure("journal entry", &reply(429, "CONCURRENCY_LIMIT_EXCEEDED")),
             ErpError::Unavailable { status: 429, .. }
         ));
     }
