@@ -61,8 +61,10 @@ start_simulators() {
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
   start_sim magento-ls "$MAGENTO_LS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_LS_PORT" \
     --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
-  start_sim magento-tr "$MAGENTO_TR_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" --port "$MAGENTO_TR_PORT" \
-    --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem"
+  # The Tryton stacks' stores number their orders from the clock: Tryton's ledger outlives the simulators.
+  start_sim magento-tr "$MAGENTO_TR_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" \
+    --port "$MAGENTO_TR_PORT" --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem" \
+    --first-id "$(date +%s)"
   start_sim magento-trs "$MAGENTO_TRS_PORT" _sim/orders "$py" -m simulators.magento --host "$SIM_HOST" \
     --port "$MAGENTO_TRS_PORT" --token "$MAGENTO_TOKEN" --private-key "$TALLY_DIR/magento-webhook-key.pem" \
     --first-id "$(date +%s)"
