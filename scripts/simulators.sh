@@ -100,7 +100,7 @@ path = $dir/db
 listen = $SIM_HOST:$TRYTON_PORT
 CONF
   # the marker names what the ledger was made with: a ledger made before the sale module is made again
-  if [ ! -f "$dir/db/.ledger-ready-sale" ] && ! answering "$TRYTON_PORT" ""; then
+  if [ ! -f "$dir/db/.ledger-ready-fx" ] && ! answering "$TRYTON_PORT" ""; then
     log "creating the Tryton ledger (database $TRYTON_DATABASE, company, fiscal years, accounts, journal, user)"
     rm -f "$dir/db/$TRYTON_DATABASE.sqlite" && touch "$dir/db/$TRYTON_DATABASE.sqlite"
     echo "tally-local-tryton-admin" >"$dir/admin-password"
@@ -109,7 +109,7 @@ CONF
       || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
     "$tryton/python" "$ROOT/scripts/tryton_ledger.py" "$dir/trytond.conf" "$TRYTON_DATABASE" "$TRYTON_LOGIN" \
       "$TRYTON_PASSWORD" >>"$TALLY_DIR/tryton-init.log" 2>&1 || { tail -20 "$TALLY_DIR/tryton-init.log"; exit 1; }
-    touch "$dir/db/.ledger-ready-sale"
+    touch "$dir/db/.ledger-ready-fx"
   fi
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }

@@ -4,12 +4,15 @@ database with the `account`, `account_invoice` and `sale` modules, a company kee
 years for last year, this year and next with monthly periods (last year's January closed,
 so tests can show the ledger refusing a closed period), Tryton's minimal chart of accounts
 with Tally's accounts under it (erp.accounts' default codes, and 4560 for disputes), the
-general journal `STRIPE`, and the user Tally logs in as.
+general journal `STRIPE`, the currencies Tally's tests post in with rates (units per US dollar,
+from last year's first day; GBP deliberately without one, so tests can show a missing rate
+refused), and the user Tally logs in as.
 
 Usage: tryton_ledger.py <trytond.conf> <database> <login> <password>"""
 
 import datetime
 import sys
+from decimal import Decimal
 
 from proteus import Model, config
 from trytond.modules.account.tests.tools import create_chart, create_fiscalyear
@@ -27,6 +30,25 @@ TALLY_ACCOUNTS = [
     ("4560", "Disputes", "Expense"),
     ("6150", "Stripe fees", "Expense"),
 ]
+
+# code, name, rounding, units per USD (None: no rate)
+CURRENCIES = [
+    ("EUR", "Euro", "0.01", "0.92"),
+    ("JPY", "Japanese Yen", "1", "150"),
+    ("KWD", "Kuwaiti Dinar", "0.001", "0.3075"),
+    ("GBP", "Pound Sterling", "0.01", None),
+]
+
+
+def add_currencies(since: datetime.date) -> None:
+    Currency, Rate = Model.get("currency.currency"), Model.get("currency.currency.rate")
+    for code, name, rounding, rate in CURRENCIES:
+        found = Currency.find([("code", "=", code)])
+        currency = found[0] if found else Currency(name=name, code=code, digits=max(0, -Decimal(rounding).as_tuple().exponent),
+                                                  rounding=Decimal(rounding))
+        currency.save()
+        if rate is not None and not Rate.find([("currency", "=", currency.id)]):
+            Rate(date=since, rate=Decimal(rate), currency=currency).save()
 
 
 def main(conf: str, database: str, login: str, password: str) -> None:
@@ -50,6 +72,7 @@ def main(conf: str, database: str, login: str, password: str) -> None:
         Account(name=name, code=code, parent=root, type=kind, party_required=False).save()
 
     Model.get("account.journal")(name="Stripe", code="STRIPE", type="general").save()
+    add_currencies(datetime.date(this_year - 1, 1, 1))
 
     Company, Group = Model.get("company.company"), Model.get("res.group")
     user = Model.get("res.user")(login=login, name="Tally integration", password=password)

@@ -3,7 +3,7 @@ own Stripe simulator and Magento store): what Tally posts is read back from Tryt
 where a posted move is final and the balances are Tryton's arithmetic, not ours. What every ERP must
 show (one posting per fact however events arrive, refunds both ways, reversals, declines) runs on
 Tryton and the ERP simulator alike in test_ledger_e2e.py; here is what only a ledger shows: account
-balances, a currency the company does not keep, a payout's bank and fees."""
+balances, a currency the company does not keep (at the ledger's own rate), a payout's bank and fees."""
 
 import json
 import time
@@ -65,10 +65,31 @@ def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_s
     assert len(ledger.moves(key)) == 1 and len(ledger.moves(refund["id"])) == 1
 
 
-def test_an_entry_tryton_cannot_keep_is_dead_lettered_with_its_reason(tryton_stack):
-    """The local company keeps USD: a JPY payment's entry is refused, said why, and left for a person."""
+def test_a_yen_payment_is_booked_in_dollars_at_trytons_rate_with_the_yen_beside(tryton_stack):
+    """The local company keeps USD, and its ledger has 150 yen a dollar: a JPY payment is one posted move in
+    dollars at that rate, each line keeping its exact yen as the second currency's amount."""
     s, p = tryton_stack, tryton_stack.magento
+    ledger = Ledger(s)
     order = p.place_order(currency="JPY", items=[{"sku": "YEN", "name": "Yen", "qty": 1, "price": "1500"}])["id"]
+    pi = wait_for_payment_intent(s, p, order)
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order, "paid")
+    key = f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}"
+    moves = wait_until(lambda: ledger.moves(key) or None, 60, interval=1, what="the payment's move in Tryton")
+    assert len(moves) == 1 and moves[0]["state"] == "posted", moves
+    assert moves[0]["lines"] == {"1150": Decimal("10.00"), "1200": Decimal("-10.00")}
+    yen = ledger.search_read("currency.currency", [["code", "=", "JPY"]], ["id"])[0]["id"]
+    kept = ledger.search_read("account.move.line", [["move", "=", moves[0]["id"]]],
+                              ["second_currency", "amount_second_currency"])
+    assert sorted((line["second_currency"], Decimal(line["amount_second_currency"]["decimal"])) for line in kept) == \
+        [(yen, Decimal("-1500")), (yen, Decimal("1500"))]
+
+
+def test_a_payment_in_a_currency_tryton_has_no_rate_for_is_dead_lettered_with_its_reason(tryton_stack):
+    """The local ledger has GBP but no rate for it: the entry is refused, said why, and left for a person (who adds
+    the rate and redrives it)."""
+    s, p = tryton_stack, tryton_stack.magento
+    order = p.place_order(currency="GBP", items=[{"sku": "POUND", "name": "Pound", "qty": 1, "price": "15.00"}])["id"]
     pi = wait_for_payment_intent(s, p, order)
     assert pay(s, pi["id"]).status_code == 200
     wait_for_payment_state(p, order, "paid")
@@ -80,7 +101,7 @@ def test_an_entry_tryton_cannot_keep_is_dead_lettered_with_its_reason(tryton_sta
 
     letters = wait_until(dead_letter, 90, interval=2, what="the refused entry in the DLQ")
     reason = letters[0]["MessageAttributes"]["failure_reason"]["StringValue"]
-    assert "JPY" in reason and "USD" in reason, reason
+    assert "no rate for GBP" in reason, reason
 
 
 def test_a_payout_is_a_balanced_posted_move_with_the_bank_and_the_fees(tryton_stack):

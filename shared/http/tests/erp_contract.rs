@@ -336,6 +336,84 @@ async fn a_move_a_crash_left_in_draft_is_posted_not_made_again() {
     assert!(tryton().post_journal_entry(&e).await.unwrap().replayed);
 }
 
+/// A two-line entry in `currency`, `minor` in its minor units.
+fn entry_in(currency: Currency, key: &str, minor: i64) -> tally_core::erp::JournalEntry {
+    tally_core::erp::JournalEntry::new(
+        key.into(),
+        today(),
+        currency,
+        format!("{} entry", currency.code()),
+        Default::default(),
+        entry("k", &today(), "1150", "1200", minor).lines().to_vec(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn tryton_books_another_currency_at_its_own_rate_with_the_exact_amount_beside() {
+    let ledger = TrytonLedger::new();
+    // the local ledger's rates (scripts/tryton_ledger.py): 150 yen and 0.3075 dinar a dollar
+    for (currency, minor_units, usd, kept) in [
+        (Currency::Jpy, 1_500, "10", "1500"),
+        (Currency::Kwd, 6_170, "20.07", "6.17"),
+    ] {
+        let key = format!("fx-{}-{}", currency.code(), run_id());
+        let e = entry_in(currency, &key, minor_units);
+        let posted = tryton().post_journal_entry(&e).await.unwrap();
+        assert!(!posted.replayed);
+        let moves = ledger.moves_described(&format!("[{key}]")).await;
+        assert_eq!(moves.len(), 1);
+        assert_eq!(moves[0]["state"], "posted");
+        let mut lines: Vec<(String, String, String)> = ledger
+            .search_read(
+                "account.move.line",
+                json!([["move", "=", moves[0]["id"]]]),
+                &["debit", "credit", "amount_second_currency"],
+            )
+            .await
+            .iter()
+            .map(|l| {
+                let n = |k: &str| {
+                    Decimal::from_str(l[k]["decimal"].as_str().unwrap())
+                        .unwrap()
+                        .normalize()
+                        .to_string()
+                };
+                (n("debit"), n("credit"), n("amount_second_currency"))
+            })
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                ("0".to_string(), usd.to_string(), format!("-{kept}")),
+                (usd.to_string(), "0".to_string(), kept.to_string()),
+            ],
+            "{currency:?}: dollars at Tryton's rate, the exact amount kept as the second currency's"
+        );
+        assert!(tryton().post_journal_entry(&e).await.unwrap().replayed);
+        let other = entry_in(currency, &key, minor_units + 1);
+        assert!(matches!(
+            tryton().post_journal_entry(&other).await,
+            Err(ErpError::Conflict(_))
+        ));
+    }
+    let no_rate = tryton()
+        .post_journal_entry(&entry_in(Currency::Gbp, &run_id(), 1_000))
+        .await
+        .unwrap_err();
+    assert!(
+        !no_rate.is_retryable() && no_rate.to_string().contains("no rate for GBP"),
+        "{no_rate}"
+    );
+    let unknown = tryton()
+        .post_journal_entry(&entry_in(Currency::Cad, &run_id(), 1_000))
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("no currency CAD"), "{unknown}");
+}
+
 fn netsuite_config() -> ErpConfig {
     let mut config = ErpConfig {
         adapter: ErpAdapter::Netsuite,

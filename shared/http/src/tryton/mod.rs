@@ -7,9 +7,10 @@
 //! Idempotent by a lookup before the write: the move's description ends with
 //! `[<idempotency key>]`, so a retry after a crash between creating, posting
 //! and recording finds the move (and posts it if it is still a draft) instead
-//! of booking it twice. The entry's currency must be the company's: Tryton
-//! keeps amounts in the company currency, and Tally has no rate to convert with.
+//! of booking it twice. An entry in another currency is converted at Tryton's
+//! own rate for its date, its exact amount kept beside (`fx.rs`).
 
+mod fx;
 pub mod rpc;
 mod sales;
 
@@ -200,12 +201,14 @@ impl TrytonErp {
     }
 
     /// A move found under the entry's key must be that entry: the same lines
-    /// (account and amount), or the key was used for something else.
+    /// (account and signed amount in the entry's currency: the second currency's
+    /// when it is not the company's), or the key was used for something else.
     async fn same_lines(
         &self,
         ledger: &Ledger,
         id: i64,
         entry: &JournalEntry,
+        foreign: bool,
     ) -> Result<(), ErpError> {
         use rust_decimal::Decimal;
         // Decimals compared as numbers: Tryton may answer "0" for the "0.00" it was sent.
@@ -213,36 +216,34 @@ impl TrytonErp {
             v["decimal"]
                 .as_str()
                 .and_then(|t| t.parse::<Decimal>().ok())
-                .map(|d| d.normalize())
+                .unwrap_or_default()
         };
-        let mut held: Vec<(i64, Option<Decimal>, Option<Decimal>)> = self
+        let mut held: Vec<(i64, Decimal)> = self
             .search_read(
                 "account.move.line",
                 json!([["move", "=", id]]),
-                &["account", "debit", "credit"],
+                &["account", "debit", "credit", "amount_second_currency"],
                 Some(ledger.company),
             )
             .await?
             .iter()
             .map(|l| {
-                (
-                    l["account"].as_i64().unwrap_or(0),
-                    number(&l["debit"]),
-                    number(&l["credit"]),
-                )
+                let signed = if foreign {
+                    number(&l["amount_second_currency"])
+                } else {
+                    number(&l["debit"]) - number(&l["credit"])
+                };
+                (l["account"].as_i64().unwrap_or(0), signed.normalize())
             })
             .collect();
-        let zero = Some(Decimal::ZERO.normalize());
-        let mut sent: Vec<(i64, Option<Decimal>, Option<Decimal>)> = entry
-            .lines()
+        let mut sent: Vec<(i64, Decimal)> = entry
+            .signed_lines()
             .iter()
-            .map(|l| {
-                let amount = Some(entry.currency().to_major(l.amount).normalize());
-                let account = ledger.accounts[&l.account];
-                match l.side {
-                    Side::Debit => (account, amount, zero),
-                    Side::Credit => (account, zero, amount),
-                }
+            .map(|(account, minor)| {
+                let amount = entry
+                    .currency()
+                    .to_major(tally_core::money::MinorUnit::new(*minor));
+                (ledger.accounts[account], amount.normalize())
             })
             .collect();
         held.sort();
@@ -278,6 +279,53 @@ impl TrytonErp {
     }
 }
 
+/// The entry's lines as `account.move.line` values: in the company currency,
+/// or converted with the exact amount kept as the second currency's.
+fn move_lines(
+    entry: &JournalEntry,
+    ledger: &Ledger,
+    conversion: Option<&fx::Conversion>,
+) -> Result<Vec<Value>, ErpError> {
+    use rust_decimal::Decimal;
+    let exponent = entry.currency().exponent();
+    let text = |d: Decimal, dp: u32| decimal(format!("{:.*}", dp as usize, d));
+    let mut totals = (Decimal::ZERO, Decimal::ZERO);
+    let mut lines = Vec::new();
+    for l in entry.lines() {
+        let amount = entry.currency().to_major(l.amount);
+        let booked = conversion.map_or(amount, |c| c.to_company(amount));
+        let dp = match conversion {
+            Some(_) => booked.scale().max(2),
+            None => exponent,
+        };
+        let (debit, credit, signed) = match l.side {
+            Side::Debit => (booked, Decimal::ZERO, amount),
+            Side::Credit => (Decimal::ZERO, booked, -amount),
+        };
+        totals = (totals.0 + debit, totals.1 + credit);
+        let mut line = json!({"account": ledger.accounts[&l.account], "debit": text(debit, dp),
+                              "credit": text(credit, dp), "description": l.memo});
+        if let Some(c) = conversion {
+            line["second_currency"] = c.second_currency.into();
+            line["amount_second_currency"] = text(signed, exponent);
+        }
+        lines.push(line);
+    }
+    if totals.0 != totals.1 {
+        return Err(ErpError::Refused(format!(
+            "at Tryton's rate for {} the {} entry's lines come to {} debit and {} credit in {}: \
+             rounding each line unbalances it, so post it in {} or split it",
+            entry.date(),
+            entry.currency().code().to_ascii_uppercase(),
+            totals.0,
+            totals.1,
+            ledger.currency,
+            ledger.currency
+        )));
+    }
+    Ok(lines)
+}
+
 /// The context of a call: the company whose rules and balances apply.
 fn context(company: Option<i64>) -> Value {
     match company {
@@ -300,16 +348,11 @@ impl Erp for TrytonErp {
         let codes: Vec<&str> = entry.lines().iter().map(|l| l.account.as_str()).collect();
         let ledger = self.ledger(&codes).await?;
         let currency = entry.currency().code().to_ascii_uppercase();
-        if currency != ledger.currency {
-            return Err(ErpError::Refused(format!(
-                "the entry is in {currency} and the Tryton company keeps {}: Tally has no rate to convert with",
-                ledger.currency
-            )));
-        }
+        let foreign = currency != ledger.currency;
         let tag = format!("[{}]", entry.idempotency_key());
         let (id, replayed) = match self.existing(&ledger, &tag).await? {
             Some((id, state)) => {
-                self.same_lines(&ledger, id, entry).await?;
+                self.same_lines(&ledger, id, entry, foreign).await?;
                 (id, state == "posted")
             }
             None => {
@@ -317,27 +360,14 @@ impl Erp for TrytonErp {
                     ErpError::Refused(format!("entry date {} is not YYYY-MM-DD", entry.date()))
                 })?;
                 let period = self.period(&ledger, &day, entry.date()).await?;
-                let exponent = entry.currency().exponent() as usize;
-                let amount = |l: &tally_core::erp::JournalLine| {
-                    decimal(format!(
-                        "{:.*}",
-                        exponent,
-                        entry.currency().to_major(l.amount)
-                    ))
+                let conversion = match foreign {
+                    true => Some(
+                        self.conversion(&ledger, &currency, &day, entry.date())
+                            .await?,
+                    ),
+                    false => None,
                 };
-                let zero = decimal(format!("{:.*}", exponent, rust_decimal::Decimal::ZERO));
-                let lines: Vec<Value> = entry
-                    .lines()
-                    .iter()
-                    .map(|l| {
-                        let (debit, credit) = match l.side {
-                            Side::Debit => (amount(l), zero.clone()),
-                            Side::Credit => (zero.clone(), amount(l)),
-                        };
-                        json!({"account": ledger.accounts[&l.account], "debit": debit, "credit": credit,
-                               "description": l.memo})
-                    })
-                    .collect();
+                let lines = move_lines(entry, &ledger, conversion.as_ref())?;
                 let made = self
                     .rpc
                     .call(

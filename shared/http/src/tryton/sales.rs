@@ -58,7 +58,7 @@ impl TrytonErp {
         let code = currency.code().to_ascii_uppercase();
         if code != ledger.currency {
             return Err(ErpError::Refused(format!(
-                "the document is in {code} and the Tryton company keeps {}: Tally has no rate to convert with",
+                "the document is in {code} and the Tryton company keeps {}: Tally posts sales documents to Tryton in the company's currency only",
                 ledger.currency
             )));
         }
