@@ -65,8 +65,10 @@ def order_prefix(p, order_id) -> str:
 
 
 def wait_for_postings(ledger, text, count, what):
-    return wait_until(lambda: (lambda found: found if len(found) >= count else None)(ledger.postings(text)), 60,
-                      interval=1, what=what)
+    """At least `count` postings under `text`, all final: Tryton's move is made, then posted, in two calls, and a
+    read between them sees a draft (the CI run of c49a4c5 did)."""
+    return wait_until(lambda: (lambda found: found if len(found) >= count and all(x["final"] for x in found)
+                               else None)(ledger.postings(text)), 60, interval=1, what=what)
 
 
 def net(postings) -> dict:
