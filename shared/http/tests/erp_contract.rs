@@ -425,10 +425,14 @@ fn netsuite_config() -> ErpConfig {
 }
 
 fn netsuite_with(token_secret: &str) -> NetsuiteErp {
+    netsuite_configured(&netsuite_config(), token_secret)
+}
+
+fn netsuite_configured(config: &ErpConfig, token_secret: &str) -> NetsuiteErp {
     NetsuiteErp::new(
         tally_http::client(),
         &env("NETSUITE_URL"),
-        &netsuite_config(),
+        config,
         secret(json!({
             "consumer_key": env("NETSUITE_CONSUMER_KEY"),
             "consumer_secret": env("NETSUITE_CONSUMER_SECRET"),
@@ -596,18 +600,7 @@ fn netsuite_sales() -> NetsuiteErp {
         adjustment_item: "24".into(),
         refund_item: "25".into(),
     };
-    NetsuiteErp::new(
-        tally_http::client(),
-        &env("NETSUITE_URL"),
-        &config,
-        secret(json!({
-            "consumer_key": env("NETSUITE_CONSUMER_KEY"),
-            "consumer_secret": env("NETSUITE_CONSUMER_SECRET"),
-            "token_id": env("NETSUITE_TOKEN_ID"),
-            "token_secret": env("NETSUITE_TOKEN_SECRET"),
-        })),
-        Arc::new(SystemClock),
-    )
+    netsuite_configured(&config, &env("NETSUITE_TOKEN_SECRET"))
 }
 
 /// The simulator's `kind` records whose external id starts with `prefix`.
