@@ -129,7 +129,7 @@ def drive(s: LocalStack, p: PlatformSim) -> str:
         rows += [(d["time"], f"{p.title} webhook delivered to Tally (answered {d.get('status')})")
                  for d in p.webhook_deliveries(oid)]
         rows.append((pi["created"], f"Tally created PaymentIntent {pi['id']}: {pi['amount']} {pi['currency'].upper()} "
-                     "minor units, metadata platform/store/order_id"))
+                     f"minor units, metadata platform/store/order_id, customer {pi.get('customer')}"))
         outcome = t["confirm"].get("status") or t["confirm"].get("error", {}).get("decline_code")
         rows.append((t["confirmed_at"], f"customer paid with {card}: {outcome}"))
         for d in deliveries:
@@ -288,6 +288,28 @@ def tryton_sales(t: LocalStack) -> None:
           f"{note['total_amount']['decimal']} USD")
 
 
+def customers(s: LocalStack) -> None:
+    """A shopper registers on Magento; Tally makes their Stripe customer; an edit in Stripe comes back once."""
+    p = s.magento
+    print(f"\n=== Customers, both ways ({p.title})")
+    address = f"grace-{int(time.time())}@example.com"
+    cid = p.create_customer(address, "Grace", "Hopper", telephone="+1 555 0100",
+                            address={"street": ["1 Navy Way"], "city": "Arlington", "postcode": "22202",
+                                     "country_id": "US", "region_code": "VA"})
+    print(f"{address} registered on {p.title} as customer {cid}; {p.title} sent observer.customer_save_after")
+    cus = wait_until(lambda: p.customer(cid)["summary"]["stripe_customer_id"], 60, 0.5, "the Stripe customer")
+    c = s.stripe.call("GET", f"/v1/customers/{cus}").json()
+    print(f"Tally made Stripe customer {cus}: {c['name']}, {c['email']}, {c['phone']}, "
+          f"{c['address']['city']} {c['address']['country']}; metadata {c['metadata']}")
+    s.stripe.call("POST", f"/v1/customers/{cus}", {"name": "Grace Brewster Hopper"})
+    print("Renamed in Stripe (as in the Dashboard) to Grace Brewster Hopper")
+    wait_until(lambda: p.customer(cid)["customer"]["firstname"] == "Grace Brewster", 60, 0.5, "the platform edit")
+    native = p.customer(cid)["customer"]
+    writes = len(p.requests_log(path_contains=f"/V1/customers/{cid}", method="PUT"))
+    print(f"{p.title} customer {cid} is now {native['firstname']} {native['lastname']} ({writes} writes by Tally: "
+          "the Stripe id, then the name); its save event came back to Tally and stopped there")
+
+
 def operate(s: LocalStack, platform: str, store: str, order_id: str) -> None:
     """What a person on call runs: the stack's health, then one order's story (README, "Operations")."""
     env = {**os.environ, **{k: v for k, v in s.env.items() if k.startswith("AWS_")},
@@ -309,6 +331,7 @@ def main() -> None:
     subprocess.run(["cargo", "build", "--quiet", "-p", "tally-tools", "--bin", "tally-payout-report",
                     "-p", "tally-cli", "--bin", "tally"], cwd=ROOT, check=True)
     paid = {p.name: drive(s, p) for p in s.platforms.values()}
+    customers(s)
     for currency in ("usd", "jpy"):
         reconcile_payout(s, currency)
     operate(s, "magento", s.platforms["magento"].store, paid["magento"])

@@ -27,11 +27,15 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
         "stripe": {
             "api_base": f"http://{host}:{stripe_port}",
             "send_description": send_description == "true",
+            # localstripe lists no customers by email: its stack runs without customer sync
+            "sync_customers": send_description == "true",
             "http": LOCAL_HTTP,
         },
         # the simulator's option id for the Refund resolution of returns (Adobe Commerce RMA)
         "magento": {"base_url": f"http://{host}:{magento_port}", "store_code": store_code, "http": LOCAL_HTTP,
-                    "rma_refund_resolutions": ["refund"]},
+                    "rma_refund_resolutions": ["refund"],
+                    # the customer attribute the simulated merchant created for the Stripe customer id
+                    "stripe_customer_attribute": "stripe_customer_id"},
         "erp": {"base_url": f"http://{host}:{erp_port}", "http": LOCAL_HTTP},
     }
     if os.environ.get("ERP_ADAPTER") == "tryton":
@@ -41,7 +45,9 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
     if os.environ.get("ZNODE_PORT"):
         doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
     if os.environ.get("KENTICO_PORT"):
-        doc["kentico"] = {"base_url": f"http://{host}:{os.environ['KENTICO_PORT']}", "http": LOCAL_HTTP}
+        # CustomerStripeID: the custom field the simulated merchant added to the customer class
+        doc["kentico"] = {"base_url": f"http://{host}:{os.environ['KENTICO_PORT']}", "http": LOCAL_HTTP,
+                          "stripe_customer_field": "CustomerStripeID"}
     return json.dumps(doc, separators=(",", ":"))
 
 

@@ -239,5 +239,7 @@ class LocalStack(Stack):
     def payment_intents_for(self, order_id, platform: str = "magento") -> list:
         return [p for p in self.stripe.search_order(order_id) if p.get("metadata", {}).get("platform") == platform]
 
-    def stripe_sim_delivery(self, auto: bool) -> None:
-        requests.post(f"{self.stripe.base}/_sim/delivery", json={"auto": auto}, timeout=10).raise_for_status()
+    def stripe_sim_delivery(self, auto: bool, flush: bool = False) -> None:
+        """Holds webhooks (auto False) or delivers again; `flush` sends what was held, else it is dropped."""
+        requests.post(f"{self.stripe.base}/_sim/delivery", json={"auto": auto, "flush": flush},
+                      timeout=10).raise_for_status()

@@ -50,6 +50,30 @@ class PlatformSim:
         r.raise_for_status()
         return r.json()
 
+    def create_customer(self, email: str, firstname: str, lastname: str, notify: bool = True, **extra) -> str:
+        """A shopper registering; answers the platform's customer id. `notify` sends its customer event."""
+        r = self.sim("POST", "customers", json={"email": email, "firstname": firstname, "lastname": lastname,
+                                                "notify": notify, **extra})
+        r.raise_for_status()
+        return r.json()["id"]
+
+    def edit_customer(self, customer_id, notify: bool = True, **fields) -> dict:
+        r = self.sim("PATCH", f"customers/{customer_id}", json={"notify": notify, **fields})
+        r.raise_for_status()
+        return r.json()
+
+    def customer(self, customer_id) -> dict:
+        """`{"customer": native record, "summary": {"email", "name", "stripe_customer_id", ...}}`."""
+        r = self.sim("GET", f"customers/{customer_id}")
+        r.raise_for_status()
+        return r.json()
+
+    def announce_customer(self, customer_id) -> dict:
+        """Sends the customer's event again (a duplicate delivery)."""
+        r = self.sim("POST", f"customers/{customer_id}/webhook")
+        r.raise_for_status()
+        return r.json()
+
     def order(self, order_id) -> dict:
         r = self.sim("GET", f"orders/{order_id}")
         r.raise_for_status()
@@ -93,6 +117,13 @@ class PlatformSim:
         """The order's comments or notes: [{"text", "notified", "status", "at"}], oldest first."""
         raise NotImplementedError
 
+    def customer_write(self, customer_id) -> Route:
+        """The call that saves a customer."""
+        raise NotImplementedError
+
+    def customer_phone(self, customer_id) -> str | None:
+        raise NotImplementedError
+
 
 class MagentoSim(PlatformSim):
     name, store, poller_key = "magento", "default", "MAGENTO_POLLER_FUNCTION"
@@ -123,6 +154,14 @@ class MagentoSim(PlatformSim):
     def refund_note_route(self, refund_id) -> Route:
         """The call naming the Stripe refund on a credit memo."""
         return Route("POST", f"/creditmemo/{refund_id}/comments")
+
+    def customer_write(self, customer_id) -> Route:
+        return Route("PUT", f"/V1/customers/{customer_id}")
+
+    def customer_phone(self, customer_id) -> str | None:
+        # Magento keeps the phone on the default billing address
+        addresses = self.customer(customer_id)["customer"]["addresses"]
+        return addresses[0].get("telephone") if addresses else None
 
     def notes(self, order_id) -> list[dict]:
         histories = self.order(order_id)["order"]["status_histories"]
@@ -173,6 +212,12 @@ class KenticoSim(PlatformSim):
 
     def listing(self) -> Route:
         return Route("GET", "/rest/ecommerce.order/site/")
+
+    def customer_write(self, customer_id) -> Route:
+        return Route("PUT", f"/rest/ecommerce.customer/{customer_id}")
+
+    def customer_phone(self, customer_id) -> str | None:
+        return self.customer(customer_id)["customer"]["CustomerPhone"] or None
 
     def refund_note_route(self, refund_id) -> Route:
         """The call writing the Stripe refund id onto the refund request row."""

@@ -165,3 +165,43 @@ def test_faults_and_the_request_log_redact_credentials(kentico):
                        timeout=10).json()["requests"]
     assert [r["status"] for r in log][-2:] == [503, 200]
     assert all(r["headers"].get("authorization") == "<redacted>" for r in log)
+
+
+def test_customers_are_objects_saved_by_put_and_announced_as_tasks(kentico):
+    got = []
+
+    class Target(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert requests.post(f"{kentico}/_sim/webhooks", json={"url": url, "secret": "s"}, timeout=10).status_code == 201
+        cid = requests.post(f"{kentico}/_sim/customers", json={"email": "amy@example.com", "firstname": "Amy",
+                                                               "lastname": "Lee"}, timeout=10).json()["id"]
+        assert json.loads(got[-1]) == {"TaskType": "CreateObject", "ObjectType": "ecommerce.customer", "ObjectID": int(cid)}
+        row = rest(kentico, "GET", f"ecommerce.customer/{cid}").json()["ecommerce_customer"][0]
+        assert (row["CustomerEmail"], row["CustomerSiteID"]) == ("amy@example.com", 1)
+        before = row["CustomerLastModified"]
+        put = rest(kentico, "PUT", f"ecommerce.customer/{cid}",
+                   json={"ecommerce_customer": {"CustomerLastName": "Park", "CustomerStripeID": "cus_1"}})
+        assert put.status_code == 200, put.text
+        assert json.loads(got[-1])["TaskType"] == "UpdateObject"
+        summary = requests.get(f"{kentico}/_sim/customers/{cid}", timeout=10).json()["summary"]
+        assert (summary["name"], summary["stripe_customer_id"]) == ("Amy Park", "cus_1")
+        assert summary["updated_at"] >= before
+        unknown = rest(kentico, "PUT", f"ecommerce.customer/{cid}", json={"ecommerce_customer": {"Nope": 1}})
+        assert unknown.status_code == 400
+        listed = rest(kentico, "GET", "ecommerce.customer/site/DancingGoat",
+                      {"where": f"CustomerID = {cid}", "orderby": "CustomerLastModified, CustomerID"}).json()
+        assert listed["ecommerce_customers"][0]["ecommerce_customer"][0]["CustomerID"] == int(cid)
+    finally:
+        requests.delete(f"{kentico}/_sim/webhooks", timeout=10)
+        server.shutdown()

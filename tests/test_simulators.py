@@ -402,6 +402,41 @@ def test_webhook_is_signed_like_adobe_commerce(magento, receiver, magento_key):
     assert [d["status"] for d in deliveries] == [200, 500]
 
 
+def test_customers_are_magentos_shape_validated_on_put_and_announced_on_save(magento, receiver):
+    assert magento.sim("POST", "webhooks", json={"url": receiver.url}).status_code == 201
+    made = magento.sim("POST", "customers", json={"email": "amy@example.com", "firstname": "Amy", "lastname": "Lee",
+                                                   "telephone": "+1 555", "address": {"street": ["1 Main St"],
+                                                   "city": "Austin", "country_id": "US", "region_code": "TX"}})
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    saved = json.loads(receiver.calls[-1][1])
+    assert saved["eventName"] == "observer.customer_save_after"
+    assert str(saved["data"]["customer"]["id"]) == cid
+    customer = magento.rest("GET", f"customers/{cid}").json()
+    assert customer["default_billing"] == str(customer["addresses"][0]["id"])
+    assert customer["addresses"][0]["region"]["region_code"] == "TX"
+    # PUT replaces the record as sent; email, firstname and lastname are required and checked
+    customer["lastname"] = "Park"
+    customer["custom_attributes"] = [{"attribute_code": "stripe_customer_id", "value": "cus_1"}]
+    put = magento.rest("PUT", f"customers/{cid}", json={"customer": customer})
+    assert put.status_code == 200, put.text
+    assert len(receiver.calls) == 2
+    summary = magento.sim("GET", f"customers/{cid}").json()["summary"]
+    assert (summary["name"], summary["stripe_customer_id"]) == ("Amy Park", "cus_1")
+    bad = dict(customer, email="not-an-email")
+    refused = magento.rest("PUT", f"customers/{cid}", json={"customer": bad})
+    assert (refused.status_code, refused.json()["parameters"]) == (400, {"fieldName": "Email"})
+    other = magento.sim("POST", "customers", json={"email": "bo@example.com", "notify": False}).json()["id"]
+    taken = magento.rest("PUT", f"customers/{other}", json={"customer": dict(customer, id=int(other))})
+    assert taken.status_code == 400 and "same email" in taken.json()["message"]
+    assert magento.rest("GET", "customers/999").status_code == 404
+    found = magento.search("customers/search", groups=[[("email", "amy@example.com", "eq")]])
+    assert [c["id"] for c in found["items"]] == [int(cid)]
+    assert len(receiver.calls) == 2, "refused saves and notify=false announce nothing"
+    magento.sim("PATCH", f"customers/{cid}", json={"telephone": "+1 999"})
+    assert json.loads(receiver.calls[-1][1])["data"]["customer"]["addresses"][0]["telephone"] == "+1 999"
+
+
 def test_webhook_subscriptions_over_rest_are_validated_and_called_once_per_url(magento, receiver):
     hook = {"webhook_method": "observer.sales_order_place_after", "webhook_type": "after", "batch_name": "tally",
             "hook_name": "order_placed", "url": receiver.url, "required": False, "timeout": 5000}

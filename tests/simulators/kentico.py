@@ -16,7 +16,7 @@ Serves what Tally uses of the REST service as Kentico 13 does (facts and sources
   `StatusOrderIsPaid` sets `OrderIsPaid`; every status change is kept in the order's status
   history (COM_OrderStatusUser); every save moves `OrderLastModified`.
 Object types: ecommerce.order, ecommerce.orderitem, ecommerce.orderstatus, ecommerce.currency,
-ecommerce.paymentoption, and the custom table customtableitem.tally.refund Tally's README asks
+ecommerce.paymentoption, ecommerce.customer (kentico_customers.py), and the custom table customtableitem.tally.refund Tally's README asks
 merchants to create (RefundOrderID, RefundAmount, RefundStatus, RefundStripeRefundID, RefundNote
 and the custom table system fields ItemID, ItemGUID, ItemCreatedWhen, ItemModifiedWhen).
 **Assumed** (kentico.md marks them UNCONFIRMED): the PUT path format, the plural wrapper's name,
@@ -50,6 +50,7 @@ from ._common import (Faults, Request, RequestLog, Response, Router, control_rou
                       decimals_of, dumps, format_decimal, injected_fault, parse_decimal, post_webhook,
                       round_money, serve)
 from ._sql_where import SqlError, order_by, where
+from .kentico_customers import CUSTOMER, KenticoCustomers
 
 SITE_ID, SITE_NAME = 1, "DancingGoat"
 # COM_OrderStatus rows as a merchant might have them (names are the merchant's data)
@@ -113,7 +114,7 @@ def sign(secret: str, body: bytes) -> str:
     return f"t={t},v1={mac}"
 
 
-class KenticoSimulator:
+class KenticoSimulator(KenticoCustomers):
     def __init__(self, user: str, password: str):
         self.user, self.password = user, password
         self.lock = threading.RLock()
@@ -144,6 +145,7 @@ class KenticoSimulator:
         s.add("DELETE", r"/_sim/faults", lambda req: (self.faults.clear(), kentico_json(200, {"faults": []}))[1])
         s.add("POST", r"/_sim/reset", lambda req: (self.reset(), kentico_json(200, {"reset": True}))[1])
         s.add("GET", r"/_sim/health", lambda req: kentico_json(200, {"ok": True}))
+        self.customer_routes()
 
     def reset(self) -> None:
         with self.lock:
@@ -151,7 +153,7 @@ class KenticoSimulator:
             self.deliveries: list[dict] = []
             stamp = now()
             self.tables: dict[str, dict[int, dict]] = {
-                "ecommerce.order": {}, "ecommerce.orderitem": {}, REFUND_TABLE: {},
+                "ecommerce.order": {}, "ecommerce.orderitem": {}, REFUND_TABLE: {}, CUSTOMER: {},
                 "ecommerce.orderstatus": {i: {"StatusID": i, "StatusName": n, "StatusDisplayName": n,
                                               "StatusOrderIsPaid": paid, "StatusEnabled": True, "StatusSiteID": SITE_ID,
                                               "StatusLastModified": stamp} for i, n, paid in STATUSES},
@@ -251,7 +253,7 @@ class KenticoSimulator:
         sample = {"ecommerce.order": self.build_order({}, dry=True), "ecommerce.orderitem": {
             "OrderItemID": 0, "OrderItemOrderID": 0, "OrderItemSKUName": "", "OrderItemSKUID": 0,
             "OrderItemUnitCount": 0, "OrderItemUnitPrice": 0, "OrderItemTotalPrice": 0},
-            REFUND_TABLE: self.refund_row(0, Decimal(0), "requested", dry=True)}
+            REFUND_TABLE: self.refund_row(0, Decimal(0), "requested", dry=True), CUSTOMER: self.customer_row(0)}
         return set(sample.get(object_type.lower(), {}).keys())
 
     @staticmethod
@@ -286,7 +288,12 @@ class KenticoSimulator:
                     obj[k] = self.stored(obj[k], v)
                 if "ItemModifiedWhen" in obj:
                     obj["ItemModifiedWhen"] = now()
-            return kentico_json(200, self.wrap_one(type, copy.deepcopy(obj)))
+                if type.lower() == CUSTOMER:
+                    self.customer_saved(obj)
+            answer = kentico_json(200, self.wrap_one(type, copy.deepcopy(obj)))
+        if type.lower() == CUSTOMER:
+            self.emit_customer(int(id))
+        return answer
 
     def post_object(self, req: Request, type: str) -> Response:
         if type.lower() != REFUND_TABLE:
@@ -481,6 +488,13 @@ class KenticoSimulator:
             native = copy.deepcopy(order)
             native["Items"] = copy.deepcopy(order["_items"])
             return kentico_json(200, {"order": native, "summary": self.summary(order)})
+
+
+KenticoSimulator.now = staticmethod(now)
+KenticoSimulator.sign_task = staticmethod(sign)
+KenticoSimulator.json = staticmethod(kentico_json)
+KenticoSimulator.SITE_ID = SITE_ID
+KenticoSimulator.SimError = SimError
 
 
 def main() -> None:

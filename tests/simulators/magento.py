@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from . import _search
 from .magento_creditmemos import CreditMemos
+from .magento_customers import Customers
 from .magento_returns import Returns
 from .magento_webhooks import WebhookSubscriptions
 from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
@@ -141,7 +142,7 @@ def load_or_create_key(path: str | None) -> bytes:
 # --- the simulator ---------------------------------------------------------------------------
 
 
-class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
+class MagentoSimulator(CreditMemos, Customers, Returns, WebhookSubscriptions):
     # for the mixins: run as `python -m simulators.magento`, this module is __main__,
     # and importing it again by name would make a second, uncaught MagentoError
     Error = None  # set below, once MagentoError exists in this module's namespace
@@ -187,6 +188,7 @@ class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
         self.creditmemo_routes(self.authed)
         self.return_routes(self.authed)
         self.webhook_subscription_routes(self.authed)
+        self.customer_routes(self.authed)
 
     def reset(self) -> None:
         """Everything but the key and the token."""
@@ -198,8 +200,9 @@ class MagentoSimulator(CreditMemos, Returns, WebhookSubscriptions):
             self.deliveries: list[dict] = []
             self.webhooks.clear()
             self.subscriptions: list[dict] = []
+            self.customers: dict[int, dict] = {}
             self.next_id = dict.fromkeys(("order", "item", "address", "history", "invoice", "invoice_item", "comment",
-                                          "creditmemo", "creditmemo_item", "rma", "rma_item", "rma_comment"),
+                                          "creditmemo", "creditmemo_item", "rma", "rma_item", "rma_comment", "customer"),
                                          self.first_id)
         self.faults.clear()
         self.requests.clear()
@@ -675,6 +678,7 @@ MagentoSimulator.NOT_FOUND = NOT_FOUND
 MagentoSimulator.without_nulls = staticmethod(without_nulls)
 MagentoSimulator.sign_webhook = staticmethod(sign_adobe_webhook)
 MagentoSimulator.SIGNATURE_HEADER = SIGNATURE_HEADER
+MagentoSimulator.SimError = SimError
 
 
 if __name__ == "__main__":

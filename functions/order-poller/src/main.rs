@@ -18,6 +18,7 @@ use tally_core::clock::{Clock, SystemClock};
 use tally_core::commerce::CommercePlatform;
 use tally_core::config::TallyConfig;
 use tally_core::deadline::{from_lambda, within};
+use tally_core::flows::customers::CustomerPoller;
 use tally_core::flows::order_poller::{OrderPoller, PollError};
 use tally_core::flows::refund_poller::RefundPoller;
 use tally_core::metrics::emf_line;
@@ -93,13 +94,28 @@ async fn main() -> Result<(), Error> {
         initial_lookback_secs: poller.initial_lookback_secs,
         max_pages: poller.max_pages,
     };
-    let (poller, refunds, state, platform_name) = (&poller, &refunds, &state, &platform_name);
+    let customers = CustomerPoller {
+        platform: platform.as_ref(),
+        queue: &queue,
+        watermarks: &state,
+        clock: &SystemClock,
+        page_size,
+        initial_lookback_secs: poller.initial_lookback_secs,
+        max_pages: poller.max_pages,
+    };
+    let sync_customers = settings.stripe.sync_customers;
+    let (poller, refunds, customers, state, platform_name) =
+        (&poller, &refunds, &customers, &state, &platform_name);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = from_lambda(event.context.deadline, SystemClock.now_ms());
         let answer = within(deadline, async {
             let orders = poller.poll().await?;
             let mut report = serde_json::to_value(&orders).unwrap_or_default();
             report["refunds"] = serde_json::to_value(refunds.poll().await?).unwrap_or_default();
+            if sync_customers {
+                report["customers"] =
+                    serde_json::to_value(customers.poll().await?).unwrap_or_default();
+            }
             // `tally status` shows when each poller last finished
             if let Err(e) = state
                 .mark_completed(&poller.watermark_name(), SystemClock.now_ms())

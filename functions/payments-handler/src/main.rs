@@ -15,6 +15,7 @@ use tally_aws::state::DynamoState;
 use tally_core::clock::SystemClock;
 use tally_core::commerce::{CommercePlatform, Platforms};
 use tally_core::config::TallyConfig;
+use tally_core::flows::customers::CustomerSync;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_http::{
@@ -72,8 +73,19 @@ async fn main() -> Result<(), Error> {
             "no platform is enabled: set magento.base_url, znode.base_url or kentico.base_url in TallyConfig".into(),
         );
     }
+    let platforms = Platforms::new(platforms);
+    let state = Arc::new(DynamoState::new(dynamodb.clone(), table));
+    let customers = Arc::new(CustomerSync {
+        platforms: platforms.clone(),
+        stripe: stripe.clone(),
+        links: state.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        lease_secs,
+        enabled: settings.stripe.sync_customers,
+    });
     let order_to_cash = OrderToCash {
-        platforms: Platforms::new(platforms),
+        platforms,
         stripe: stripe.clone(),
         erp: tally_http::erp_adapter(
             http,
@@ -82,7 +94,8 @@ async fn main() -> Result<(), Error> {
             clock.clone(),
             tally_aws::config::erp_credentials(&secrets)?,
         ),
-        links: Arc::new(DynamoState::new(dynamodb.clone(), table)),
+        links: state,
+        customers,
         store: store.clone(),
         clock: clock.clone(),
         settings: OrderToCashSettings {

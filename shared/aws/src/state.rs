@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use tally_core::error::StoreError;
-use tally_core::ports::{LinkOutcome, OrderLinks, Watermarks};
+use tally_core::ports::{CustomerLink, CustomerLinks, LinkOutcome, OrderLinks, Synced, Watermarks};
 
 use crate::dynamodb::{attr_str, is_condition_failure, item_found_by_put, n, s, unavailable};
 
@@ -20,7 +20,11 @@ impl DynamoState {
         DynamoState { client, table }
     }
 
-    async fn read_attr(&self, pk: &str, attr: &str) -> Result<Option<String>, StoreError> {
+    /// The item under `pk`, read consistently.
+    async fn read_item(
+        &self,
+        pk: &str,
+    ) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -30,8 +34,13 @@ impl DynamoState {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(out
-            .item
+        Ok(out.item)
+    }
+
+    async fn read_attr(&self, pk: &str, attr: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .read_item(pk)
+            .await?
             .as_ref()
             .and_then(|i| attr_str(i, attr))
             .map(str::to_string))
@@ -69,19 +78,6 @@ impl DynamoState {
             }
             Err(e) => Err(unavailable(e)),
         }
-    }
-
-    /// Records the Stripe customer for a platform customer (customers flow; tests).
-    pub async fn put_customer(&self, key: &str, stripe_customer: &str) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("customer/{key}")))
-            .item("stripe_customer_id", s(stripe_customer))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }
 
@@ -126,10 +122,127 @@ impl OrderLinks for DynamoState {
         )
         .await
     }
+}
 
-    async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.read_attr(&format!("customer/{key}"), "stripe_customer_id")
+#[async_trait]
+impl CustomerLinks for DynamoState {
+    async fn customer_link(&self, key: &str) -> Result<Option<CustomerLink>, StoreError> {
+        let Some(item) = self.read_item(&format!("customer/{key}")).await? else {
+            return Ok(None);
+        };
+        let field = |name| {
+            attr_str(&item, name)
+                .map(str::to_string)
+                .ok_or_else(|| StoreError::Corrupt(format!("customer/{key} has no {name}")))
+        };
+        Ok(Some(CustomerLink {
+            stripe_customer_id: field("stripe_customer_id")?,
+            synced: Synced {
+                platform: field("platform_fingerprint")?,
+                stripe: field("stripe_fingerprint")?,
+            },
+        }))
+    }
+
+    async fn customer_for_stripe(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.read_attr(&format!("stripe-customer/{id}"), "customer_key")
             .await
+    }
+
+    async fn link_customer(
+        &self,
+        key: &str,
+        link: &CustomerLink,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("customer/{key}")))
+            .item("stripe_customer_id", s(&link.stripe_customer_id))
+            .item("platform_fingerprint", s(&link.synced.platform))
+            .item("stripe_fingerprint", s(&link.synced.stripe))
+            .item("linked_at_ms", n(now_ms))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let outcome = match put {
+            Ok(_) => LinkOutcome::Linked,
+            Err(e) if is_condition_failure(&e) => {
+                let existing = self.customer_link(key).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("customer/{key} vanished after a conflict"))
+                })?;
+                LinkOutcome::AlreadyLinked(existing.stripe_customer_id)
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        // The way back, written after the link (and again on a retry, which a
+        // crash between the two writes leaves to do).
+        let linked = match &outcome {
+            LinkOutcome::Linked => &link.stripe_customer_id,
+            LinkOutcome::AlreadyLinked(id) => id,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("stripe-customer/{linked}")))
+            .item("customer_key", s(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(outcome)
+    }
+
+    async fn record_synced(
+        &self,
+        key: &str,
+        expected: &Synced,
+        to: &Synced,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("customer/{key}")))
+            .update_expression("SET platform_fingerprint = :p, stripe_fingerprint = :s")
+            .condition_expression("platform_fingerprint = :was_p AND stripe_fingerprint = :was_s")
+            .expression_attribute_values(":p", s(&to.platform))
+            .expression_attribute_values(":s", s(&to.stripe))
+            .expression_attribute_values(":was_p", s(&expected.platform))
+            .expression_attribute_values(":was_s", s(&expected.stripe))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn report_conflict(&self, key: &str, report: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("customer-conflict/{key}")))
+            .item("report", s(report))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn unlink_customer(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        for pk in [format!("customer/{key}"), format!("stripe-customer/{id}")] {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 }
 

@@ -60,6 +60,9 @@ pub struct StripeConfig {
     pub api_version: String,
     /// Off only for localstripe, which rejects `description` on PaymentIntents.
     pub send_description: bool,
+    /// Customers both ways (and each PaymentIntent naming its customer). Off
+    /// only for localstripe, which cannot list customers by email.
+    pub sync_customers: bool,
     pub http: HttpPolicy,
 }
 
@@ -69,6 +72,7 @@ impl Default for StripeConfig {
             api_base: "https://api.stripe.com".into(),
             api_version: "2024-06-20".into(),
             send_description: true,
+            sync_customers: true,
             http: HttpPolicy::default(),
         }
     }
@@ -90,6 +94,9 @@ pub struct MagentoConfig {
     /// How far back (by the date a return was requested) each poll looks for
     /// processed returns: a closed return stays closed, so the scan is bounded.
     pub rma_lookback_days: u32,
+    /// The code of the customer attribute the merchant created to hold the
+    /// linked Stripe customer id; unset, Tally keeps the link only in its own table.
+    pub stripe_customer_attribute: Option<String>,
 }
 
 impl Default for MagentoConfig {
@@ -101,6 +108,7 @@ impl Default for MagentoConfig {
             http: HttpPolicy::default(),
             rma_refund_resolutions: Vec::new(),
             rma_lookback_days: 60,
+            stripe_customer_attribute: None,
         }
     }
 }
@@ -175,6 +183,9 @@ pub struct KenticoConfig {
     pub not_collectable_statuses: Vec<String>,
     /// Code name of the custom table holding refunds (README, "Kentico").
     pub refund_table: String,
+    /// The custom field of the customer class that holds the linked Stripe
+    /// customer id; unset, Tally keeps the link only in its own table.
+    pub stripe_customer_field: Option<String>,
     pub page_size: u32,
     pub http: HttpPolicy,
 }
@@ -188,6 +199,7 @@ impl Default for KenticoConfig {
             failed_status: "PaymentFailed".into(),
             not_collectable_statuses: vec!["Canceled".into()],
             refund_table: "tally.refund".into(),
+            stripe_customer_field: None,
             page_size: 50,
             http: HttpPolicy::default(),
         }

@@ -110,11 +110,59 @@ pub trait OrderLinks: Send + Sync {
         charge_id: &str,
         now_ms: i64,
     ) -> Result<LinkOutcome, StoreError>;
-    /// The Stripe customer known for a platform customer (written by the customers flow).
-    async fn stripe_customer_for(
+}
+
+/// The fingerprints of the synced fields as each side showed them when the
+/// two were last in sync (a platform may hold less than Stripe: Magento keeps
+/// no phone without an address), so each side's changes are told from echoes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    pub platform: String,
+    pub stripe: String,
+}
+
+/// A platform customer's Stripe customer, and where the two last agreed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerLink {
+    pub stripe_customer_id: String,
+    pub synced: Synced,
+}
+
+/// Durable platform customer <-> Stripe customer links, both ways.
+#[async_trait]
+pub trait CustomerLinks: Send + Sync {
+    /// The link of a platform customer (`CustomerRef::key`).
+    async fn customer_link(&self, customer_key: &str) -> Result<Option<CustomerLink>, StoreError>;
+    /// The platform customer a Stripe customer is linked to.
+    async fn customer_for_stripe(
         &self,
-        platform_customer_key: &str,
+        stripe_customer_id: &str,
     ) -> Result<Option<String>, StoreError>;
+    /// Links unless a link exists (conditional write), then records the way
+    /// back; reports the Stripe customer linked first.
+    async fn link_customer(
+        &self,
+        customer_key: &str,
+        link: &CustomerLink,
+        now_ms: i64,
+    ) -> Result<LinkOutcome, StoreError>;
+    /// Moves the link's fingerprints from `expected` to `to` (conditional
+    /// write); false when they no longer are `expected`.
+    async fn record_synced(
+        &self,
+        customer_key: &str,
+        expected: &Synced,
+        to: &Synced,
+    ) -> Result<bool, StoreError>;
+    /// Keeps the latest conflict of a customer edited on both sides (a JSON
+    /// report), for a person to review: the newer edit has won already.
+    async fn report_conflict(&self, customer_key: &str, report: &str) -> Result<(), StoreError>;
+    /// Removes the link both ways (the Stripe customer was deleted).
+    async fn unlink_customer(
+        &self,
+        customer_key: &str,
+        stripe_customer_id: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// A monotonic position (a poller's `updated_at` watermark).

@@ -52,6 +52,11 @@ const STRIPE_ROUTES: &[(&str, Flow)] = &[
     ("refund.failed", Flow::Payments),
     ("charge.refunded", Flow::Payments),
     ("charge.refund.updated", Flow::Payments),
+    // Customers share the payments handler: the same platform adapters, and an
+    // order's PaymentIntent names its customer. The handler re-reads the customer.
+    ("customer.created", Flow::Payments),
+    ("customer.updated", Flow::Payments),
+    ("customer.deleted", Flow::Payments),
     // Each is a trigger: the handler re-reads the payout. `payout.paid` covers a
     // manual payout (never itemised); a failure after posting is reversed.
     ("payout.reconciliation_completed", Flow::Payouts),

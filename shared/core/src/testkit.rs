@@ -68,11 +68,22 @@ fn harness_posting(
     );
     let store = MemoryIdempotencyStore::new();
     let clock = Arc::new(ManualClock::at_secs(1_795_651_200));
+    let platforms = crate::commerce::Platforms::new([reach]);
+    let customers = Arc::new(crate::flows::customers::CustomerSync {
+        platforms: platforms.clone(),
+        stripe: stripe.clone(),
+        links: state.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        lease_secs: 60,
+        enabled: true,
+    });
     let o2c = OrderToCash {
-        platforms: crate::commerce::Platforms::new([reach]),
+        platforms,
         stripe: stripe.clone(),
         erp: erp.clone(),
         links: state.clone(),
+        customers,
         store: store.clone(),
         clock: clock.clone(),
         settings: OrderToCashSettings {

@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tally_core::config::StripeConfig;
 use tally_core::secrets::{CachedSecret, StripeSecrets};
-use tally_core::stripe::objects::{Charge, PaymentIntent, Payout, Refund};
+use tally_core::stripe::objects::{Charge, Customer, PaymentIntent, Payout, Refund};
 use tally_core::stripe::{
-    parse_payout_transactions, NewPaymentIntent, NewRefund, PayoutTransactionsPage, StripeApi,
-    StripeApiError,
+    parse_payout_transactions, CustomerWrite, NewPaymentIntent, NewRefund, PayoutTransactionsPage,
+    StripeApi, StripeApiError,
 };
 
 use crate::retry::{with_retries, Repeat, Reply};
@@ -62,6 +62,42 @@ pub fn payment_intent_form(params: &NewPaymentIntent) -> Vec<(String, String)> {
     form
 }
 
+/// Stripe's form encoding of a customer write, in a fixed order. What the
+/// profile lacks is left out, never cleared: one side lacking a phone or an
+/// address (Magento keeps none without an address book entry) does not
+/// remove the other side's.
+pub fn customer_form(customer: &CustomerWrite) -> Vec<(String, String)> {
+    let p = &customer.profile;
+    let mut form = vec![("email".to_string(), p.email.clone())];
+    for (field, value) in [("name", &p.name), ("phone", &p.phone)] {
+        if let Some(v) = value {
+            form.push((field.to_string(), v.clone()));
+        }
+    }
+    if let Some(a) = &p.address {
+        for (k, v) in [
+            ("line1", &a.line1),
+            ("line2", &a.line2),
+            ("city", &a.city),
+            ("state", &a.state),
+            ("postal_code", &a.postal_code),
+            ("country", &a.country),
+        ] {
+            if let Some(v) = v {
+                form.push((format!("address[{k}]"), v.clone()));
+            }
+        }
+    }
+    for (k, v) in &customer.metadata {
+        form.push((format!("metadata[{k}]"), v.clone()));
+    }
+    form
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 fn error_from(reply: &Reply) -> StripeApiError {
     let detail = serde_json::from_slice::<ErrorBody>(&reply.body)
         .ok()
@@ -102,6 +138,40 @@ impl HttpStripe {
             client,
             config,
             secrets,
+        }
+    }
+
+    /// Every item of a list (`path` with its filter), all pages, by `starting_after`.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        id_of: impl Fn(&T) -> &str,
+    ) -> Result<Vec<T>, StripeApiError> {
+        #[derive(Deserialize)]
+        struct Page<T> {
+            data: Vec<T>,
+            #[serde(default)]
+            has_more: bool,
+        }
+        let mut all: Vec<T> = Vec::new();
+        loop {
+            let after = all
+                .last()
+                .map(|item| format!("&starting_after={}", encode(id_of(item))))
+                .unwrap_or_default();
+            let page: Page<T> = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("{path}&limit=100{after}"),
+                    None,
+                    None,
+                )
+                .await?;
+            let done = !page.has_more || page.data.is_empty();
+            all.extend(page.data);
+            if done {
+                return Ok(all);
+            }
         }
     }
 
@@ -200,6 +270,55 @@ impl StripeApi for HttpStripe {
             "/v1/payment_intents",
             Some(&form),
             Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn create_customer(
+        &self,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError> {
+        let form = customer_form(customer);
+        self.call(
+            reqwest::Method::POST,
+            "/v1/customers",
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn update_customer(
+        &self,
+        id: &str,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError> {
+        let form = customer_form(customer);
+        self.call(
+            reqwest::Method::POST,
+            &format!("/v1/customers/{}", encode(id)),
+            Some(&form),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn retrieve_customer(&self, id: &str) -> Result<Customer, StripeApiError> {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/customers/{}", encode(id)),
+            None,
+            None,
+        )
+        .await
+    }
+
+    async fn customers_with_email(&self, email: &str) -> Result<Vec<Customer>, StripeApiError> {
+        self.list_all(
+            &format!("/v1/customers?email={}", encode(email)),
+            |c: &Customer| &c.id,
         )
         .await
     }
@@ -356,26 +475,10 @@ impl StripeApi for HttpStripe {
     }
 
     async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, StripeApiError> {
-        #[derive(Deserialize)]
-        struct Page {
-            data: Vec<Refund>,
-            #[serde(default)]
-            has_more: bool,
-        }
-        let charge: String = url::form_urlencoded::byte_serialize(charge_id.as_bytes()).collect();
-        let mut refunds = Vec::new();
-        loop {
-            let after = refunds
-                .last()
-                .map(|r: &Refund| format!("&starting_after={}", r.id))
-                .unwrap_or_default();
-            let path = format!("/v1/refunds?charge={charge}&limit=100{after}");
-            let page: Page = self.call(reqwest::Method::GET, &path, None, None).await?;
-            let done = !page.has_more || page.data.is_empty();
-            refunds.extend(page.data);
-            if done {
-                return Ok(refunds);
-            }
-        }
+        self.list_all(
+            &format!("/v1/refunds?charge={}", encode(charge_id)),
+            |r: &Refund| &r.id,
+        )
+        .await
     }
 }

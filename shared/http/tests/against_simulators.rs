@@ -81,9 +81,6 @@ impl OrderLinks for LinkLostOnce {
     ) -> Result<LinkOutcome, StoreError> {
         self.inner.record_settlement(key, charge, now_ms).await
     }
-    async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.inner.stripe_customer_for(key).await
-    }
 }
 
 fn magento() -> Arc<MagentoRest> {
@@ -101,9 +98,28 @@ fn magento() -> Arc<MagentoRest> {
 async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
     let dynamo = dynamodb().await;
     let clock = Arc::new(SystemClock);
+    let platforms = tally_core::commerce::Platforms::new([magento() as Arc<dyn CommercePlatform>]);
+    let stripe: Arc<dyn tally_core::stripe::StripeApi> =
+        Arc::new(stripe(&env("STRIPE_API_BASE"), true));
+    let store = Arc::new(DynamoIdempotencyStore::new(
+        dynamo.clone(),
+        env("IDEMPOTENCY_TABLE"),
+    ));
+    let customers = Arc::new(tally_core::flows::customers::CustomerSync {
+        platforms: platforms.clone(),
+        stripe: stripe.clone(),
+        links: Arc::new(tally_aws::state::DynamoState::new(
+            dynamo,
+            env("IDEMPOTENCY_TABLE"),
+        )),
+        store: store.clone(),
+        clock: clock.clone(),
+        lease_secs: 20,
+        enabled: true,
+    });
     OrderToCash {
-        platforms: tally_core::commerce::Platforms::new([magento() as Arc<dyn CommercePlatform>]),
-        stripe: Arc::new(stripe(&env("STRIPE_API_BASE"), true)),
+        platforms,
+        stripe,
         erp: Arc::new(HttpErp::new(
             tally_http::client(),
             &env("ERP_BASE_URL"),
@@ -115,10 +131,8 @@ async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
             clock.clone(),
         )),
         links,
-        store: Arc::new(DynamoIdempotencyStore::new(
-            dynamo,
-            env("IDEMPOTENCY_TABLE"),
-        )),
+        customers,
+        store,
         clock,
         settings: OrderToCashSettings {
             rules: OrderToCashConfig::default(),

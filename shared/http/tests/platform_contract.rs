@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use tally_core::commerce::contract::{
     check_platform_contract, check_refund_intake_contract, MakesRefunds, PlacesOrders,
 };
+use tally_core::commerce::customer_contract::{check_customer_contract, RegistersCustomers};
 use tally_core::config::{MagentoConfig, ZnodeAuthMode, ZnodeConfig};
 use tally_core::money::Currency;
 
@@ -45,6 +46,61 @@ impl MakesRefunds for ControlApi {
         .await;
         made["id"].as_str().unwrap().to_string()
     }
+}
+
+#[async_trait]
+impl RegistersCustomers for ControlApi {
+    async fn register(&self, email: &str, first: &str, last: &str) -> String {
+        let made = post_json(
+            &self.0,
+            "/_sim/customers",
+            &json!({"email": email, "firstname": first, "lastname": last, "notify": false}),
+        )
+        .await;
+        made["id"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn magento_keeps_the_customer_contract() {
+    let magento = tally_http::magento::MagentoRest::new(
+        tally_http::client(),
+        &env("MAGENTO_BASE_URL"),
+        MagentoConfig {
+            http: fast(),
+            stripe_customer_attribute: Some("stripe_customer_id".into()),
+            ..MagentoConfig::default()
+        },
+        secret(json!({"access_token": env("MAGENTO_TOKEN")})),
+    );
+    let control = ControlApi(env("MAGENTO_BASE_URL"));
+    check_customer_contract(&magento, &control, &unique_email("magento"), true).await;
+}
+
+fn unique_email(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{tag}-{nanos}@example.com")
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn kentico_keeps_the_customer_contract() {
+    let kentico = tally_http::kentico::KenticoRest::new(
+        tally_http::client(),
+        &env("KENTICO_BASE_URL"),
+        tally_core::config::KenticoConfig {
+            http: fast(),
+            stripe_customer_field: Some("CustomerStripeID".into()),
+            ..Default::default()
+        },
+        secret(json!({"username": env("KENTICO_USER"), "password": env("KENTICO_PASSWORD")})),
+    );
+    let control = ControlApi(env("KENTICO_BASE_URL"));
+    check_customer_contract(&kentico, &control, &unique_email("kentico"), true).await;
 }
 
 #[tokio::test]

@@ -6,6 +6,9 @@ pub mod amounts;
 mod change_key;
 #[cfg(any(test, feature = "testkit"))]
 pub mod contract;
+mod customer;
+#[cfg(any(test, feature = "testkit"))]
+pub mod customer_contract;
 pub mod kentico;
 pub mod magento;
 mod order;
@@ -14,10 +17,14 @@ mod registry;
 pub mod znode;
 
 pub use change_key::ChangeKey;
+pub use customer::{
+    full_name, normalize_email, split_name, CustomerProfile, CustomerRef, CustomerUpdate,
+    PlatformCustomer, PostalAddress,
+};
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 pub use platform::{
-    stripe_refund_id_in, AwaitingRefunds, CommercePlatform, OrderComment, PaymentCapture,
-    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
-    UnreadableRefund,
+    stripe_refund_id_in, AwaitingRefunds, ChangedCustomer, CommercePlatform, OrderComment,
+    PaymentCapture, PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake,
+    RefundRecord, UnreadableRefund,
 };
 pub use registry::{NotEnabled, Platforms};

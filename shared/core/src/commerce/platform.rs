@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use super::change_key::ChangeKey;
+use super::customer::{CustomerUpdate, PlatformCustomer};
 use super::order::Order;
 use crate::error::Retryable;
 use crate::money::Money;
@@ -141,6 +142,11 @@ impl PolledOrder {
 pub enum PlatformError {
     #[error("{platform} order {order_id} not found")]
     NotFound { platform: String, order_id: String },
+    #[error("{platform} customer {customer_id} not found")]
+    CustomerNotFound {
+        platform: String,
+        customer_id: String,
+    },
     #[error("{platform} refused the request ({status}): {message}")]
     Rejected {
         platform: String,
@@ -167,6 +173,22 @@ impl Retryable for PlatformError {
     }
 }
 
+/// A customer a poll found changed: only its id and time, since the handler
+/// re-reads it (and reports what it cannot read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedCustomer {
+    pub customer_id: String,
+    pub updated_at: String,
+}
+
+fn customers_not_supported(platform: &str) -> PlatformError {
+    PlatformError::Rejected {
+        platform: platform.into(),
+        status: 501,
+        message: "Tally does not sync this platform's customers yet".into(),
+    }
+}
+
 #[async_trait]
 pub trait CommercePlatform: Send + Sync {
     /// Platform name used in order refs and Stripe metadata ("magento").
@@ -182,6 +204,29 @@ pub trait CommercePlatform: Send + Sync {
         None
     }
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError>;
+    /// A registered customer (guests have no record on the platform).
+    async fn get_customer(&self, _customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        Err(customers_not_supported(self.platform()))
+    }
+    /// At most `limit` customers changed after `key`, oldest change first (the
+    /// safety net behind customer webhooks). A platform whose customers Tally
+    /// does not sync answers none.
+    async fn customers_changed_after(
+        &self,
+        _key: &ChangeKey,
+        _limit: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        Ok(Vec::new())
+    }
+    /// Writes the synced fields (from Stripe) and/or the Stripe customer id the
+    /// customer is linked to, leaving every other field as it is.
+    async fn update_customer(
+        &self,
+        _customer_id: &str,
+        _update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        Err(customers_not_supported(self.platform()))
+    }
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError>;
     async fn add_order_comment(
         &self,

@@ -280,7 +280,7 @@ mod tests {
         s.stripe.put_event("evt_2", "charge.succeeded", NOW - 3500);
         s.stripe.put_event("evt_3", "payout.paid", NOW - 3400);
         s.stripe.put_event("evt_4", "refund.created", NOW - 3300);
-        s.stripe.put_event("evt_5", "customer.created", NOW - 3200);
+        s.stripe.put_event("evt_5", "invoice.paid", NOW - 3200);
         s.stripe.put_event("evt_6", "charge.succeeded", NOW - 60);
         s.stripe
             .put_event("evt_7", "charge.succeeded", NOW - 40 * 86_400);
@@ -372,7 +372,7 @@ mod tests {
         let s = setup();
         s.stripe.put_event("evt_1", "charge.succeeded", NOW - 3600);
         s.stripe.put_event("evt_2", "payout.paid", NOW - 3600);
-        s.stripe.put_event("evt_3", "customer.created", NOW - 3600);
+        s.stripe.put_event("evt_3", "invoice.paid", NOW - 3600);
         journal(&s, "evt_1").await;
         let b = Backfill {
             stripe: s.stripe.as_ref(),

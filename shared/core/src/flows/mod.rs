@@ -1,6 +1,7 @@
 //! The flows: plain functions over ports, one module per queue.
 
 pub mod backfill;
+pub mod customers;
 mod keyed_walk;
 pub mod order_poller;
 pub mod order_to_cash;

@@ -13,8 +13,10 @@ use tracing::Instrument;
 
 use crate::batch::{BatchRecord, MessageHandler};
 use crate::clock::Clock;
+use crate::commerce::CustomerRef;
 use crate::commerce::{Order, OrderRef};
 use crate::error::{Retryable, StoreError};
+use crate::flows::customers::{CustomerEvent, CUSTOMER_CHANGED};
 use crate::flows::order_to_cash::{O2cError, O2cOutcome, OrderToCash, PaymentEvent};
 use crate::flows::refunds::RefundTrigger;
 use crate::message::{MessageError, QueueEnvelope};
@@ -150,7 +152,21 @@ impl PaymentsHandler {
                 .map_err(O2cError::Invalid)?
             {
                 Some(trigger) => Some(self.order_to_cash.on_refund_event(&trigger).await?),
-                None => None,
+                None => match CustomerEvent::from_stripe(&event.event_type, raw)
+                    .map_err(O2cError::Invalid)?
+                {
+                    Some(customer) => {
+                        let span = tracing::info_span!("customer", stripe_customer = %customer.customer_id);
+                        let outcome = self
+                            .order_to_cash
+                            .customers
+                            .on_stripe_customer_event(&customer)
+                            .instrument(span)
+                            .await?;
+                        Some(O2cOutcome::Customer(outcome))
+                    }
+                    None => None,
+                },
             },
         };
         Ok(PaymentOutcome {
@@ -182,6 +198,21 @@ impl PaymentsHandler {
                 return Ok(PaymentOutcome {
                     first_delivery: true,
                     order_to_cash: Some(outcome),
+                });
+            }
+            CUSTOMER_CHANGED => {
+                let customer: CustomerRef =
+                    serde_json::from_str(queued.event.get()).map_err(invalid)?;
+                let span = tracing::info_span!("customer", customer = %customer.key());
+                let outcome = self
+                    .order_to_cash
+                    .customers
+                    .on_platform_customer_changed(&customer)
+                    .instrument(span)
+                    .await?;
+                return Ok(PaymentOutcome {
+                    first_delivery: true,
+                    order_to_cash: Some(O2cOutcome::Customer(outcome)),
                 });
             }
             ORDER_CREATED => serde_json::from_str(queued.event.get()).map_err(invalid)?,
@@ -265,8 +296,19 @@ pub fn sequence_key(body: &str) -> Option<String> {
                     .ok()
                     .map(|r| r.key())
             }
+            CUSTOMER_CHANGED => serde_json::from_str::<CustomerRef>(queued.event.get())
+                .ok()
+                .map(|c| format!("customer/{}", c.key())),
             _ => None,
         };
+    }
+    if queued.event_type.starts_with("customer.") {
+        return serde_json::from_str::<Event>(queued.event.get())
+            .ok()?
+            .data
+            .object
+            .id
+            .map(|id| format!("stripe-customer/{id}"));
     }
     let object = serde_json::from_str::<Event>(queued.event.get())
         .ok()?
@@ -358,7 +400,7 @@ mod tests {
         }
         let wrong = h
             .handler
-            .handle_message(&with_object("evt_c", "customer.created"))
+            .handle_message(&with_object("evt_c", "invoice.paid"))
             .await
             .unwrap_err();
         assert!(!wrong.is_retryable());

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 
 use crate::clock::utc_datetime;
 use crate::commerce::{
-    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PaymentState, PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake,
-    RefundRecord,
+    AwaitingRefunds, ChangeKey, CommercePlatform, CustomerUpdate, Order, OrderComment,
+    PaymentCapture, PaymentState, PlatformCustomer, PlatformError, PlatformRefund, PolledOrder,
+    PolledRefund, RefundIntake, RefundRecord,
 };
 use crate::money::MinorUnit;
 
@@ -34,6 +34,8 @@ pub struct MemoryPlatform {
     failures: Mutex<Vec<PlatformError>>,
     now_secs: Mutex<i64>,
     intake: Mutex<RefundIntake>,
+    customers: Mutex<BTreeMap<String, PlatformCustomer>>,
+    customer_writes: Mutex<Vec<(String, CustomerUpdate)>>,
 }
 
 impl Default for MemoryPlatform {
@@ -49,6 +51,8 @@ impl Default for MemoryPlatform {
             failures: Mutex::default(),
             now_secs: Mutex::new(PLATFORM_CLOCK_START),
             intake: Mutex::new(RefundIntake::Created),
+            customers: Mutex::default(),
+            customer_writes: Mutex::default(),
         }
     }
 }
@@ -74,6 +78,53 @@ impl MemoryPlatform {
 
     fn stamp(&self) -> String {
         utc_datetime(*self.now_secs.lock().unwrap())
+    }
+
+    /// A registered customer, as a shopper or merchant saves one (stamped now).
+    pub fn save_customer(
+        &self,
+        id: &str,
+        email: &str,
+        first: &str,
+        last: &str,
+    ) -> PlatformCustomer {
+        let mut customers = self.customers.lock().unwrap();
+        let customer = customers
+            .entry(id.to_string())
+            .or_insert_with(|| PlatformCustomer {
+                reference: crate::commerce::CustomerRef {
+                    platform: self.name.clone(),
+                    store: self.store.clone(),
+                    customer_id: id.into(),
+                },
+                email: String::new(),
+                first_name: None,
+                last_name: None,
+                phone: None,
+                address: None,
+                stripe_customer_id: None,
+                updated_at: String::new(),
+            });
+        customer.email = email.into();
+        customer.first_name = Some(first.into());
+        customer.last_name = Some(last.into());
+        customer.updated_at = utc_datetime(*self.now_secs.lock().unwrap());
+        customer.clone()
+    }
+
+    pub fn customer(&self, id: &str) -> PlatformCustomer {
+        self.customers.lock().unwrap()[id].clone()
+    }
+
+    /// Tally's writes to customer `id`.
+    pub fn customer_writes(&self, id: &str) -> Vec<CustomerUpdate> {
+        self.customer_writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == id)
+            .map(|(_, u)| u.clone())
+            .collect()
     }
 
     /// An order the adapter could not read (as a real adapter reports one).
@@ -251,6 +302,80 @@ impl CommercePlatform for MemoryPlatform {
 
     fn store(&self) -> &str {
         &self.store
+    }
+
+    async fn get_customer(&self, customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        self.injected()?;
+        self.customers
+            .lock()
+            .unwrap()
+            .get(customer_id)
+            .cloned()
+            .ok_or_else(|| PlatformError::CustomerNotFound {
+                platform: self.name.clone(),
+                customer_id: customer_id.into(),
+            })
+    }
+
+    async fn customers_changed_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<crate::commerce::ChangedCustomer>, PlatformError> {
+        self.injected()?;
+        let mut changed: Vec<_> = self
+            .customers
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| key.is_before(&c.reference.customer_id, &c.updated_at))
+            .map(|c| crate::commerce::ChangedCustomer {
+                customer_id: c.reference.customer_id.clone(),
+                updated_at: c.updated_at.clone(),
+            })
+            .collect();
+        changed
+            .sort_by(|a, b| (&a.updated_at, &a.customer_id).cmp(&(&b.updated_at, &b.customer_id)));
+        changed.truncate(limit as usize);
+        Ok(changed)
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        self.injected()?;
+        let stamp = self.stamp();
+        let mut customers = self.customers.lock().unwrap();
+        let customer =
+            customers
+                .get_mut(customer_id)
+                .ok_or_else(|| PlatformError::CustomerNotFound {
+                    platform: self.name.clone(),
+                    customer_id: customer_id.into(),
+                })?;
+        if let Some(p) = &update.profile {
+            let (first, last) = crate::commerce::split_name(
+                p.name.as_deref().unwrap_or(""),
+                customer.last_name.as_deref(),
+            );
+            customer.email = p.email.clone();
+            customer.first_name = Some(first);
+            customer.last_name = Some(last);
+            // As Magento: the phone lives on the billing address, so none without one.
+            customer.phone = p.address.as_ref().and(p.phone.clone());
+            customer.address = p.address.clone();
+        }
+        if let Some(id) = &update.stripe_customer_id {
+            customer.stripe_customer_id = Some(id.clone());
+        }
+        customer.updated_at = stamp;
+        self.customer_writes
+            .lock()
+            .unwrap()
+            .push((customer_id.into(), update.clone()));
+        Ok(())
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {

@@ -3,6 +3,7 @@
 mod commerce;
 mod erp;
 mod stripe;
+mod stripe_customers;
 
 pub use commerce::MemoryPlatform;
 pub use erp::MemoryErp;
@@ -300,13 +301,15 @@ impl SecretFetcher for MemorySecret {
     }
 }
 
-/// In-memory `OrderLinks` and `Watermarks`, with the same conditional semantics.
+/// In-memory `OrderLinks`, `CustomerLinks` and `Watermarks`, with the same conditional semantics.
 #[derive(Default)]
 pub struct MemoryState {
     failing_links: AtomicBool,
     links: Mutex<HashMap<String, String>>,
     settlements: Mutex<HashMap<String, String>>,
-    customers: Mutex<HashMap<String, String>>,
+    customers: Mutex<HashMap<String, crate::ports::CustomerLink>>,
+    customers_back: Mutex<HashMap<String, String>>,
+    conflicts: Mutex<HashMap<String, String>>,
     marks: Mutex<HashMap<String, String>>,
 }
 
@@ -315,11 +318,14 @@ impl MemoryState {
         Arc::new(Self::default())
     }
 
-    pub fn set_customer(&self, key: &str, stripe_customer: &str) {
-        self.customers
-            .lock()
-            .unwrap()
-            .insert(key.into(), stripe_customer.into());
+    /// The conflict reported for a customer, if any.
+    pub fn conflict(&self, key: &str) -> Option<String> {
+        self.conflicts.lock().unwrap().get(key).cloned()
+    }
+
+    /// Every customer link (key -> link).
+    pub fn customer_links(&self) -> HashMap<String, crate::ports::CustomerLink> {
+        self.customers.lock().unwrap().clone()
     }
 
     /// Makes link writes fail, as a DynamoDB outage would.
@@ -376,9 +382,69 @@ impl crate::ports::OrderLinks for MemoryState {
             }
         })
     }
+}
 
-    async fn stripe_customer_for(&self, key: &str) -> Result<Option<String>, StoreError> {
+#[async_trait]
+impl crate::ports::CustomerLinks for MemoryState {
+    async fn customer_link(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::ports::CustomerLink>, StoreError> {
         Ok(self.customers.lock().unwrap().get(key).cloned())
+    }
+
+    async fn customer_for_stripe(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.customers_back.lock().unwrap().get(id).cloned())
+    }
+
+    async fn link_customer(
+        &self,
+        key: &str,
+        link: &crate::ports::CustomerLink,
+        _now_ms: i64,
+    ) -> Result<crate::ports::LinkOutcome, StoreError> {
+        let mut links = self.customers.lock().unwrap();
+        if let Some(existing) = links.get(key) {
+            return Ok(crate::ports::LinkOutcome::AlreadyLinked(
+                existing.stripe_customer_id.clone(),
+            ));
+        }
+        links.insert(key.into(), link.clone());
+        self.customers_back
+            .lock()
+            .unwrap()
+            .insert(link.stripe_customer_id.clone(), key.into());
+        Ok(crate::ports::LinkOutcome::Linked)
+    }
+
+    async fn record_synced(
+        &self,
+        key: &str,
+        expected: &crate::ports::Synced,
+        to: &crate::ports::Synced,
+    ) -> Result<bool, StoreError> {
+        let mut links = self.customers.lock().unwrap();
+        match links.get_mut(key) {
+            Some(link) if link.synced == *expected => {
+                link.synced = to.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn report_conflict(&self, key: &str, report: &str) -> Result<(), StoreError> {
+        self.conflicts
+            .lock()
+            .unwrap()
+            .insert(key.into(), report.into());
+        Ok(())
+    }
+
+    async fn unlink_customer(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        self.customers.lock().unwrap().remove(key);
+        self.customers_back.lock().unwrap().remove(id);
+        Ok(())
     }
 }
 

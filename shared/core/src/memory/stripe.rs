@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use crate::money::MinorUnit;
+use crate::stripe::api::CustomerWrite;
+use crate::stripe::objects::Customer;
 use crate::stripe::objects::{
     Charge, ChargeStatus, Metadata, ObjectId, PaymentIntent, PaymentIntentStatus, Payout, Refund,
     RefundStatus,
@@ -29,6 +31,7 @@ pub struct MemoryStripe {
     live_key: Mutex<Option<bool>>,
     /// payout id -> (the payout, its transactions newest first)
     payouts: Mutex<HashMap<String, (Payout, Vec<PayoutTransaction>)>>,
+    pub customers: super::stripe_customers::MemoryCustomers,
     /// Events as `GET /v1/events` lists them (see `put_event`).
     events: Mutex<Vec<crate::stripe::event_list::ListedEvent>>,
 }
@@ -270,6 +273,45 @@ impl StripeApi for MemoryStripe {
         Ok(pi)
     }
 
+    async fn create_customer(
+        &self,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.customers.create(customer, idempotency_key)
+    }
+
+    async fn update_customer(
+        &self,
+        id: &str,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.customers.update(id, customer, idempotency_key)
+    }
+
+    async fn retrieve_customer(&self, id: &str) -> Result<Customer, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        self.customers
+            .get(id)
+            .ok_or_else(|| missing("customer", id))
+    }
+
+    async fn customers_with_email(&self, email: &str) -> Result<Vec<Customer>, StripeApiError> {
+        if let Some(e) = self.injected() {
+            return Err(e);
+        }
+        Ok(self.customers.with_email(email))
+    }
+
     async fn retrieve_payment_intent(&self, id: &str) -> Result<PaymentIntent, StripeApiError> {
         if let Some(e) = self.injected() {
             return Err(e);
@@ -483,7 +525,7 @@ impl StripeApi for MemoryStripe {
     }
 }
 
-fn missing(kind: &str, id: &str) -> StripeApiError {
+pub(super) fn missing(kind: &str, id: &str) -> StripeApiError {
     StripeApiError::InvalidRequest {
         status: 404,
         code: Some("resource_missing".into()),

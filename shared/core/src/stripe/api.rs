@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::objects::{Charge, PaymentIntent, Payout, Refund};
+use super::objects::{Charge, Customer, PaymentIntent, Payout, Refund};
 use super::payout_list::PayoutTransactionsPage;
 use crate::error::Retryable;
 use crate::money::Money;
@@ -24,6 +24,15 @@ pub struct NewPaymentIntent {
 pub struct NewRefund {
     pub charge: String,
     pub amount: Money,
+    /// Ordered, like `NewPaymentIntent::metadata`, for identical retries.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A customer to create or update (`POST /v1/customers[/{id}]`): the synced
+/// fields, which replace Stripe's, and metadata merged into Stripe's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerWrite {
+    pub profile: crate::commerce::CustomerProfile,
     /// Ordered, like `NewPaymentIntent::metadata`, for identical retries.
     pub metadata: Vec<(String, String)>,
 }
@@ -94,6 +103,22 @@ pub trait StripeApi: Send + Sync {
         &self,
         metadata: &[(&str, &str)],
     ) -> Result<Vec<PaymentIntent>, StripeApiError>;
+    async fn create_customer(
+        &self,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError>;
+    async fn update_customer(
+        &self,
+        id: &str,
+        customer: &CustomerWrite,
+        idempotency_key: &str,
+    ) -> Result<Customer, StripeApiError>;
+    /// A customer, or a deleted one's stub (`deleted: true`).
+    async fn retrieve_customer(&self, id: &str) -> Result<Customer, StripeApiError>;
+    /// Every customer whose email is exactly `email` (`GET /v1/customers?email=`,
+    /// all pages): consistent right after a write, unlike search.
+    async fn customers_with_email(&self, email: &str) -> Result<Vec<Customer>, StripeApiError>;
     async fn retrieve_payout(&self, id: &str) -> Result<Payout, StripeApiError>;
     /// One page (at most `limit`, 1-100) of an automatic payout's balance
     /// transactions after `starting_after`, newest first, each with its

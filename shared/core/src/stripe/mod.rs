@@ -10,7 +10,8 @@ pub mod signature;
 pub mod webhook;
 
 pub use api::{
-    key_livemode, metadata_search_query, NewPaymentIntent, NewRefund, StripeApi, StripeApiError,
+    key_livemode, metadata_search_query, CustomerWrite, NewPaymentIntent, NewRefund, StripeApi,
+    StripeApiError,
 };
 pub use event::{EnvelopeError, EventEnvelope};
 pub use payout_list::{parse_payout_transactions, PayoutTransaction, PayoutTransactionsPage};

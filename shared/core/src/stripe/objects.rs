@@ -202,6 +202,8 @@ pub struct Customer {
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]
+    pub address: Option<crate::commerce::PostalAddress>,
+    #[serde(default)]
     pub metadata: Metadata,
     /// Present (true) on `customer.deleted` payloads.
     #[serde(default)]
@@ -210,6 +212,20 @@ pub struct Customer {
     pub created: Option<i64>,
 }
 stripe_object!(Customer, "customer");
+
+impl Customer {
+    /// The synced fields as Stripe holds them; `None` without an email
+    /// (such a customer cannot be matched to anyone on a platform).
+    pub fn profile(&self) -> Option<crate::commerce::CustomerProfile> {
+        let email = self.email.as_deref().filter(|e| !e.trim().is_empty())?;
+        Some(crate::commerce::CustomerProfile::new(
+            email,
+            self.name.as_deref(),
+            self.phone.as_deref(),
+            self.address.as_ref(),
+        ))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,8 +17,9 @@ use tally_core::commerce::kentico::{
     PLATFORM,
 };
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PaymentState, PlatformError, PlatformRefund, PolledOrder, RefundIntake, RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
+    OrderComment, PaymentCapture, PaymentState, PlatformCustomer, PlatformError, PlatformRefund,
+    PolledOrder, RefundIntake, RefundRecord,
 };
 use tally_core::config::KenticoConfig;
 use tally_core::secrets::{CachedSecret, KenticoSecrets};
@@ -26,6 +27,7 @@ use tokio::sync::RwLock;
 
 use crate::retry::{with_retries, Repeat, Reply};
 
+mod customers;
 mod lookups;
 mod refunds;
 
@@ -511,6 +513,26 @@ impl CommercePlatform for KenticoRest {
     /// Keyset over (`OrderLastModified`, `OrderID`) on the site's orders: each
     /// page asks for what was modified at or after the key and skips what the
     /// key has read, so writes during a poll cannot hide an order.
+    async fn get_customer(&self, customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        self.read_customer(customer_id).await
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        self.write_customer(customer_id, update).await
+    }
+
+    async fn customers_changed_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        self.customers_after(key, limit).await
+    }
+
     async fn orders_changed_after(
         &self,
         key: &ChangeKey,

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::magento::{
-    creditmemo_comment_request, order_item_ids, parse_creditmemos, parse_order,
-    parse_polled_creditmemos, refund_request, PLATFORM,
+    creditmemo_comment_request, customer_update_request, order_item_ids, parse_creditmemos,
+    parse_customer, parse_order, parse_polled_creditmemos, refund_request, PLATFORM,
 };
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake, RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
+    OrderComment, PaymentCapture, PlatformCustomer, PlatformError, PlatformRefund, PolledOrder,
+    PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
@@ -91,6 +92,25 @@ pub fn search_query(
     q.push(("searchCriteria[pageSize]".into(), page_size.to_string()));
     q.push(("searchCriteria[currentPage]".into(), page.to_string()));
     q
+}
+
+/// The two searches of a keyed poll (orders and customers alike): the rest of
+/// the key's second (by id, past those seen), then what changed later.
+fn changed_after_queries(key: &ChangeKey, limit: u32) -> [Vec<(String, String)>; 2] {
+    let seen = key.seen.join(",");
+    let mut same_second = vec![("updated_at", key.updated_at.as_str(), "eq")];
+    if !key.seen.is_empty() {
+        same_second.push(("entity_id", seen.as_str(), "nin"));
+    }
+    [
+        search_query(&same_second, &[("entity_id", "ASC")], 1, limit),
+        search_query(
+            &[("updated_at", key.updated_at.as_str(), "gt")],
+            &[("updated_at", "ASC"), ("entity_id", "ASC")],
+            1,
+            limit,
+        ),
+    ]
 }
 
 impl MagentoRest {
@@ -322,6 +342,54 @@ impl MagentoRest {
         }
     }
 
+    async fn raw_customer(&self, customer_id: &str) -> Result<Vec<u8>, PlatformError> {
+        let id: String = url::form_urlencoded::byte_serialize(customer_id.as_bytes()).collect();
+        match self
+            .call(reqwest::Method::GET, &format!("/customers/{id}"), &[], None)
+            .await
+        {
+            Err(PlatformError::Rejected { status: 404, .. }) => {
+                Err(PlatformError::CustomerNotFound {
+                    platform: PLATFORM.into(),
+                    customer_id: customer_id.into(),
+                })
+            }
+            other => Ok(other?.body.to_vec()),
+        }
+    }
+
+    async fn search_customers(
+        &self,
+        query: &[(String, String)],
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        #[derive(Deserialize)]
+        struct Found {
+            id: Value,
+            updated_at: String,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            items: Vec<Found>,
+        }
+        let reply = self
+            .call(reqwest::Method::GET, "/customers/search", query, None)
+            .await?;
+        let page: Page = serde_json::from_slice(&reply.body)
+            .map_err(|e| Self::invalid(format!("customer search: {e}")))?;
+        page.items
+            .into_iter()
+            .map(|c| {
+                let customer_id = tally_core::commerce::amounts::id_text(&c.id)
+                    .ok_or_else(|| Self::invalid(format!("customer id {}", c.id)))?;
+                Ok(ChangedCustomer {
+                    customer_id,
+                    updated_at: c.updated_at,
+                })
+            })
+            .collect()
+    }
+
     async fn search_orders(
         &self,
         query: &[(String, String)],
@@ -347,6 +415,55 @@ impl CommercePlatform for MagentoRest {
         let body = self.raw_order(order_id).await?;
         parse_order(&self.store_code, &body)
             .map_err(|e| Self::invalid(format!("order {order_id}: {e}")))
+    }
+
+    async fn get_customer(&self, customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        let raw = self.raw_customer(customer_id).await?;
+        parse_customer(
+            &self.store_code,
+            self.config.stripe_customer_attribute.as_deref(),
+            &raw,
+        )
+        .map_err(Self::invalid)
+    }
+
+    /// By key, as orders are: the rest of the key's second, then later changes.
+    async fn customers_changed_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        let [rest_of_second, later] = changed_after_queries(key, limit);
+        let found = self.search_customers(&rest_of_second).await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        self.search_customers(&later).await
+    }
+
+    /// Magento's PUT replaces the customer, so the body is the record just
+    /// read with the update applied; an update with nothing Magento can hold
+    /// (a Stripe id and no attribute configured) sends nothing.
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        let attribute = self.config.stripe_customer_attribute.as_deref();
+        if update.profile.is_none() && attribute.is_none() {
+            return Ok(());
+        }
+        let raw = self.raw_customer(customer_id).await?;
+        let body = customer_update_request(&raw, update, attribute).map_err(Self::invalid)?;
+        let id: String = url::form_urlencoded::byte_serialize(customer_id.as_bytes()).collect();
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/customers/{id}"),
+            &[],
+            Some(&body),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError> {
@@ -514,29 +631,12 @@ impl CommercePlatform for MagentoRest {
         key: &ChangeKey,
         limit: u32,
     ) -> Result<Vec<PolledOrder>, PlatformError> {
-        let seen = key.seen.join(",");
-        let mut same_second = vec![("updated_at", key.updated_at.as_str(), "eq")];
-        if !key.seen.is_empty() {
-            same_second.push(("entity_id", seen.as_str(), "nin"));
+        let [rest_of_second, later] = changed_after_queries(key, limit);
+        let found = self.search_orders(&rest_of_second).await?;
+        if !found.is_empty() {
+            return Ok(found);
         }
-        let rest_of_second = self
-            .search_orders(&search_query(
-                &same_second,
-                &[("entity_id", "ASC")],
-                1,
-                limit,
-            ))
-            .await?;
-        if !rest_of_second.is_empty() {
-            return Ok(rest_of_second);
-        }
-        self.search_orders(&search_query(
-            &[("updated_at", key.updated_at.as_str(), "gt")],
-            &[("updated_at", "ASC"), ("entity_id", "ASC")],
-            1,
-            limit,
-        ))
-        .await
+        self.search_orders(&later).await
     }
 
     /// Stripe's Magento module puts the order number under "Order #" and its

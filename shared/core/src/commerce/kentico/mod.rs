@@ -4,12 +4,14 @@
 //! integration-bus connector posts. Facts and sources:
 //! `../shared/platforms/kentico.md`.
 
+mod customer_json;
 mod envelope;
 mod order_json;
 mod payment_result;
 mod refund_rows;
 mod webhook_source;
 
+pub use customer_json::{customer_fields, customer_from, CUSTOMER_OBJECT};
 pub use envelope::objects_of;
 pub use order_json::{
     kentico_time, order_from, sql_text, Lookups, OrderJsonError, OrderStatus, ORDER_OBJECT,

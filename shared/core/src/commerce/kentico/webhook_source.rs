@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::commerce::amounts::id_text;
-use crate::commerce::OrderRef;
+use crate::commerce::{CustomerRef, OrderRef};
+use crate::flows::customers::customer_changed_message;
 use crate::flows::payments::order_changed_message;
 use crate::secrets::SecretString;
 use crate::stripe::signature::{verify_signature, SignatureError, DEFAULT_TOLERANCE_SECS};
@@ -87,11 +88,27 @@ impl WebhookSource for KenticoWebhook {
             .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
             .ok_or("the task names no ObjectID")?;
         let event_id = format!("kentico/{}/{order_id}/{task_type}", self.site);
+        if object_type.eq_ignore_ascii_case(super::CUSTOMER_OBJECT)
+            && !task_type.eq_ignore_ascii_case("DeleteObject")
+        {
+            let customer = CustomerRef {
+                platform: super::PLATFORM.into(),
+                store: self.site.clone(),
+                customer_id: order_id,
+            };
+            let message =
+                customer_changed_message(&customer, &received_at_ms.to_string(), received_at_ms)
+                    .map_err(|e| e.to_string())?;
+            return Ok(Inbound::Enqueue {
+                flow: crate::routing::Flow::Payments,
+                message,
+            });
+        }
         if !object_type.eq_ignore_ascii_case(super::ORDER_OBJECT) {
             return Ok(Inbound::Ignore {
                 event_id,
                 event_type: object_type.to_string(),
-                reason: "not an ecommerce.order task",
+                reason: "not an ecommerce.order or ecommerce.customer task",
             });
         }
         if task_type.eq_ignore_ascii_case("DeleteObject") {
@@ -239,12 +256,21 @@ mod tests {
         assert!(queue.messages().is_empty());
         // other object types and deletions are acknowledged, not enqueued
         for other in [
-            r#"{"TaskType":"UpdateObject","ObjectType":"ecommerce.customer","ObjectID":4}"#,
+            r#"{"TaskType":"UpdateObject","ObjectType":"cms.user","ObjectID":4}"#,
             r#"{"TaskType":"DeleteObject","ObjectType":"ecommerce.order","ObjectID":4}"#,
+            r#"{"TaskType":"DeleteObject","ObjectType":"ecommerce.customer","ObjectID":4}"#,
         ] {
             let reply = post(&r, Some(&signed("s3cret-value", NOW, other)), other).await;
             assert_eq!(reply.status, 200);
         }
         assert!(queue.messages().is_empty());
+        // a customer saved is a hint naming the customer
+        let saved = r#"{"TaskType":"UpdateObject","ObjectType":"ecommerce.customer","ObjectID":4}"#;
+        let reply = post(&r, Some(&signed("s3cret-value", NOW, saved)), saved).await;
+        assert_eq!(reply.status, 200);
+        let sent = queue.messages();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].attribute("event_type"), Some("customer.changed"));
+        assert!(sent[0].body.contains(r#""customer_id":"4""#));
     }
 }

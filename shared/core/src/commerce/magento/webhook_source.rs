@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::webhook::{MagentoWebhookVerifier, WebhookError, WebhookPayload, SIGNATURE_HEADER};
 use crate::commerce::amounts::id_text;
-use crate::commerce::OrderRef;
 use crate::commerce::PaymentState;
+use crate::commerce::{CustomerRef, OrderRef};
+use crate::flows::customers::customer_changed_message;
 use crate::flows::payments::{order_created_message, refund_requested_message, RefundRequest};
 use crate::routing::Flow;
 use crate::webhook::{
@@ -32,6 +33,31 @@ pub const CREDITMEMO_EVENTS: &[&str] = &[
     "observer.sales_order_creditmemo_save_after",
     "plugin.magento.sales.api.creditmemo_repository.save",
 ];
+
+/// Customer events: a customer saved (registered, or edited by the shopper,
+/// the merchant or an integration, Tally included). The body is a hint.
+pub const CUSTOMER_EVENTS: &[&str] = &[
+    "observer.customer_save_after",
+    "observer.customer_save_commit_after",
+    "observer.customer_register_success",
+    "plugin.magento.customer.api.customer_repository.save",
+];
+
+/// The customer a customer event names: (event, customer id, updated_at).
+fn customer_named(body: &[u8]) -> Option<(String, String, Option<String>)> {
+    let payload: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let event = payload.get("eventName")?.as_str()?.to_string();
+    if !CUSTOMER_EVENTS.contains(&event.as_str()) {
+        return None;
+    }
+    let customer = payload.get("data")?.get("customer")?;
+    let id = customer.get("id").or_else(|| customer.get("entity_id"))?;
+    let updated_at = customer
+        .get("updated_at")
+        .and_then(|u| u.as_str())
+        .map(str::to_string);
+    Some((event, id_text(id)?, updated_at))
+}
 
 /// The credit memo a credit memo event names: (order id, credit memo id).
 fn creditmemo_named(body: &[u8]) -> Option<(String, String, String)> {
@@ -105,6 +131,20 @@ impl WebhookSource for MagentoWebhook {
     }
 
     fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
+        if let Some((_, customer_id, updated_at)) = customer_named(verified.body()) {
+            let customer = CustomerRef {
+                platform: super::PLATFORM.into(),
+                store: self.store_code.clone(),
+                customer_id,
+            };
+            let at = updated_at.unwrap_or_else(|| received_at_ms.to_string());
+            let message = customer_changed_message(&customer, &at, received_at_ms)
+                .map_err(|e| e.to_string())?;
+            return Ok(Inbound::Enqueue {
+                flow: Flow::Payments,
+                message,
+            });
+        }
         if let Some((event, order_id, refund_id)) = creditmemo_named(verified.body()) {
             if CREDITMEMO_EVENTS.contains(&event.as_str()) {
                 let request = RefundRequest {
@@ -178,6 +218,26 @@ mod tests {
     use crate::ports::Queue;
     use crate::secrets::CachedSecret;
     use crate::webhook::{WebhookReceiver, MAX_BODY_BYTES};
+
+    #[test]
+    fn a_saved_customer_is_a_hint_naming_it() {
+        let body = br#"{"eventName":"observer.customer_save_after","data":{"customer":{"id":"5","email":"a@b.co","updated_at":"2026-11-28 10:00:00"}}}"#;
+        let source = MagentoWebhook {
+            store_code: "default".into(),
+        };
+        let Inbound::Enqueue { message, .. } = source.inbound(Verified::new(body), 7).unwrap()
+        else {
+            panic!("not enqueued")
+        };
+        let queued = QueueEnvelope::parse(&message.body).unwrap();
+        assert_eq!(queued.event_type, "customer.changed");
+        assert_eq!(
+            queued.event_id,
+            "customer/magento/default/5/changed@2026-11-28 10:00:00"
+        );
+        let named: CustomerRef = serde_json::from_str(queued.event.get()).unwrap();
+        assert_eq!(named.key(), "magento/default/5");
+    }
 
     #[test]
     fn a_saved_credit_memo_is_a_refund_request_naming_it() {

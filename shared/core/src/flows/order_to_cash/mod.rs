@@ -63,6 +63,8 @@ pub enum O2cOutcome {
         refund: String,
         reversal: Option<String>,
     },
+    /// A customer message's outcome (customers share the payments queue).
+    Customer(crate::flows::customers::CustomerOutcome),
     /// Nothing to do: already done, not an order payment, or superseded.
     Skipped(&'static str),
 }
@@ -73,6 +75,8 @@ pub struct OrderToCash {
     pub stripe: Arc<dyn StripeApi>,
     pub erp: Arc<dyn Erp>,
     pub links: Arc<dyn OrderLinks>,
+    /// Links orders' customers to Stripe customers (and syncs them both ways).
+    pub customers: Arc<crate::flows::customers::CustomerSync>,
     pub store: Arc<dyn IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: OrderToCashSettings,

@@ -96,17 +96,7 @@ impl OrderToCash {
             tracing::info!(payment_intent = %pi.id, "linking the PaymentIntent created at checkout");
             return Ok(pi);
         }
-        let customer = match &order.customer.external_id {
-            Some(id) => {
-                self.links
-                    .stripe_customer_for(&format!(
-                        "{}/{}/{}",
-                        reference.platform, reference.store, id
-                    ))
-                    .await?
-            }
-            None => None,
-        };
+        let customer = self.customers.stripe_customer_for_order(order).await?;
         // Stripe forgets idempotency keys after 24 hours: for an order older than
         // that (a late redrive after a lost response), look for the PaymentIntent
         // an earlier attempt made before making one.

@@ -161,7 +161,9 @@ async fn crash_after_creating_the_payment_intent_reuses_it_on_retry() {
 #[tokio::test]
 async fn a_lost_link_write_does_not_create_a_second_payment_intent() {
     let h = harness();
-    let o = order("10", Currency::Eur, "10.00");
+    let mut o = order("10", Currency::Eur, "10.00");
+    o.customer.email = None; // no Stripe customer: the PaymentIntent below is the whole request
+
     h.platform.put(o.clone());
     // Stripe answers 500 after having created the PaymentIntent: the retry's
     // identical idempotency key gets the same one back.
@@ -313,15 +315,40 @@ async fn payments_for_other_platforms_or_without_order_are_skipped() {
 }
 
 #[tokio::test]
-async fn a_known_stripe_customer_is_used_for_the_payment_intent() {
+async fn a_customers_orders_carry_one_stripe_customer_and_a_guests_are_matched_by_email() {
     let h = harness();
-    h.state.set_customer("magento/default/77", "cus_known");
-    let mut o = order("14", Currency::Usd, "8.00");
-    o.customer.external_id = Some("77".into());
-    h.platform.put(o.clone());
-    h.handler.handle_message(&order_message(&o)).await.unwrap();
-    let pi = h.stripe.intents().pop().unwrap();
-    assert_eq!(pi.customer.map(|c| c.0).as_deref(), Some("cus_known"));
+    let mut first = order("14", Currency::Usd, "8.00");
+    first.customer.external_id = Some("77".into());
+    let mut second = order("15", Currency::Usd, "9.00");
+    second.customer.external_id = Some("77".into());
+    let mut guest = order("16", Currency::Usd, "3.00");
+    guest.customer.email = Some("Guest@Example.com".into());
+    let mut guest_again = order("17", Currency::Usd, "4.00");
+    guest_again.customer.email = Some("guest@example.com ".into());
+    for o in [&first, &second, &guest, &guest_again] {
+        h.platform.put(o.clone());
+        h.handler.handle_message(&order_message(o)).await.unwrap();
+    }
+    let customer_of = |order_id: &str| {
+        let pi = h
+            .stripe
+            .intents()
+            .into_iter()
+            .find(|p| p.metadata["order_id"] == order_id)
+            .unwrap();
+        pi.customer.map(|c| c.0).unwrap()
+    };
+    assert_eq!(customer_of("14"), customer_of("15"));
+    assert_eq!(customer_of("16"), customer_of("17"));
+    assert_ne!(customer_of("14"), customer_of("16"));
+    let all = h.stripe.customers.all();
+    assert_eq!(all.len(), 2, "{all:?}");
+    let registered = h.stripe.customers.get(&customer_of("14")).unwrap();
+    assert_eq!(registered.name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(registered.metadata["customer_id"], "77");
+    let guest = h.stripe.customers.get(&customer_of("16")).unwrap();
+    assert_eq!(guest.email.as_deref(), Some("guest@example.com"));
+    assert_eq!(guest.metadata["customer_id"], "guest:guest@example.com");
 }
 
 fn charge_json(h: &Harness, pi: &str, charge: &str, captured: bool) -> serde_json::Value {
@@ -513,6 +540,7 @@ async fn each_order_goes_to_its_own_platform_and_a_disabled_one_is_a_clear_reaso
         stripe: h.stripe.clone(),
         erp: h.erp.clone(),
         links: h.state.clone(),
+        customers: h.handler.order_to_cash.customers.clone(),
         store: h.store.clone(),
         clock: Arc::new(crate::clock::ManualClock::at_secs(1_795_651_200)),
         settings: h.handler.order_to_cash.settings.clone(),

@@ -106,7 +106,7 @@ async fn types_without_a_consumer_are_acknowledged_counted_and_not_enqueued() {
     for t in [
         "plan.created",
         "charge.dispute.created",
-        "customer.updated",
+        "invoice.paid",
         "payout.paid",
     ] {
         let body = event("evt_2", t);

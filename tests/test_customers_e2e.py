@@ -1,0 +1,189 @@
+"""Customers both ways, end to end on the deployed local stack, on each platform whose customers Tally
+syncs (Magento, Kentico): a customer saved on the platform becomes one Stripe customer however often
+its event arrives, and the customer poll finds one whose event was lost; an edit in Stripe reaches the
+platform once and stops there; edits on both sides resolve to the newer with the conflict kept for
+review; a guest's orders share one Stripe customer; a customer Stripe would refuse is dead-lettered
+with its reason."""
+
+import concurrent.futures
+import json
+import time
+import uuid
+
+import pytest
+
+from e2e import dead_letter_matching, wait_for_payment_intent
+from tally_local import wait_until
+
+CUSTOMER_PLATFORMS = ["magento", "kentico"]
+
+
+@pytest.fixture(params=CUSTOMER_PLATFORMS)
+def p(request, stack):
+    return stack.platforms[request.param]
+
+
+def email(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def stripe_customer(s, customer_id: str) -> dict:
+    r = s.stripe.call("GET", f"/v1/customers/{customer_id}")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def linked(p, customer_id, timeout=60) -> str:
+    return wait_until(lambda: p.customer(customer_id)["summary"]["stripe_customer_id"], timeout, interval=0.5,
+                      what=f"{p.name} customer {customer_id} to carry its Stripe customer")
+
+
+def name_on(p, customer_id) -> str:
+    return p.customer(customer_id)["summary"]["name"]
+
+
+def with_email(s, address: str) -> list:
+    r = s.stripe.call("GET", "/v1/customers", params={"email": address, "limit": 100})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def writes_to(s, stripe_id: str) -> list:
+    """Every request that wrote the Stripe customer, with its idempotency key."""
+    return [r for r in s.stripe.call_sim(f"requests?path_contains=/v1/customers/{stripe_id}")
+            if r["method"] == "POST" and r["status"] == 200]
+
+
+def platform_writes(p, customer_id) -> list:
+    route = p.customer_write(customer_id)
+    return [r for r in p.requests_log(path_contains=route.path, method=route.method) if r["path"].endswith(route.path)]
+
+
+def conflict(s, p, customer_id):
+    key = f"customer-conflict/{p.name}/{p.store}/{customer_id}"
+    item = s.dynamodb.get_item(TableName=s["IDEMPOTENCY_TABLE"], Key={"pk": {"S": key}},
+                               ConsistentRead=True).get("Item")
+    return json.loads(item["report"]["S"]) if item else None
+
+
+def test_a_platform_customer_becomes_one_stripe_customer_with_its_fields(stack, p):
+    s = stack
+    address = email("amy")
+    customer_id = p.create_customer(address, "Amy", "Lee", telephone="+1 555 0100",
+                                    address={"street": ["1 Main St", "Apt 2"], "city": "Austin", "postcode": "78701",
+                                             "country_id": "US", "region_code": "TX"})
+    stripe_id = linked(p, customer_id)
+    c = stripe_customer(s, stripe_id)
+    assert (c["email"], c["name"], c["phone"]) == (address, "Amy Lee", "+1 555 0100")
+    assert c["metadata"] == {"platform": p.name, "store": p.store, "customer_id": customer_id}
+    if p.name == "magento":  # Kentico keeps addresses as objects of their own, not synced yet
+        assert c["address"] == {"line1": "1 Main St", "line2": "Apt 2", "city": "Austin", "state": "TX",
+                                "postal_code": "78701", "country": "US"}
+
+
+def test_the_same_event_repeated_and_concurrent_makes_one_customer(stack, p):
+    s = stack
+    address = email("bo")
+    customer_id = p.create_customer(address, "Bo", "Ek", notify=False)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: p.announce_customer(customer_id), range(3)))
+    p.announce_customer(customer_id)
+    p.announce_customer(customer_id)
+    stripe_id = linked(p, customer_id)
+    time.sleep(3)
+    assert [c["id"] for c in with_email(s, address)] == [stripe_id]
+
+
+def test_a_customer_whose_event_was_lost_is_found_by_the_poll(stack, p):
+    s = stack
+    address = email("lost")
+    customer_id = p.create_customer(address, "Lo", "St", notify=False)
+    time.sleep(1.1)
+    report = s.poll(p.name)
+    assert report["customers"]["enqueued"] >= 1, report
+    stripe_id = linked(p, customer_id)
+    assert [c["id"] for c in with_email(s, address)] == [stripe_id]
+
+
+def test_a_stripe_edit_reaches_the_platform_once_and_does_not_echo(stack, p):
+    s = stack
+    customer_id = p.create_customer(email("cy"), "Cy", "Old", telephone="+1 555 0101",
+                                    address={"street": ["2 Side St"], "city": "Reno", "postcode": "89501",
+                                             "country_id": "US"})
+    stripe_id = linked(p, customer_id)
+    before_platform = len(platform_writes(p, customer_id))
+    r = s.stripe.call("POST", f"/v1/customers/{stripe_id}", {"name": "Cy Newman", "phone": "+1 555 0199"})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: name_on(p, customer_id) == "Cy Newman", 60, interval=0.5,
+               what="the platform customer to show Stripe's edit")
+    assert p.customer_phone(customer_id) == "+1 555 0199"
+    time.sleep(5)  # room for an echo: the platform's save event comes back to Tally
+    assert len(platform_writes(p, customer_id)) == before_platform + 1, "the platform is written once"
+    tally_writes = [w for w in writes_to(s, stripe_id) if (w["idempotency_key"] or "").startswith("tally-")]
+    assert tally_writes == [], "Tally does not write Stripe's own edit back to Stripe"
+
+
+def test_a_platform_edit_reaches_stripe_once(stack, p):
+    s = stack
+    customer_id = p.create_customer(email("di"), "Di", "Old")
+    stripe_id = linked(p, customer_id)
+    p.edit_customer(customer_id, lastname="Shore")
+    wait_until(lambda: stripe_customer(s, stripe_id)["name"] == "Di Shore", 60, interval=0.5,
+               what="Stripe to show the platform's edit")
+    p.announce_customer(customer_id)  # a duplicate of the same save
+    time.sleep(4)
+    syncs = [w for w in writes_to(s, stripe_id) if (w["idempotency_key"] or "").startswith("tally-cus-sync")]
+    assert len({w["idempotency_key"] for w in syncs}) == 1, syncs
+    assert not platform_writes(p, customer_id)[1:], "no write back to the platform beyond the Stripe id"
+
+
+def test_edits_on_both_sides_the_newer_wins_and_the_conflict_is_reported(stack, p):
+    s = stack
+    # Stripe newer: the platform's edit is saved without its event (lost), then Stripe is edited.
+    first = p.create_customer(email("ed"), "Ed", "Start")
+    first_stripe = linked(p, first)
+    p.edit_customer(first, lastname="Platform", notify=False)
+    time.sleep(1.1)
+    assert s.stripe.call("POST", f"/v1/customers/{first_stripe}", {"name": "Ed Stripe"}).status_code == 200
+    wait_until(lambda: name_on(p, first) == "Ed Stripe", 60, interval=0.5, what="Stripe's newer edit on the platform")
+    report = wait_until(lambda: conflict(s, p, first), 30, interval=0.5, what="the conflict")
+    assert report["winner"] == "stripe"
+    # Platform newer: Stripe's event is held while the platform is edited after it.
+    second = p.create_customer(email("fa"), "Fa", "Start")
+    second_stripe = linked(p, second)
+    stack.stripe_sim_delivery(auto=False)
+    try:
+        assert s.stripe.call("POST", f"/v1/customers/{second_stripe}", {"name": "Fa Stripe"}).status_code == 200
+        time.sleep(1.1)
+        p.edit_customer(second, lastname="Platform")
+        stack.stripe_sim_delivery(auto=True, flush=True)  # Stripe's older edit arrives after the platform's
+    finally:
+        stack.stripe_sim_delivery(auto=True)
+    wait_until(lambda: stripe_customer(s, second_stripe)["name"] == "Fa Platform", 60, interval=0.5,
+               what="the platform's newer edit in Stripe")
+    assert name_on(p, second) == "Fa Platform"
+    report = wait_until(lambda: conflict(s, p, second), 30, interval=0.5, what="the conflict")
+    assert report["winner"] == "platform"
+
+
+def test_a_guests_orders_share_one_stripe_customer(stack):
+    s, p = stack, stack.magento
+    address = email("guest")
+    orders = [p.place_order(customer={"email": address, "firstname": "Gia", "lastname": "Guest"})["id"]
+              for _ in range(2)]
+    customers = {wait_for_payment_intent(s, p, o)["customer"] for o in orders}
+    assert len(customers) == 1 and None not in customers, customers
+    (one,) = customers
+    assert [c["id"] for c in with_email(s, address)] == [one]
+    assert stripe_customer(s, one)["metadata"]["customer_id"] == f"guest:{address}"
+
+
+def test_a_customer_stripe_would_refuse_is_dead_lettered_with_its_reason(stack, p):
+    s = stack
+    customer_id = p.create_customer("not-an-email", "No", "Mail")
+    marker = f"customer/{p.name}/{p.store}/{customer_id}/changed"
+    letter = wait_until(lambda: dead_letter_matching(s, lambda m: marker in m["Body"]), 90, interval=2,
+                        what="the dead letter")
+    reason = letter["MessageAttributes"]["failure_reason"]["StringValue"]
+    assert '"not-an-email" is not a valid address' in reason, reason
+    assert p.customer(customer_id)["summary"]["stripe_customer_id"] is None
