@@ -156,59 +156,85 @@ impl CustomerSync {
         profile: &CustomerProfile,
     ) -> Result<(String, bool), O2cError> {
         let key = customer.key();
-        let result = self
-            .step(&key, "link", || async {
-                if let Some(link) = self.links.customer_link(&key).await? {
-                    return Ok(format!("{} found", link.stripe_customer_id));
-                }
-                let fingerprint = profile.fingerprint();
-                let write = CustomerWrite {
-                    profile: profile.clone(),
-                    metadata: customer.metadata(),
-                };
-                let (found, created) = match self.existing(customer, &profile.email).await? {
-                    Some(c) => {
-                        let c = self
-                            .stripe
-                            .update_customer(
-                                &c.id,
-                                &write,
-                                &stripe_key("tally-cus-adopt", &key, &fingerprint),
-                            )
-                            .await?;
-                        (c, false)
-                    }
-                    None => {
-                        let key = stripe_key("tally-cus", &key, &fingerprint);
-                        (self.stripe.create_customer(&write, &key).await?, true)
-                    }
-                };
-                let link = CustomerLink {
-                    stripe_customer_id: found.id.clone(),
-                    synced: Synced {
-                        platform: fingerprint,
-                        stripe: stripe_fingerprint(&found),
-                    },
-                };
-                match self
-                    .links
-                    .link_customer(&key, &link, self.clock.now_ms())
-                    .await?
-                {
-                    LinkOutcome::Linked => {
-                        tracing::info!(stripe_customer = %found.id, created, "customer linked");
-                        Ok(format!(
-                            "{} {}",
-                            found.id,
-                            if created { "created" } else { "found" }
-                        ))
-                    }
-                    LinkOutcome::AlreadyLinked(other) => Ok(format!("{other} found")),
-                }
-            })
-            .await?;
-        let (id, how) = result.split_once(' ').unwrap_or((result.as_str(), ""));
-        Ok((id.to_string(), how == "created"))
+        // Linking runs once under its step; a link removed since (its Stripe
+        // customer was deleted) is made again under a step named after the
+        // customer it replaces, so the record of the first never answers for it.
+        let mut replaced: Option<String> = None;
+        for _ in 0..8 {
+            let step = match &replaced {
+                None => "link".to_string(),
+                Some(old) => format!("link-after/{old}"),
+            };
+            let result = self
+                .step(&key, &step, || {
+                    self.link_now(customer, profile, replaced.as_deref())
+                })
+                .await?;
+            let (id, how) = result.split_once(' ').unwrap_or((result.as_str(), ""));
+            let linked = self.links.customer_link(&key).await?;
+            if linked.is_some_and(|l| l.stripe_customer_id == id) {
+                return Ok((id.to_string(), how == "created"));
+            }
+            replaced = Some(id.to_string());
+        }
+        Err(O2cError::NeedsReview(format!(
+            "customer {key} was linked and unlinked too often; link it by hand"
+        )))
+    }
+
+    /// The linking itself: answers "<id> created" or "<id> found". A link
+    /// that `replaces` a deleted customer asks Stripe under keys of its own, or
+    /// Stripe would answer the deleted customer's creation again.
+    async fn link_now(
+        &self,
+        customer: &CustomerRef,
+        profile: &CustomerProfile,
+        replaces: Option<&str>,
+    ) -> Result<String, O2cError> {
+        let key = customer.key();
+        if let Some(link) = self.links.customer_link(&key).await? {
+            return Ok(format!("{} found", link.stripe_customer_id));
+        }
+        let fingerprint = profile.fingerprint();
+        let write = CustomerWrite {
+            profile: profile.clone(),
+            metadata: customer.metadata(),
+        };
+        let generation = replaces
+            .map(|old| format!("-after-{old}"))
+            .unwrap_or_default();
+        let (found, created) = match self.existing(customer, &profile.email).await? {
+            Some(c) => {
+                let adopt = stripe_key(&format!("tally-cus-adopt{generation}"), &key, &fingerprint);
+                (
+                    self.stripe.update_customer(&c.id, &write, &adopt).await?,
+                    false,
+                )
+            }
+            None => {
+                let create = stripe_key(&format!("tally-cus{generation}"), &key, &fingerprint);
+                (self.stripe.create_customer(&write, &create).await?, true)
+            }
+        };
+        let link = CustomerLink {
+            stripe_customer_id: found.id.clone(),
+            synced: Synced {
+                platform: fingerprint,
+                stripe: stripe_fingerprint(&found),
+            },
+        };
+        match self
+            .links
+            .link_customer(&key, &link, self.clock.now_ms())
+            .await?
+        {
+            LinkOutcome::Linked => {
+                tracing::info!(stripe_customer = %found.id, created, "customer linked");
+                let how = if created { "created" } else { "found" };
+                Ok(format!("{} {how}", found.id))
+            }
+            LinkOutcome::AlreadyLinked(other) => Ok(format!("{other} found")),
+        }
     }
 
     /// A Stripe customer with this email that is ours for `customer` (its

@@ -399,3 +399,34 @@ async fn a_side_lacking_an_address_does_not_clear_the_others() {
     assert_eq!(c.name.as_deref(), Some("Amy Lee-Park"));
     assert_eq!(c.address.and_then(|a| a.city).as_deref(), Some("Austin"));
 }
+
+#[tokio::test]
+async fn a_customer_whose_stripe_customer_was_deleted_is_linked_to_a_new_one() {
+    let (h, first) = linked("5").await;
+    h.stripe.customers.delete(&first);
+    let mut deleted = stripe_event("evt_6", &first, 1_795_700_000, None);
+    deleted.event_type = "customer.deleted".into();
+    sync(&h).on_stripe_customer_event(&deleted).await.unwrap();
+    h.platform.advance_clock(60);
+    h.platform
+        .save_customer("5", "amy@example.com", "Amy", "Lee");
+    let CustomerOutcome::Linked {
+        stripe_customer,
+        created: true,
+    } = sync(&h)
+        .on_platform_customer_changed(&magento("5"))
+        .await
+        .unwrap()
+    else {
+        panic!("not linked again")
+    };
+    assert_ne!(stripe_customer, first);
+    assert_eq!(
+        h.state.customer_links()["magento/default/5"].stripe_customer_id,
+        stripe_customer
+    );
+    assert_eq!(
+        h.platform.customer("5").stripe_customer_id,
+        Some(stripe_customer)
+    );
+}
