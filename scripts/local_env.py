@@ -24,6 +24,8 @@ LOCAL_HTTP = {"max_retries": 2, "retry_base_ms": 100, "max_backoff_ms": 1000, "t
 def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, send_description: str,
                  store_code: str) -> str:
     doc = {
+        # a customer made in Stripe becomes a customer of the main stack's Magento store
+        **({"customers": {"create_from_stripe_in": "magento/default"}} if store_code == "default" else {}),
         "stripe": {
             "api_base": f"http://{host}:{stripe_port}",
             "send_description": send_description == "true",

@@ -187,3 +187,38 @@ def test_a_customer_stripe_would_refuse_is_dead_lettered_with_its_reason(stack, 
     reason = letter["MessageAttributes"]["failure_reason"]["StringValue"]
     assert '"not-an-email" is not a valid address' in reason, reason
     assert p.customer(customer_id)["summary"]["stripe_customer_id"] is None
+
+
+def magento_customers_with(p, address: str) -> list:
+    r = p.sim("GET", "customers", params={"email": address})
+    r.raise_for_status()
+    return r.json()["items"]
+
+
+def test_a_customer_made_in_stripe_becomes_one_magento_customer(stack):
+    """The main stack sets customers.create_from_stripe_in to its Magento store."""
+    s, p = stack, stack.magento
+    address = email("made-in-stripe")
+    r = s.stripe.call("POST", "/v1/customers", {"email": address, "name": "Mia Stripe"})
+    assert r.status_code == 200, r.text
+    stripe_id = r.json()["id"]
+    made = wait_until(lambda: magento_customers_with(p, address), 60, interval=0.5, what="the Magento customer")
+    (customer,) = made
+    assert (customer["firstname"], customer["lastname"]) == ("Mia", "Stripe")
+    assert linked(p, customer["id"]) == stripe_id
+    wait_until(lambda: stripe_customer(s, stripe_id)["metadata"].get("customer_id") == str(customer["id"]), 30,
+               interval=0.5, what="the Stripe customer to name its Magento customer")
+    time.sleep(3)  # the Magento save event and Stripe's update come back: nothing more is made
+    assert len(magento_customers_with(p, address)) == 1
+    assert [c["id"] for c in with_email(s, address)] == [stripe_id]
+
+
+def test_a_customer_made_in_stripe_with_a_magento_customers_email_is_linked_not_duplicated(stack):
+    s, p = stack, stack.magento
+    address = email("both-sides")
+    customer_id = p.create_customer(address, "Bea", "Both", notify=False)
+    r = s.stripe.call("POST", "/v1/customers", {"email": address, "name": "Bea Both"})
+    assert r.status_code == 200, r.text
+    assert linked(p, customer_id) == r.json()["id"]
+    time.sleep(3)
+    assert len(magento_customers_with(p, address)) == 1

@@ -433,6 +433,15 @@ def test_customers_are_magentos_shape_validated_on_put_and_announced_on_save(mag
     found = magento.search("customers/search", groups=[[("email", "amy@example.com", "eq")]])
     assert [c["id"] for c in found["items"]] == [int(cid)]
     assert len(receiver.calls) == 2, "refused saves and notify=false announce nothing"
+    posted = magento.rest("POST", "customers", json={"customer": {"email": "cy@example.com", "firstname": "Cy",
+                                                                    "lastname": "New", "website_id": 1}})
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["addresses"] == [] and len(receiver.calls) == 3
+    again = magento.rest("POST", "customers", json={"customer": {"email": "CY@example.com", "firstname": "Cy",
+                                                                   "lastname": "New"}})
+    assert again.status_code == 400 and "same email" in again.json()["message"]
+    listed = magento.sim("GET", "customers", params={"email": "Cy@Example.com"}).json()["items"]
+    assert [c["id"] for c in listed] == [posted.json()["id"]]
     magento.sim("PATCH", f"customers/{cid}", json={"telephone": "+1 999"})
     assert json.loads(receiver.calls[-1][1])["data"]["customer"]["addresses"][0]["telephone"] == "+1 999"
 

@@ -6,6 +6,7 @@ REST (the integration token, resource Magento_Customer::manage):
 - PUT /V1/customers/{id} `{"customer": {...}}`: replaces the record (addresses included, as sent); email,
   firstname and lastname are required, the email must be valid and unused on the website; stamps updated_at.
 - GET /V1/customers/search (searchCriteria, e.g. email or updated_at).
+- POST /V1/customers `{"customer": {...}}`: a new customer, checked as PUT is; answers the saved record.
 
 Control API (the shared one every platform simulator offers):
 - POST /_sim/customers `{"email", "firstname", "lastname", "telephone"?, "address"?: {"street": [...],
@@ -15,6 +16,7 @@ Control API (the shared one every platform simulator offers):
 - GET /_sim/customers/{id} -> `{"customer": native, "summary": {"email", "name", "stripe_customer_id"}}`,
   the Stripe id being the `stripe_customer_id` attribute Tally writes.
 - POST /_sim/customers/{id}/webhook: the save event sent again (a duplicate delivery).
+- GET /_sim/customers[?email=]: the customers, or those with that email (any case).
 
 Every save (REST or control) is sent to the webhook targets as Adobe Commerce's signed
 `observer.customer_save_after`, carrying the saved customer."""
@@ -38,9 +40,11 @@ class Customers:
     def customer_routes(self, authed) -> None:
         self.customers: dict[int, dict] = {}
         self.rest.add("GET", r"customers/search", authed("Magento_Customer::manage", self.search_customers))
+        self.rest.add("POST", r"customers", authed("Magento_Customer::manage", self.post_customer))
         self.rest.add("GET", r"customers/(?P<id>[^/]+)", authed("Magento_Customer::manage", self.get_customer))
         self.rest.add("PUT", r"customers/(?P<id>[^/]+)", authed("Magento_Customer::manage", self.put_customer))
         self.sim.add("POST", r"/_sim/customers", self.sim_create_customer)
+        self.sim.add("GET", r"/_sim/customers", self.sim_list_customers)
         self.sim.add("PATCH", r"/_sim/customers/(?P<id>\d+)", self.sim_patch_customer)
         self.sim.add("GET", r"/_sim/customers/(?P<id>\d+)", self.sim_get_customer)
         self.sim.add("POST", r"/_sim/customers/(?P<id>\d+)/webhook", self.sim_reemit_customer)
@@ -67,9 +71,7 @@ class Customers:
         return json_response(200, {"items": items, "search_criteria": _search.echo(criteria), "total_count": total},
                              php=True)
 
-    def put_customer(self, req: Request, id: str) -> Response:
-        customer_id = self.entity_id(id)
-        sent = self.body(req).get("customer")
+    def _checked(self, sent) -> dict:
         if not isinstance(sent, dict):
             raise self.Error(400, '"%fieldName" is required. Enter and try again.', {"fieldName": "customer"})
         for field in ("email", "firstname", "lastname"):
@@ -77,12 +79,41 @@ class Customers:
                 raise self.Error(400, '"%fieldName" is required. Enter and try again.', {"fieldName": field})
         if not EMAIL.match(sent["email"]):
             raise self.Error(400, '"%fieldName" is not a valid email address.', {"fieldName": "Email"})
+        return sent
+
+    def _email_taken(self, email: str, other_than: int | None) -> None:
+        if any(c["email"].lower() == email.lower() and c["id"] != other_than for c in self.customers.values()):
+            raise self.Error(400, "A customer with the same email address already exists in an associated website.")
+
+    def post_customer(self, req: Request) -> Response:
+        """CustomerRepository::save of a new customer (AccountManagement::createAccount without a password)."""
+        sent = self._checked(self.body(req).get("customer"))
+        with self.lock:
+            self._email_taken(sent["email"], None)
+            customer_id = self.new_id("customer")
+            now = magento_time()
+            customer = {"id": customer_id, "group_id": 1, "email": sent["email"], "firstname": sent["firstname"],
+                        "lastname": sent["lastname"], "website_id": sent.get("website_id", 1), "store_id": 1,
+                        "created_at": now, "updated_at": now, "created_in": "Default Store View", "addresses": [],
+                        "custom_attributes": copy.deepcopy(sent.get("custom_attributes") or []),
+                        "disable_auto_group_change": 0, "extension_attributes": {"is_subscribed": False}}
+            self.customers[customer_id] = customer
+            answer = copy.deepcopy(customer)
+        self.emit_customer(customer_id)
+        return json_response(200, answer, php=True)
+
+    def sim_list_customers(self, req: Request) -> Response:
+        email = (req.arg("email") or "").lower()
+        with self.lock:
+            found = [copy.deepcopy(c) for c in self.customers.values() if not email or c["email"].lower() == email]
+        return json_response(200, {"items": found})
+
+    def put_customer(self, req: Request, id: str) -> Response:
+        customer_id = self.entity_id(id)
+        sent = self._checked(self.body(req).get("customer"))
         with self.lock:
             current = self.customer_or_404(customer_id)
-            taken = any(c["email"].lower() == sent["email"].lower() and c["id"] != customer_id
-                        for c in self.customers.values())
-            if taken:
-                raise self.Error(400, "A customer with the same email address already exists in an associated website.")
+            self._email_taken(sent["email"], customer_id)
             saved = copy.deepcopy(current)
             for field in ("email", "firstname", "lastname", "default_billing", "custom_attributes"):
                 if field in sent:

@@ -83,6 +83,7 @@ async fn main() -> Result<(), Error> {
         clock: clock.clone(),
         lease_secs,
         enabled: settings.stripe.sync_customers,
+        create_in: settings.customers.create_in(),
     });
     let order_to_cash = OrderToCash {
         platforms,

@@ -28,6 +28,25 @@ pub struct TallyConfig {
     pub kentico: KenticoConfig,
     pub erp: ErpConfig,
     pub order_to_cash: OrderToCashConfig,
+    pub customers: CustomersConfig,
+}
+
+/// Customers both ways (README, "Customers, both ways").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomersConfig {
+    /// Where a customer made in Stripe (by a person or another integration,
+    /// not by Tally) becomes a platform customer: `"magento/default"`.
+    /// Unset, such customers are journaled and left alone.
+    pub create_from_stripe_in: Option<String>,
+}
+
+impl CustomersConfig {
+    /// The (platform, store) of `create_from_stripe_in`.
+    pub fn create_in(&self) -> Option<(String, String)> {
+        let (platform, store) = self.create_from_stripe_in.as_deref()?.split_once('/')?;
+        Some((platform.to_string(), store.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -94,6 +113,8 @@ pub struct MagentoConfig {
     /// How far back (by the date a return was requested) each poll looks for
     /// processed returns: a closed return stays closed, so the scan is bounded.
     pub rma_lookback_days: u32,
+    /// The website a customer Tally creates belongs to (`website_id`).
+    pub website_id: u32,
     /// The code of the customer attribute the merchant created to hold the
     /// linked Stripe customer id; unset, Tally keeps the link only in its own table.
     pub stripe_customer_attribute: Option<String>,
@@ -108,6 +129,7 @@ impl Default for MagentoConfig {
             http: HttpPolicy::default(),
             rma_refund_resolutions: Vec::new(),
             rma_lookback_days: 60,
+            website_id: 1,
             stripe_customer_attribute: None,
         }
     }
@@ -517,6 +539,26 @@ impl TallyConfig {
         if !(1..=3_650).contains(&self.magento.rma_lookback_days) {
             return Err(err("magento.rma_lookback_days", "between 1 and 3650"));
         }
+        if let Some(at) = &self.customers.create_from_stripe_in {
+            let key = "customers.create_from_stripe_in";
+            match self.customers.create_in() {
+                Some((platform, store)) if platform == "magento" => {
+                    if self.magento.base_url.is_none() || store != self.magento.store_code {
+                        return Err(err(
+                            key,
+                            format!("{at:?} is not the Magento store this deployment serves"),
+                        ));
+                    }
+                }
+                Some((platform, _)) => {
+                    return Err(err(
+                        key,
+                        format!("Tally creates customers on Magento only, not on {platform}"),
+                    ))
+                }
+                None => return Err(err(key, format!("{at:?} is not \"platform/store\""))),
+            }
+        }
         if let Some(url) = &self.znode.base_url {
             check_url("znode.base_url", url)?;
         }
@@ -699,6 +741,43 @@ mod tests {
         assert_eq!(c.magento.store_code, "default");
         assert_eq!(c.erp.accounts.stripe_clearing, "1105");
         assert_eq!(c.erp.accounts.accounts_receivable, "1200");
+    }
+
+    #[test]
+    fn customers_are_created_only_in_the_magento_store_served() {
+        let at = |doc: &str| TallyConfig::from_json(doc).map(|c| c.customers.create_in());
+        let magento = r#""magento":{"base_url":"http://127.0.0.1:4610"}"#;
+        assert_eq!(
+            at(&format!(
+                r#"{{{magento},"customers":{{"create_from_stripe_in":"magento/default"}}}}"#
+            ))
+            .unwrap(),
+            Some(("magento".into(), "default".into()))
+        );
+        for (doc, says) in [
+            (
+                format!(r#"{{{magento},"customers":{{"create_from_stripe_in":"magento/other"}}}}"#),
+                "not the Magento store",
+            ),
+            (
+                r#"{"customers":{"create_from_stripe_in":"magento/default"}}"#.to_string(),
+                "not the Magento store",
+            ),
+            (
+                format!(
+                    r#"{{{magento},"customers":{{"create_from_stripe_in":"kentico/DancingGoat"}}}}"#
+                ),
+                "Magento only",
+            ),
+            (
+                format!(r#"{{{magento},"customers":{{"create_from_stripe_in":"magento"}}}}"#),
+                "platform/store",
+            ),
+        ] {
+            let e = at(&doc).unwrap_err();
+            assert_eq!(e.key, "customers.create_from_stripe_in");
+            assert!(e.message.contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ fn harness_posting(
         clock: clock.clone(),
         lease_secs: 60,
         enabled: true,
+        create_in: Some(("magento".into(), "default".into())),
     });
     let o2c = OrderToCash {
         platforms,

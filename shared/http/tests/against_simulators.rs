@@ -116,6 +116,7 @@ async fn order_to_cash(links: Arc<dyn OrderLinks>) -> OrderToCash {
         clock: clock.clone(),
         lease_secs: 20,
         enabled: true,
+        create_in: None,
     });
     OrderToCash {
         platforms,

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::change_key::ChangeKey;
-use super::customer::{CustomerUpdate, PlatformCustomer};
+use super::customer::{CustomerProfile, CustomerUpdate, PlatformCustomer};
 use super::order::Order;
 use crate::error::Retryable;
 use crate::money::Money;
@@ -206,6 +206,22 @@ pub trait CommercePlatform: Send + Sync {
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError>;
     /// A registered customer (guests have no record on the platform).
     async fn get_customer(&self, _customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        Err(customers_not_supported(self.platform()))
+    }
+    /// The registered customer with this email, if any (checked before one is created).
+    async fn find_customer_by_email(
+        &self,
+        _email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        Err(customers_not_supported(self.platform()))
+    }
+    /// Registers a customer made in Stripe (its profile, and the Stripe id where
+    /// the platform keeps one); returns it as saved.
+    async fn create_customer(
+        &self,
+        _profile: &CustomerProfile,
+        _stripe_customer_id: &str,
+    ) -> Result<PlatformCustomer, PlatformError> {
         Err(customers_not_supported(self.platform()))
     }
     /// At most `limit` customers changed after `key`, oldest change first (the

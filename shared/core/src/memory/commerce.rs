@@ -317,6 +317,39 @@ impl CommercePlatform for MemoryPlatform {
             })
     }
 
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        self.injected()?;
+        let wanted = crate::commerce::normalize_email(email);
+        Ok(self
+            .customers
+            .lock()
+            .unwrap()
+            .values()
+            .find(|c| crate::commerce::normalize_email(&c.email) == wanted)
+            .cloned())
+    }
+
+    async fn create_customer(
+        &self,
+        profile: &crate::commerce::CustomerProfile,
+        stripe_customer_id: &str,
+    ) -> Result<PlatformCustomer, PlatformError> {
+        self.injected()?;
+        let id = format!("{}", 900 + self.customers.lock().unwrap().len());
+        let (first, last) =
+            crate::commerce::split_name(profile.name.as_deref().unwrap_or("-"), None);
+        self.save_customer(&id, &profile.email, &first, &last);
+        let update = CustomerUpdate {
+            profile: Some(profile.clone()),
+            stripe_customer_id: Some(stripe_customer_id.into()),
+        };
+        self.update_customer(&id, &update).await?;
+        Ok(self.customer(&id))
+    }
+
     async fn customers_changed_after(
         &self,
         key: &ChangeKey,

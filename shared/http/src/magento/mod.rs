@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::magento::{
-    creditmemo_comment_request, customer_update_request, order_item_ids, parse_creditmemos,
-    parse_customer, parse_order, parse_polled_creditmemos, refund_request, PLATFORM,
+    creditmemo_comment_request, customer_update_request, new_customer_request, order_item_ids,
+    parse_creditmemos, parse_customer, parse_order, parse_polled_creditmemos, refund_request,
+    PLATFORM,
 };
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
-    OrderComment, PaymentCapture, PlatformCustomer, PlatformError, PlatformRefund, PolledOrder,
-    PolledRefund, RefundIntake, RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerProfile, CustomerUpdate,
+    Order, OrderComment, PaymentCapture, PlatformCustomer, PlatformError, PlatformRefund,
+    PolledOrder, PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::config::MagentoConfig;
 use tally_core::secrets::{CachedSecret, MagentoSecrets};
@@ -425,6 +426,49 @@ impl CommercePlatform for MagentoRest {
             &raw,
         )
         .map_err(Self::invalid)
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            items: Vec<Value>,
+        }
+        let query = search_query(&[("email", email, "eq")], &[], 1, 1);
+        let reply = self
+            .call(reqwest::Method::GET, "/customers/search", &query, None)
+            .await?;
+        let page: Page = serde_json::from_slice(&reply.body)
+            .map_err(|e| Self::invalid(format!("customer search: {e}")))?;
+        let attribute = self.config.stripe_customer_attribute.as_deref();
+        page.items
+            .first()
+            .map(|c| {
+                parse_customer(&self.store_code, attribute, c.to_string().as_bytes())
+                    .map_err(Self::invalid)
+            })
+            .transpose()
+    }
+
+    async fn create_customer(
+        &self,
+        profile: &CustomerProfile,
+        stripe_customer_id: &str,
+    ) -> Result<PlatformCustomer, PlatformError> {
+        let attribute = self.config.stripe_customer_attribute.as_deref();
+        let body = new_customer_request(
+            profile,
+            stripe_customer_id,
+            attribute,
+            self.config.website_id,
+        );
+        let reply = self
+            .call(reqwest::Method::POST, "/customers", &[], Some(&body))
+            .await?;
+        parse_customer(&self.store_code, attribute, &reply.body).map_err(Self::invalid)
     }
 
     /// By key, as orders are: the rest of the key's second, then later changes.

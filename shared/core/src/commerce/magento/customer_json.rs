@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use super::PLATFORM;
 use crate::commerce::amounts::id_text;
-use crate::commerce::{split_name, CustomerRef, CustomerUpdate, PlatformCustomer, PostalAddress};
+use crate::commerce::{
+    split_name, CustomerProfile, CustomerRef, CustomerUpdate, PlatformCustomer, PostalAddress,
+};
 
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -149,10 +151,49 @@ pub fn customer_update_request(
     Ok(json!({ "customer": value }))
 }
 
+/// The `POST /V1/customers` body for a customer made in Stripe: Magento
+/// requires both names, so a missing one is the email's local part. The
+/// phone and address wait for an address book entry, which Magento cannot
+/// make without a full address.
+pub fn new_customer_request(
+    profile: &CustomerProfile,
+    stripe_customer_id: &str,
+    stripe_attribute: Option<&str>,
+    website_id: u32,
+) -> Value {
+    let local = profile.email.split('@').next().unwrap_or("-").to_string();
+    let (first, last) = split_name(profile.name.as_deref().unwrap_or(&local), None);
+    let mut customer = json!({
+        "email": profile.email, "firstname": first, "lastname": last, "website_id": website_id,
+    });
+    if let Some(code) = stripe_attribute {
+        customer["custom_attributes"] =
+            json!([{"attribute_code": code, "value": stripe_customer_id}]);
+    }
+    json!({ "customer": customer })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commerce::CustomerProfile;
+
+    #[test]
+    fn a_customer_made_in_stripe_is_posted_with_both_names() {
+        let named = CustomerProfile::new("nia@example.com", Some("Nia New"), None, None);
+        let body = new_customer_request(&named, "cus_1", Some("stripe_customer_id"), 1);
+        assert_eq!(
+            body,
+            json!({"customer": {"email": "nia@example.com", "firstname": "Nia", "lastname": "New", "website_id": 1,
+                "custom_attributes": [{"attribute_code": "stripe_customer_id", "value": "cus_1"}]}})
+        );
+        let nameless = CustomerProfile::new("bo@example.com", None, None, None);
+        let c = &new_customer_request(&nameless, "cus_2", None, 2)["customer"];
+        assert_eq!(
+            (c["firstname"].as_str(), c["lastname"].as_str()),
+            (Some("bo"), Some("bo"))
+        );
+        assert!(c.get("custom_attributes").is_none());
+    }
 
     const CUSTOMER: &str = r#"{"id": 5, "email": "Amy@Example.com", "firstname": "Amy", "lastname": "Lee",
         "website_id": 1, "updated_at": "2026-11-28 10:00:00", "default_billing": "9",

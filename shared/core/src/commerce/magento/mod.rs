@@ -11,7 +11,7 @@ pub use creditmemo_json::{
     creditmemo_comment_request, order_item_ids, parse_creditmemos, parse_polled_creditmemos,
     refund_request,
 };
-pub use customer_json::{customer_update_request, parse_customer};
+pub use customer_json::{customer_update_request, new_customer_request, parse_customer};
 pub use order_json::{parse_order, MagentoOrder, PLATFORM};
 pub use rma_json::{
     parse_returns, return_amount, return_comment_request, rma_entity_of, rma_marker, rma_record_id,

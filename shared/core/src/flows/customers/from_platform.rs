@@ -100,7 +100,7 @@ impl CustomerSync {
 
     /// Writes the linked Stripe customer id onto the platform customer where
     /// the platform keeps one and it does not show it yet.
-    async fn note_link_on_platform(
+    pub(super) async fn note_link_on_platform(
         &self,
         customer: &CustomerRef,
         shown: Option<&str>,

@@ -92,7 +92,10 @@ impl CustomerSync {
         };
         let Some(key) = linked else {
             // Made in Stripe (or by another integration): recorded by the event
-            // journal; no platform customer is made from it.
+            // journal, and made a platform customer where configuration says so.
+            if let Some(made) = self.made_in_stripe(&stripe_customer).await? {
+                return Ok(made);
+            }
             tracing::info!(stripe_customer = %event.customer_id, event = %event.event_type, "Stripe customer with no platform customer linked");
             return Ok(CustomerOutcome::Unchanged("no platform customer linked"));
         };

@@ -10,6 +10,7 @@
 
 mod from_platform;
 mod from_stripe;
+mod made_in_stripe;
 mod poller;
 
 use std::future::Future;
@@ -43,6 +44,9 @@ pub enum CustomerOutcome {
     SentToPlatform { customer_key: String },
     /// The Stripe customer was deleted: the link is gone, the platform customer kept.
     Unlinked { customer_key: String },
+    /// A customer made in Stripe, linked to the platform customer with its
+    /// email or registered on the platform now.
+    MadeOnPlatform { customer_key: String, created: bool },
     /// Nothing to do: an echo of Tally's own write, already in sync, or not linked.
     Unchanged(&'static str),
 }
@@ -56,6 +60,9 @@ pub struct CustomerSync {
     pub lease_secs: i64,
     /// `stripe.sync_customers`: off, no customer is linked or synced.
     pub enabled: bool,
+    /// `customers.create_from_stripe_in`: the (platform, store) where a
+    /// customer made in Stripe becomes a platform customer.
+    pub create_in: Option<(String, String)>,
 }
 
 /// The queue message naming a platform customer that changed at `updated_at`.

@@ -1,5 +1,7 @@
 use super::*;
+use crate::commerce::CommercePlatform;
 use crate::error::Retryable;
+use crate::ports::CustomerLinks;
 use crate::testkit::{harness, Harness};
 
 fn magento(id: &str) -> CustomerRef {
@@ -429,4 +431,123 @@ async fn a_customer_whose_stripe_customer_was_deleted_is_linked_to_a_new_one() {
         h.platform.customer("5").stripe_customer_id,
         Some(stripe_customer)
     );
+}
+
+fn created_event(id: &str, customer: &str) -> CustomerEvent {
+    let mut e = stripe_event(id, customer, 1_795_700_000, None);
+    e.event_type = "customer.created".into();
+    e
+}
+
+#[tokio::test]
+async fn a_customer_made_in_stripe_becomes_a_platform_customer_once() {
+    let h = harness();
+    let made = h.stripe.customers.insert(&CustomerProfile::new(
+        "new@example.com",
+        Some("Nia New"),
+        None,
+        None,
+    ));
+    let event = created_event("evt_7", &made);
+    let CustomerOutcome::MadeOnPlatform {
+        customer_key,
+        created: true,
+    } = sync(&h).on_stripe_customer_event(&event).await.unwrap()
+    else {
+        panic!("not made on the platform")
+    };
+    let id = customer_key.rsplit('/').next().unwrap();
+    let c = h.platform.customer(id);
+    assert_eq!(
+        (c.email.as_str(), c.last_name.as_deref()),
+        ("new@example.com", Some("New"))
+    );
+    assert_eq!(c.stripe_customer_id.as_deref(), Some(made.as_str()));
+    assert_eq!(
+        h.stripe.customers.get(&made).unwrap().metadata["customer_id"],
+        id
+    );
+    // the same event again, and the update naming it, change nothing more
+    sync(&h).on_stripe_customer_event(&event).await.unwrap();
+    let again = stripe_event("evt_8", &made, 1_795_700_001, None);
+    assert!(matches!(
+        sync(&h).on_stripe_customer_event(&again).await.unwrap(),
+        CustomerOutcome::Unchanged(_)
+    ));
+    assert_eq!(h.state.customer_links().len(), 1);
+}
+
+#[tokio::test]
+async fn a_customer_made_in_stripe_with_a_platform_customers_email_is_linked_not_duplicated() {
+    let h = harness();
+    h.platform
+        .save_customer("5", "amy@example.com", "Amy", "Lee");
+    let made = h.stripe.customers.insert(&CustomerProfile::new(
+        "Amy@example.com",
+        Some("Amy Lee"),
+        None,
+        None,
+    ));
+    let out = sync(&h)
+        .on_stripe_customer_event(&created_event("evt_9", &made))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        CustomerOutcome::MadeOnPlatform {
+            customer_key: "magento/default/5".into(),
+            created: false
+        }
+    );
+    assert_eq!(
+        h.platform.customer("5").stripe_customer_id.as_deref(),
+        Some(made.as_str())
+    );
+    // a second Stripe customer for the same person is for review
+    let twin = h.stripe.customers.insert(&CustomerProfile::new(
+        "amy@example.com",
+        Some("Amy L"),
+        None,
+        None,
+    ));
+    let err = sync(&h)
+        .on_stripe_customer_event(&created_event("evt_10", &twin))
+        .await
+        .unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(
+        err.to_string()
+            .contains("two Stripe customers for one person"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_tally_made_is_never_taken_for_one_made_in_stripe() {
+    let h = harness();
+    let mut o = crate::testkit::order("31", crate::money::Currency::Usd, "5.00");
+    o.customer.email = Some("guest@example.com".into());
+    let guest = sync(&h)
+        .stripe_customer_for_order(&o)
+        .await
+        .unwrap()
+        .unwrap();
+    h.state
+        .unlink_customer("magento/default/guest:guest@example.com", &guest)
+        .await
+        .unwrap();
+    let out = sync(&h)
+        .on_stripe_customer_event(&created_event("evt_11", &guest))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        CustomerOutcome::Unchanged("no platform customer linked")
+    );
+    assert!(h
+        .platform
+        .find_customer_by_email("guest@example.com")
+        .await
+        .unwrap()
+        .is_none());
 }
