@@ -14,10 +14,7 @@ impl CustomerSync {
         if !self.enabled {
             return Ok(CustomerOutcome::Unchanged("customer sync is off"));
         }
-        let platform = self
-            .platforms
-            .get(&customer.platform, &customer.store)
-            .map_err(|e| O2cError::Invalid(e.to_string()))?;
+        let platform = self.platform_of(&customer.platform, &customer.store)?;
         let fresh = match platform.get_customer(&customer.customer_id).await {
             Ok(c) => c,
             Err(PlatformError::CustomerNotFound { .. }) => {
@@ -109,10 +106,7 @@ impl CustomerSync {
         if shown == Some(linked) || customer.is_guest() {
             return Ok(());
         }
-        let platform = self
-            .platforms
-            .get(&customer.platform, &customer.store)
-            .map_err(|e| O2cError::Invalid(e.to_string()))?;
+        let platform = self.platform_of(&customer.platform, &customer.store)?;
         let update = CustomerUpdate {
             profile: None,
             stripe_customer_id: Some(linked.to_string()),

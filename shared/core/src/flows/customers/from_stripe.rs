@@ -124,10 +124,7 @@ impl CustomerSync {
                 event.customer_id
             ))
         })?;
-        let platform = self
-            .platforms
-            .get(&customer.platform, &customer.store)
-            .map_err(|e| O2cError::Invalid(e.to_string()))?;
+        let platform = self.platform_of(&customer.platform, &customer.store)?;
         let links = self.links.as_ref();
         // Once per event: a duplicate delivered alongside writes nothing twice.
         let done = self

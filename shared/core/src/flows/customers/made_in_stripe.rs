@@ -32,10 +32,7 @@ impl CustomerSync {
                 stripe_customer.id
             ))
         })?;
-        let platform = self
-            .platforms
-            .get(platform_name, store)
-            .map_err(|e| O2cError::Invalid(e.to_string()))?;
+        let platform = self.platform_of(platform_name, store)?;
         let id = &stripe_customer.id;
         let done = self
             .step(&format!("stripe/{id}"), "made-on-platform", || async {

@@ -81,6 +81,18 @@ pub fn customer_changed_message(
 }
 
 impl CustomerSync {
+    /// The adapter for a customer's platform and store; one this deployment
+    /// does not serve is a configuration to fix, not to retry.
+    fn platform_of(
+        &self,
+        platform: &str,
+        store: &str,
+    ) -> Result<&Arc<dyn crate::commerce::CommercePlatform>, O2cError> {
+        self.platforms
+            .get(platform, store)
+            .map_err(|e| O2cError::Invalid(e.to_string()))
+    }
+
     /// Runs `work` at most once under `customer/{key}/{step}`.
     async fn step<F, Fut>(&self, key: &str, step: &str, work: F) -> Result<String, O2cError>
     where
