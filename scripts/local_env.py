@@ -45,7 +45,9 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
     if os.environ.get("ERP_PAID_ORDERS"):
         doc["erp"]["paid_orders"] = os.environ["ERP_PAID_ORDERS"]
     if os.environ.get("ZNODE_PORT"):
-        doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP}
+        # Custom1 holds the Stripe customer id; user 2 is the simulated portal's admin, whom the customer list runs as
+        doc["znode"] = {"base_url": f"http://{host}:{os.environ['ZNODE_PORT']}", "http": LOCAL_HTTP,
+                        "stripe_customer_field": "Custom1", "customer_list_user_id": 2}
     if os.environ.get("KENTICO_PORT"):
         # CustomerStripeID: the custom field the simulated merchant added to the customer class
         doc["kentico"] = {"base_url": f"http://{host}:{os.environ['KENTICO_PORT']}", "http": LOCAL_HTTP,

@@ -211,6 +211,8 @@ class LocalStack(Stack):
             region_name=self.env["AWS_REGION"],
         )
         self.lambda_ = session.client("lambda", endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        for name, platform in self.platforms.items():
+            platform.customer_poll = lambda name=name: self.poll(name)
 
     def poll_magento(self) -> dict:
         return self.poll("magento")

@@ -31,8 +31,17 @@ class PlatformSim:
     # whether a recorded payment carries the Stripe charge id as the platform's transaction id
     records_transaction_id: bool
 
+    # whether the platform sends an event when a customer is saved; where it does not, the stack sets
+    # `customer_poll` to run Tally's poll, which is how that platform's customers reach Tally
+    customer_events = True
+
     def __init__(self, base: str):
         self.base = base.rstrip("/")
+        self.customer_poll = None
+
+    def _customer_saved(self, notify: bool) -> None:
+        if notify and not self.customer_events and self.customer_poll:
+            self.customer_poll()
 
     def sim(self, method: str, path: str, **kw) -> requests.Response:
         return requests.request(method, f"{self.base}/_sim/{path}", timeout=60, **kw)
@@ -55,11 +64,13 @@ class PlatformSim:
         r = self.sim("POST", "customers", json={"email": email, "firstname": firstname, "lastname": lastname,
                                                 "notify": notify, **extra})
         r.raise_for_status()
+        self._customer_saved(notify)
         return r.json()["id"]
 
     def edit_customer(self, customer_id, notify: bool = True, **fields) -> dict:
         r = self.sim("PATCH", f"customers/{customer_id}", json={"notify": notify, **fields})
         r.raise_for_status()
+        self._customer_saved(notify)
         return r.json()
 
     def customer(self, customer_id) -> dict:
@@ -69,7 +80,9 @@ class PlatformSim:
         return r.json()
 
     def announce_customer(self, customer_id) -> dict:
-        """Sends the customer's event again (a duplicate delivery)."""
+        """Sends the customer's event again (a duplicate delivery); with no events, runs the poll again."""
+        if not self.customer_events:
+            return self.customer_poll() if self.customer_poll else {}
         r = self.sim("POST", f"customers/{customer_id}/webhook")
         r.raise_for_status()
         return r.json()
@@ -123,6 +136,12 @@ class PlatformSim:
 
     def customer_phone(self, customer_id) -> str | None:
         raise NotImplementedError
+
+    def customer_writes(self, customer_id) -> list[dict]:
+        """The requests that saved this customer, as the simulator logged them."""
+        route = self.customer_write(customer_id)
+        return [r for r in self.requests_log(path_contains=route.path, method=route.method)
+                if r["path"].endswith(route.path)]
 
 
 class MagentoSim(PlatformSim):
@@ -193,6 +212,22 @@ class ZnodeSim(PlatformSim):
     def notes(self, order_id) -> list[dict]:
         return [{"text": n["Notes"], "notified": False, "status": None, "at": n["CreatedDate"]}
                 for n in self.order(order_id)["order"]["OrderNotes"]]
+
+    # Znode 9.x sends no customer events: Tally's poll reads customers
+    customer_events = False
+
+    def customer_write(self, customer_id) -> Route:
+        # one route saves every user, the whole row in the body
+        return Route("PUT", "/customeraccount/updatecustomer")
+
+    def customer_writes(self, customer_id) -> list[dict]:
+        def user_of(body) -> str:
+            body = json.loads(body) if isinstance(body, str) and body else body
+            return str(body.get("UserId")) if isinstance(body, dict) else ""
+        return [r for r in super().customer_writes(customer_id) if user_of(r["body"]) == str(customer_id)]
+
+    def customer_phone(self, customer_id) -> str | None:
+        return self.customer(customer_id)["customer"]["PhoneNumber"] or None
 
 
 class KenticoSim(PlatformSim):

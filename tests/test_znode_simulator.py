@@ -242,3 +242,36 @@ def test_returns_list_by_state_and_key_and_refund_processed_takes_the_whole_mode
     summary = requests.get(f"{znode}/_sim/orders/{placed['id']}", timeout=10).json()["summary"]
     assert sorted((r["id"], r["amount"], r["state"], r["stripe_refund_id"]) for r in summary["refunds"]) == sorted([
         (made["id"], 7.5, "refunded", "re_77"), (in_review["id"], 3, "approved", None)])
+
+
+def test_users_are_read_saved_whole_and_listed_by_modification(znode):
+    cid = requests.post(f"{znode}/_sim/customers", json={"email": "amy@example.com", "firstname": "Amy",
+                                                         "lastname": "Lee", "telephone": "555"}, timeout=10).json()["id"]
+    user = api(znode, "GET", f"useraccounts/{cid}/1").json()["User"]
+    assert (user["Email"], user["PhoneNumber"], user["IsGuestUser"]) == ("amy@example.com", "555", False)
+    assert api(znode, "GET", "useraccounts/99999/1").status_code == 204
+    # the model sent is the whole row: a column left out is cleared, and no CreatedDate fails in SQL
+    partial = {"UserId": int(cid), "Email": "amy@example.com", "FirstName": "Amy", "LastName": "Park"}
+    r = api(znode, "PUT", "customeraccount/updatecustomer", json=partial)
+    assert r.status_code == 500 and "datetime" in r.json()["ErrorMessage"]
+    time.sleep(1.1)
+    r = api(znode, "PUT", "customeraccount/updatecustomer", json=user | {"LastName": "Park", "Custom1": "cus_1"})
+    assert r.status_code == 200, r.text
+    summary = requests.get(f"{znode}/_sim/customers/{cid}", timeout=10).json()["summary"]
+    assert (summary["name"], summary["stripe_customer_id"]) == ("Amy Park", "cus_1")
+    assert summary["updated_at"] > user["ModifiedDate"]
+    # the list: the procedure's columns, to the minute, for the portal's admin only
+    minute = user["ModifiedDate"][:16]
+    listed = api(znode, "GET", "customeraccount/list/2", params={
+        "filter": f"modifieddate~ge~{minute},portalid~eq~1", "sort": "modifieddate~asc",
+        "page": "index~1,size~100"}).json()
+    rows = [u for u in listed["Users"] if u["UserId"] == int(cid)]
+    assert rows and "Custom1" not in rows[0] and rows[0]["ModifiedDate"] == summary["updated_at"]
+    assert api(znode, "GET", "customeraccount/list/77").json()["Users"] == []
+    assert api(znode, "GET", "customeraccount/list/2", params={"filter": "colour~eq~red"}).status_code == 500
+    # an order names the user with its email; a guest checkout leaves a user of its own
+    order = place(znode, customer={"email": "amy@example.com", "firstname": "Amy"})["order"]
+    assert order["UserId"] == int(cid)
+    guest = place(znode, customer={"email": "gus@example.com", "firstname": "Gus"})["order"]
+    assert api(znode, "GET", f"useraccounts/{guest['UserId']}/1").json()["User"]["IsGuestUser"] is True
+    assert requests.post(f"{znode}/_sim/customers/{cid}/webhook", timeout=10).status_code == 409

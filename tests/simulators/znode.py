@@ -13,7 +13,8 @@ payment status and transaction id change through GETs; `orders/list` takes Znode
 
 Control API, the same on every platform simulator: POST/GET /_sim/orders, GET /_sim/orders/{id}
 (the native order plus a `summary`), POST /_sim/orders/{id}/refunds (an approved return: see
-znode_returns.py, which serves `rmareturn/*`), POST/GET/DELETE /_sim/faults, GET /_sim/requests, POST /_sim/reset.
+znode_returns.py, which serves `rmareturn/*`), POST/GET/PATCH /_sim/customers (znode_customers.py, which
+serves the users Tally reads and saves), POST/GET/DELETE /_sim/faults, GET /_sim/requests, POST /_sim/reset.
 Znode 9.x sends no webhooks; to stand in for Znode 10's "Webhook Consumer", URLs registered with
 POST /_sim/webhooks get `{"EventName": "OrderPlaced", "Data": {...}}` for each order placed with
 `notify` (the default), and POST /_sim/orders/{id}/webhook sends it again (to `{"url"}` if given).
@@ -34,6 +35,7 @@ import time
 from decimal import Decimal
 from urllib.parse import unquote
 
+from .znode_customers import Customers
 from .znode_returns import Returns
 from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
                       decimals_of, dumps, injected_fault, json_response, magento_time, parse_decimal,
@@ -77,7 +79,7 @@ def default_fault_body(status: int) -> dict:
     return error_body(ZnodeError(status, "Simulated failure", 1 if status >= 500 else None))
 
 
-class ZnodeSimulator(Returns):
+class ZnodeSimulator(Returns, Customers):
     def __init__(self, domain: str, key: str, auth: str = "basic", token_minutes: float = 10):
         self.domain, self.key = domain, key
         self.auth, self.token_seconds = auth, token_minutes * 60
@@ -101,6 +103,7 @@ class ZnodeSimulator(Returns):
         r.add("POST", r"/order/saveorderpaymentdetail", self.save_payment_detail)
         r.add("GET", r"/orders/(?P<id>[^/]+)", self.get_order)
         self.return_routes()
+        self.customer_routes()
         s = self.sim
         s.add("POST", r"/_sim/orders", self.sim_create_order)
         s.add("GET", r"/_sim/orders", lambda req: json_response(200, {"items": self.all_orders()}))
@@ -124,6 +127,7 @@ class ZnodeSimulator(Returns):
             self.next_order, self.next_note, self.next_payment = 1000, 1, 0
             self.deliveries = []
             self.reset_returns()
+            self.reset_customers()
 
     # --- dispatch ---
 
@@ -356,7 +360,9 @@ class ZnodeSimulator(Returns):
         self.next_order += 1
         return {
             "OmsOrderId": order_id, "OmsOrderDetailsId": order_id + 50000, "OrderNumber": f"ZN-{order_id:09d}",
-            "PortalId": 1, "UserId": 7, "OmsOrderStateId": 10, "OrderState": "Submitted", "OmsPaymentStateId": 50,
+            "PortalId": 1, "UserId": self.user_for_order(customer.get("email") or "customer@example.com",
+                                                           customer.get("firstname") or "Jane",
+                                                           customer.get("lastname") or "Doe"), "OmsOrderStateId": 10, "OrderState": "Submitted", "OmsPaymentStateId": 50,
             "PaymentStatus": "Pending", "PaymentType": str(spec.get("payment_method") or "CREDIT_CARD").upper(),
             "PaymentDisplayName": "Credit card", "TransactionId": None, "ExternalId": "0",
             "PaymentSettingId": PAYMENT_SETTING_OF.get(str(spec.get("payment_method") or "").lower(), 1),
@@ -476,8 +482,10 @@ def main() -> None:
     serve("znode", ZnodeSimulator(args.domain, args.key, args.auth, args.token_minutes), args.host, args.port)
 
 
-# the returns mixin's view of this module (under `python -m` it is `__main__`, not `simulators.znode`)
-Returns.ZnodeError, Returns.envelope, Returns.compare = ZnodeError, staticmethod(envelope), staticmethod(compare)
+# the mixins' view of this module (under `python -m` it is `__main__`, not `simulators.znode`)
+for mixin in (Returns, Customers):
+    mixin.ZnodeError, mixin.SimError = ZnodeError, SimError
+    mixin.envelope, mixin.compare = staticmethod(envelope), staticmethod(compare)
 
 if __name__ == "__main__":
     main()

@@ -156,7 +156,17 @@ pub struct ZnodeConfig {
     /// before then, and a 401 renews it at once.
     pub token_expiration_minutes: u32,
     pub http: HttpPolicy,
+    /// The `ZnodeUser` column (`Custom1`..`Custom5`) that holds the linked
+    /// Stripe customer id; unset, Tally keeps the link only in its own table.
+    pub stripe_customer_field: Option<String>,
+    /// The Znode user the customer poll lists as (`customeraccount/list/{id}`'s
+    /// `loggedUserAccountId`: an admin of the portal). Unset, Znode customers
+    /// reach Tally through their orders only.
+    pub customer_list_user_id: Option<u32>,
 }
+
+/// The `ZnodeUser` columns a merchant may give to the Stripe customer id.
+pub const ZNODE_CUSTOM_FIELDS: [&str; 5] = ["Custom1", "Custom2", "Custom3", "Custom4", "Custom5"];
 
 /// Znode's two authentication modes (`EnableBasicAuthorization`, the shipped
 /// default, or `EnableTokenBasedAuthorization`).
@@ -183,6 +193,8 @@ impl Default for ZnodeConfig {
             auth: ZnodeAuthMode::Basic,
             token_expiration_minutes: 10,
             http: HttpPolicy::default(),
+            stripe_customer_field: None,
+            customer_list_user_id: None,
         }
     }
 }
@@ -589,6 +601,20 @@ impl TallyConfig {
             ));
         }
         check_http("znode.http", &self.znode.http)?;
+        if let Some(field) = &self.znode.stripe_customer_field {
+            if !ZNODE_CUSTOM_FIELDS.contains(&field.as_str()) {
+                return Err(err(
+                    "znode.stripe_customer_field",
+                    format!("{field:?} is not one of ZnodeUser's Custom1 to Custom5"),
+                ));
+            }
+        }
+        if self.znode.customer_list_user_id == Some(0) {
+            return Err(err(
+                "znode.customer_list_user_id",
+                "a Znode user id (an admin of the portal), not 0",
+            ));
+        }
         if let Some(url) = &self.kentico.base_url {
             check_url("kentico.base_url", url)?;
         }
@@ -802,6 +828,14 @@ mod tests {
                 "magento.http.max_retries",
             ),
             (r#"{"magento":{"colour":"red"}}"#, "magento.colour"),
+            (
+                r#"{"znode":{"stripe_customer_field":"ExternalId"}}"#,
+                "znode.stripe_customer_field",
+            ),
+            (
+                r#"{"znode":{"customer_list_user_id":0}}"#,
+                "znode.customer_list_user_id",
+            ),
             (
                 r#"{"kentico":{"paid_status":"Payment Received"}}"#,
                 "kentico.paid_status",

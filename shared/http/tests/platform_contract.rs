@@ -105,6 +105,24 @@ async fn kentico_keeps_the_customer_contract() {
 
 #[tokio::test]
 #[ignore = "needs `make up`"]
+async fn znode_keeps_the_customer_contract() {
+    let znode = tally_http::znode::ZnodeRest::new(
+        tally_http::client(),
+        &env("ZNODE_BASE_URL"),
+        ZnodeConfig {
+            http: fast(),
+            stripe_customer_field: Some("Custom1".into()),
+            customer_list_user_id: Some(2),
+            ..ZnodeConfig::default()
+        },
+        secret(json!({"domain": env("ZNODE_DOMAIN"), "key": env("ZNODE_KEY")})),
+    );
+    let control = ControlApi(env("ZNODE_BASE_URL"));
+    check_customer_contract(&znode, &control, &unique_email("znode"), true).await;
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
 async fn magento_keeps_the_refund_intake_contract() {
     let magento = tally_http::magento::MagentoRest::new(
         tally_http::client(),

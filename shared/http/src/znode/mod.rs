@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_core::commerce::znode::{parse_order, parse_order_response, PLATFORM};
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PlatformError, PlatformRefund, PolledOrder, RefundIntake, RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
+    OrderComment, PaymentCapture, PlatformCustomer, PlatformError, PlatformRefund, PolledOrder,
+    RefundIntake, RefundRecord,
 };
 use tally_core::config::ZnodeConfig;
 use tally_core::secrets::{CachedSecret, ZnodeSecrets};
@@ -23,6 +24,7 @@ use tokio::sync::OnceCell;
 use crate::retry::{with_retries, Repeat, Reply};
 
 mod auth;
+mod customers;
 mod refunds;
 mod returns;
 
@@ -344,6 +346,26 @@ impl CommercePlatform for ZnodeRest {
 
     fn store(&self) -> &str {
         &self.config.portal_id
+    }
+
+    async fn get_customer(&self, customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        self.read_customer(customer_id).await
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        self.write_customer(customer_id, update).await
+    }
+
+    async fn customers_changed_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        self.customers_after(key, limit).await
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
