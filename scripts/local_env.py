@@ -156,6 +156,8 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         "ERP_SIGNING_SECRET": erp_secret,
         "ERP_PAID_ORDERS": os.environ.get("ERP_PAID_ORDERS", "journal_entry"),
         "LOCALSTRIPE_API_BASE": f"http://127.0.0.1:{os.environ['LOCALSTRIPE_PORT']}",
+        # the localstripe stack's store, whose stack syncs no customers: the adapter contract writes customers there
+        "MAGENTO_QUIET_BASE_URL": f"http://127.0.0.1:{os.environ['MAGENTO_LS_PORT']}",
     }
     env["TALLY_PLATFORMS"] = ",".join(["magento"] + [p for p in ("znode", "kentico") if os.environ.get(f"{p.upper()}_PORT")])
     if os.environ.get("ZNODE_PORT"):
@@ -171,6 +173,8 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    KENTICO_WEBHOOK_URL=function_url(endpoint, outputs["KenticoWebhookUrl"]),
                    KENTICO_WEBHOOK_SECRET=LOCAL_KENTICO_WEBHOOK_SECRET,
                    KENTICO_BASE_URL=f"http://127.0.0.1:{os.environ['KENTICO_PORT']}",
+                   # a Kentico no stack listens to, where the adapter contract writes customers
+                   KENTICO_QUIET_BASE_URL=f"http://127.0.0.1:{os.environ['KENTICO_QUIET_PORT']}",
                    KENTICO_USER=os.environ["KENTICO_USER"], KENTICO_PASSWORD=os.environ["KENTICO_PASSWORD"])
     env["PAYOUTS_HANDLER_FUNCTION"] = outputs["PayoutsHandlerName"]
     env["STRIPE_BACKFILL_FUNCTION"] = outputs["StripeBackfillName"]

@@ -8,6 +8,8 @@
 #   znode       Znode 9.x REST (Basic "domain|key", BaseResponse envelopes)
 #   znode-token the same in Znode's token mode, tokens lasting 3 s (adapter tests)
 #   kentico     Kentico Xperience 13 REST (Basic user:password, 403 without)
+#   kentico-quiet  the same with no connector: the adapter contract writes customers there, where no
+#               Tally reacts to its writes (adapter tests)
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   stripe-sim-tr  another one, so each stack sees only its own events (Tryton stack)
@@ -17,7 +19,7 @@
 #   netsuite    NetSuite SuiteTalk REST's journal entries (token-based auth)
 SIM_HOST="${TALLY_SIM_BIND:-127.0.0.1}"
 MAGENTO_PORT=4610
-MAGENTO_LS_PORT=4611
+export MAGENTO_LS_PORT=4611
 MAGENTO_TR_PORT=4612
 MAGENTO_TRS_PORT=4613
 ERP_PORT=4620
@@ -26,6 +28,7 @@ export ZNODE_TOKEN_PORT=4641
 ZNODE_DOMAIN="localhost:4640"
 ZNODE_KEY="znode-local-api-key"
 KENTICO_PORT=4650
+export KENTICO_QUIET_PORT=4651
 KENTICO_USER="tally-integration"
 KENTICO_PASSWORD="kentico-local-password"
 STRIPE_SIM_PORT=4630
@@ -74,6 +77,8 @@ start_simulators() {
     --port "$ZNODE_TOKEN_PORT" --domain "$ZNODE_DOMAIN" --key "$ZNODE_KEY" --auth token --token-minutes 0.05
   start_sim kentico "$KENTICO_PORT" _sim/health "$py" -m simulators.kentico --host "$SIM_HOST" --port "$KENTICO_PORT" \
     --user "$KENTICO_USER" --password "$KENTICO_PASSWORD"
+  start_sim kentico-quiet "$KENTICO_QUIET_PORT" _sim/health "$py" -m simulators.kentico --host "$SIM_HOST" \
+    --port "$KENTICO_QUIET_PORT" --user "$KENTICO_USER" --password "$KENTICO_PASSWORD"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim stripe-sim-tr "$STRIPE_TR_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_TR_PORT"
@@ -114,5 +119,5 @@ CONF
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }
 
-SIMULATORS="magento magento-ls magento-tr magento-trs znode znode-token kentico erp netsuite stripe-sim stripe-sim-tr
+SIMULATORS="magento magento-ls magento-tr magento-trs znode znode-token kentico kentico-quiet erp netsuite stripe-sim stripe-sim-tr
 stripe-sim-trs localstripe tryton"

@@ -16,7 +16,8 @@ Serves what Tally uses of the REST service as Kentico 13 does (facts and sources
   `StatusOrderIsPaid` sets `OrderIsPaid`; every status change is kept in the order's status
   history (COM_OrderStatusUser); every save moves `OrderLastModified`.
 Object types: ecommerce.order, ecommerce.orderitem, ecommerce.orderstatus, ecommerce.currency,
-ecommerce.paymentoption, ecommerce.customer (kentico_customers.py), and the custom table customtableitem.tally.refund Tally's README asks
+ecommerce.paymentoption, ecommerce.customer, ecommerce.address, cms.country and cms.state
+(kentico_customers.py), and the custom table customtableitem.tally.refund Tally's README asks
 merchants to create (RefundOrderID, RefundAmount, RefundStatus, RefundStripeRefundID, RefundNote
 and the custom table system fields ItemID, ItemGUID, ItemCreatedWhen, ItemModifiedWhen).
 **Assumed** (kentico.md marks them UNCONFIRMED): the PUT path format, the plural wrapper's name,
@@ -50,7 +51,7 @@ from ._common import (Faults, Request, RequestLog, Response, Router, control_rou
                       decimals_of, dumps, format_decimal, injected_fault, parse_decimal, post_webhook,
                       round_money, serve)
 from ._sql_where import SqlError, order_by, where
-from .kentico_customers import CUSTOMER, KenticoCustomers
+from .kentico_customers import ADDRESS, CUSTOMER, KenticoCustomers
 
 SITE_ID, SITE_NAME = 1, "DancingGoat"
 # COM_OrderStatus rows as a merchant might have them (names are the merchant's data)
@@ -162,6 +163,7 @@ class KenticoSimulator(KenticoCustomers):
                                                 "PaymentOptionDisplayName": d, "PaymentOptionSiteID": SITE_ID}
                                             for i, n, d in PAYMENT_OPTIONS},
             }
+            self.tables.update(self.customer_tables(stamp))
             for code in ("USD", "EUR", "JPY", "KWD"):
                 self.currency_id(code)
             self.next_id = {"ecommerce.order": 100, "ecommerce.orderitem": 1000, REFUND_TABLE: 0}
@@ -253,7 +255,8 @@ class KenticoSimulator(KenticoCustomers):
         sample = {"ecommerce.order": self.build_order({}, dry=True), "ecommerce.orderitem": {
             "OrderItemID": 0, "OrderItemOrderID": 0, "OrderItemSKUName": "", "OrderItemSKUID": 0,
             "OrderItemUnitCount": 0, "OrderItemUnitPrice": 0, "OrderItemTotalPrice": 0},
-            REFUND_TABLE: self.refund_row(0, Decimal(0), "requested", dry=True), CUSTOMER: self.customer_row(0)}
+            REFUND_TABLE: self.refund_row(0, Decimal(0), "requested", dry=True), CUSTOMER: self.customer_row(0),
+            ADDRESS: self.address_row(0, 0)}
         return set(sample.get(object_type.lower(), {}).keys())
 
     @staticmethod
@@ -290,12 +293,24 @@ class KenticoSimulator(KenticoCustomers):
                     obj["ItemModifiedWhen"] = now()
                 if type.lower() == CUSTOMER:
                     self.customer_saved(obj)
+                if type.lower() == ADDRESS:
+                    self.check_address(obj)
+                    obj["AddressLastModified"] = now()
             answer = kentico_json(200, self.wrap_one(type, copy.deepcopy(obj)))
         if type.lower() == CUSTOMER:
             self.emit_customer(int(id))
+        if type.lower() == ADDRESS:  # the connector sends the address's customer
+            self.emit_customer(obj["AddressCustomerID"])
         return answer
 
     def post_object(self, req: Request, type: str) -> Response:
+        if type.lower() == ADDRESS:
+            fields = self.body_fields(req, type)
+            with self.lock:
+                row = self.create_address(fields)
+                answer = kentico_json(200, self.wrap_one(type, copy.deepcopy(row)))
+            self.emit_customer(row["AddressCustomerID"], "CreateObject")
+            return answer
         if type.lower() != REFUND_TABLE:
             raise KenticoError(403, f"Creating {type} objects through REST is not allowed on this site.")
         fields = self.body_fields(req, type)
@@ -495,6 +510,7 @@ KenticoSimulator.sign_task = staticmethod(sign)
 KenticoSimulator.json = staticmethod(kentico_json)
 KenticoSimulator.SITE_ID = SITE_ID
 KenticoSimulator.SimError = SimError
+KenticoSimulator.KenticoError = KenticoError
 
 
 def main() -> None:

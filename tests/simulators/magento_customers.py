@@ -13,7 +13,8 @@ Control API (the shared one every platform simulator offers):
   "city", "postcode", "country_id", "region_code"}, "notify"?}` -> `{"id"}`: a shopper registering. The
   email is not validated here, as a record imported straight into the database is not.
 - PATCH /_sim/customers/{id} (the same fields) -> the customer: an edit in the Admin or My Account.
-- GET /_sim/customers/{id} -> `{"customer": native, "summary": {"email", "name", "stripe_customer_id"}}`,
+- GET /_sim/customers/{id} -> `{"customer": native, "summary": {"email", "name", "stripe_customer_id", "updated_at",
+  "address"}}` (the default billing address),
   the Stripe id being the `stripe_customer_id` attribute Tally writes.
 - POST /_sim/customers/{id}/webhook: the save event sent again (a duplicate delivery).
 - GET /_sim/customers[?email=]: the customers, or those with that email (any case).
@@ -196,8 +197,13 @@ class Customers:
                 return json_response(404, {"error": "no such customer"})
             linked = next((a.get("value") for a in customer.get("custom_attributes") or []
                            if a.get("attribute_code") == STRIPE_ATTRIBUTE), None)
+            billing = next((a for a in customer["addresses"] if a.get("default_billing")), None)
+            address = None if billing is None else {
+                "line1": (billing.get("street") or [None])[0], "line2": ", ".join(billing.get("street", [])[1:]) or None,
+                "city": billing.get("city"), "postal_code": billing.get("postcode"), "country": billing.get("country_id"),
+                "state": (billing.get("region") or {}).get("region_code")}
             summary = {"email": customer["email"], "name": f'{customer["firstname"]} {customer["lastname"]}',
-                       "stripe_customer_id": linked, "updated_at": customer["updated_at"]}
+                       "stripe_customer_id": linked, "updated_at": customer["updated_at"], "address": address}
             return json_response(200, {"customer": copy.deepcopy(customer), "summary": summary})
 
     def sim_reemit_customer(self, req: Request, id: str) -> Response:

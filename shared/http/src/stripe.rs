@@ -65,7 +65,9 @@ pub fn payment_intent_form(params: &NewPaymentIntent) -> Vec<(String, String)> {
 /// Stripe's form encoding of a customer write, in a fixed order. What the
 /// profile lacks is left out, never cleared: one side lacking a phone or an
 /// address (Magento keeps none without an address book entry) does not
-/// remove the other side's.
+/// remove the other side's. An address is one value: all its parts are
+/// sent, a missing part as Stripe's empty string (unset), so a new address
+/// never keeps a line of the old one.
 pub fn customer_form(customer: &CustomerWrite) -> Vec<(String, String)> {
     let p = &customer.profile;
     let mut form = vec![("email".to_string(), p.email.clone())];
@@ -83,9 +85,7 @@ pub fn customer_form(customer: &CustomerWrite) -> Vec<(String, String)> {
             ("postal_code", &a.postal_code),
             ("country", &a.country),
         ] {
-            if let Some(v) = v {
-                form.push((format!("address[{k}]"), v.clone()));
-            }
+            form.push((format!("address[{k}]"), v.clone().unwrap_or_default()));
         }
     }
     for (k, v) in &customer.metadata {
@@ -480,5 +480,50 @@ impl StripeApi for HttpStripe {
             |r: &Refund| &r.id,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::commerce::{CustomerProfile, PostalAddress};
+
+    #[test]
+    fn a_customer_address_is_sent_whole_and_what_the_profile_lacks_is_left_out() {
+        let address = PostalAddress {
+            line1: Some("7 Last Ln".into()),
+            city: Some("Austin".into()),
+            country: Some("US".into()),
+            ..Default::default()
+        };
+        let write = CustomerWrite {
+            profile: CustomerProfile::new("amy@example.com", Some("Amy Lee"), None, Some(&address)),
+            metadata: Default::default(),
+        };
+        let form = customer_form(&write);
+        let get = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("address[line1]"), Some("7 Last Ln"));
+        assert_eq!(
+            get("address[line2]"),
+            Some(""),
+            "the old line 2 is unset, not kept"
+        );
+        assert_eq!(get("address[state]"), Some(""));
+        assert_eq!(
+            get("phone"),
+            None,
+            "a phone the platform lacks is not cleared in Stripe"
+        );
+        let no_address = CustomerWrite {
+            profile: CustomerProfile::new("amy@example.com", None, None, None),
+            metadata: Default::default(),
+        };
+        assert!(customer_form(&no_address)
+            .iter()
+            .all(|(k, _)| !k.starts_with("address")));
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tally_core::commerce::contract::{
     check_platform_contract, check_refund_intake_contract, MakesRefunds, PlacesOrders,
 };
-use tally_core::commerce::customer_contract::{check_customer_contract, RegistersCustomers};
+use tally_core::commerce::customer_contract::{check_customer_contract, Keeps, RegistersCustomers};
 use tally_core::config::{MagentoConfig, ZnodeAuthMode, ZnodeConfig};
 use tally_core::money::Currency;
 
@@ -61,12 +61,15 @@ impl RegistersCustomers for ControlApi {
     }
 }
 
+/// The customer contracts write to simulators no stack listens to: a
+/// listening Tally would link the customer at its first save and write its
+/// own Stripe id over the contract's.
 #[tokio::test]
 #[ignore = "needs `make up`"]
 async fn magento_keeps_the_customer_contract() {
     let magento = tally_http::magento::MagentoRest::new(
         tally_http::client(),
-        &env("MAGENTO_BASE_URL"),
+        &env("MAGENTO_QUIET_BASE_URL"),
         MagentoConfig {
             http: fast(),
             stripe_customer_attribute: Some("stripe_customer_id".into()),
@@ -74,8 +77,18 @@ async fn magento_keeps_the_customer_contract() {
         },
         secret(json!({"access_token": env("MAGENTO_TOKEN")})),
     );
-    let control = ControlApi(env("MAGENTO_BASE_URL"));
-    check_customer_contract(&magento, &control, &unique_email("magento"), true).await;
+    let control = ControlApi(env("MAGENTO_QUIET_BASE_URL"));
+    check_customer_contract(
+        &magento,
+        &control,
+        &unique_email("magento"),
+        Keeps {
+            stripe_id: true,
+            // only on a billing address the customer has: Magento needs a whole one to make it
+            address: false,
+        },
+    )
+    .await;
 }
 
 fn unique_email(tag: &str) -> String {
@@ -91,7 +104,7 @@ fn unique_email(tag: &str) -> String {
 async fn kentico_keeps_the_customer_contract() {
     let kentico = tally_http::kentico::KenticoRest::new(
         tally_http::client(),
-        &env("KENTICO_BASE_URL"),
+        &env("KENTICO_QUIET_BASE_URL"),
         tally_core::config::KenticoConfig {
             http: fast(),
             stripe_customer_field: Some("CustomerStripeID".into()),
@@ -99,8 +112,17 @@ async fn kentico_keeps_the_customer_contract() {
         },
         secret(json!({"username": env("KENTICO_USER"), "password": env("KENTICO_PASSWORD")})),
     );
-    let control = ControlApi(env("KENTICO_BASE_URL"));
-    check_customer_contract(&kentico, &control, &unique_email("kentico"), true).await;
+    let control = ControlApi(env("KENTICO_QUIET_BASE_URL"));
+    check_customer_contract(
+        &kentico,
+        &control,
+        &unique_email("kentico"),
+        Keeps {
+            stripe_id: true,
+            address: true,
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -118,7 +140,16 @@ async fn znode_keeps_the_customer_contract() {
         secret(json!({"domain": env("ZNODE_DOMAIN"), "key": env("ZNODE_KEY")})),
     );
     let control = ControlApi(env("ZNODE_BASE_URL"));
-    check_customer_contract(&znode, &control, &unique_email("znode"), true).await;
+    check_customer_contract(
+        &znode,
+        &control,
+        &unique_email("znode"),
+        Keeps {
+            stripe_id: true,
+            address: false,
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -28,8 +28,9 @@ def _read(data: dict[str, Any]) -> dict[str, Any]:
     if "address" in data:
         P.check_nested(data, "address", ["city", "country", "line1", "line2", "postal_code", "state"])
         address = data["address"] or None
+        # the hash is replaced whole; an empty string unsets a part
         values["address"] = None if address is None else {
-            k: address.get(k) for k in ("city", "country", "line1", "line2", "postal_code", "state")}
+            k: address.get(k) or None for k in ("city", "country", "line1", "line2", "postal_code", "state")}
     if "shipping" in data:
         values["shipping"] = data["shipping"] or None
     if "preferred_locales" in data:

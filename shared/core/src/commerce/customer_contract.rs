@@ -18,15 +18,25 @@ pub trait RegistersCustomers: Send + Sync {
     async fn register(&self, email: &str, first: &str, last: &str) -> String;
 }
 
+/// What a platform keeps of a customer besides email and names.
+#[derive(Debug, Clone, Copy)]
+pub struct Keeps {
+    /// The linked Stripe customer id (a configured attribute or field).
+    pub stripe_id: bool,
+    /// A postal address.
+    pub address: bool,
+}
+
 /// A registered customer reads back with its email, names and a modification
 /// time; a poll from just before finds it; an update of the synced fields
-/// (and of the linked Stripe id, where `keeps_stripe_id`) reads back as
-/// written, other names left alone; an unknown customer is `CustomerNotFound`.
+/// (and of the linked Stripe id and the address, where the platform keeps
+/// them) reads back as written, other names left alone, and a second poll
+/// finds the change at its time; an unknown customer is `CustomerNotFound`.
 pub async fn check_customer_contract(
     platform: &dyn CommercePlatform,
     customers: &dyn RegistersCustomers,
     email: &str,
-    keeps_stripe_id: bool,
+    keeps: Keeps,
 ) {
     let name = platform.platform().to_string();
     let id = customers.register(email, "Contract", "Customer").await;
@@ -45,23 +55,9 @@ pub async fn check_customer_contract(
     let at = parse_utc_datetime(&read.updated_at)
         .unwrap_or_else(|| panic!("{name}: updated_at {:?} is not a UTC time", read.updated_at));
 
-    let from = ChangeKey::starting_at(utc_datetime(at - 1));
-    let mut found = false;
-    let mut key = from;
-    for _ in 0..50 {
-        let page = platform.customers_changed_after(&key, 50).await.unwrap();
-        if page.is_empty() {
-            break;
-        }
-        found |= page
-            .iter()
-            .any(|c| c.customer_id == id && c.updated_at == read.updated_at);
-        for c in &page {
-            key.advance(&c.customer_id, &c.updated_at);
-        }
-    }
+    let mut key = ChangeKey::starting_at(utc_datetime(at - 1));
     assert!(
-        found,
+        polls_find(platform, &mut key, &id, &read.updated_at).await,
         "{name}: a poll from before the customer was saved finds it"
     );
 
@@ -92,7 +88,14 @@ pub async fn check_customer_contract(
         "{name}: the name split keeps the first name"
     );
     assert_eq!(after.profile().name, profile.name, "{name}");
-    if keeps_stripe_id {
+    if keeps.address {
+        assert_eq!(
+            after.address.as_ref(),
+            Some(&address),
+            "{name}: the address reads back"
+        );
+    }
+    if keeps.stripe_id {
         assert_eq!(
             after.stripe_customer_id.as_deref(),
             Some("cus_contract"),
@@ -102,6 +105,12 @@ pub async fn check_customer_contract(
     assert!(
         after.updated_at >= read.updated_at,
         "{name}: a write moves updated_at forward"
+    );
+    let edited_at = parse_utc_datetime(&after.updated_at).unwrap();
+    let mut key = ChangeKey::starting_at(utc_datetime(edited_at - 1));
+    assert!(
+        polls_find(platform, &mut key, &id, &after.updated_at).await,
+        "{name}: a poll from before the update finds it at its new time"
     );
     // Writing what the platform already shows changes none of the synced fields.
     platform.update_customer(&id, &update).await.unwrap();
@@ -113,6 +122,30 @@ pub async fn check_customer_contract(
         matches!(missing, PlatformError::CustomerNotFound { .. }),
         "{name}: {missing:?}"
     );
+}
+
+/// Polls on from `key` (moving it) until the platform has no more; whether
+/// the customer came up changed at `at`.
+async fn polls_find(
+    platform: &dyn CommercePlatform,
+    key: &mut ChangeKey,
+    id: &str,
+    at: &str,
+) -> bool {
+    let mut found = false;
+    for _ in 0..50 {
+        let page = platform.customers_changed_after(key, 50).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        found |= page
+            .iter()
+            .any(|c| c.customer_id == id && c.updated_at == at);
+        for c in &page {
+            key.advance(&c.customer_id, &c.updated_at);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -136,7 +169,10 @@ mod tests {
             platform.as_ref(),
             platform.as_ref(),
             "contract@example.com",
-            true,
+            Keeps {
+                stripe_id: true,
+                address: true,
+            },
         )
         .await;
     }

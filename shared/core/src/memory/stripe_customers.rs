@@ -179,20 +179,8 @@ fn apply(customer: &mut Customer, write: &CustomerWrite) {
         customer.phone = p.phone.clone();
     }
     if let Some(a) = &p.address {
-        let mut merged = customer.address.clone().unwrap_or_default();
-        for (to, from) in [
-            (&mut merged.line1, &a.line1),
-            (&mut merged.line2, &a.line2),
-            (&mut merged.city, &a.city),
-            (&mut merged.state, &a.state),
-            (&mut merged.postal_code, &a.postal_code),
-            (&mut merged.country, &a.country),
-        ] {
-            if from.is_some() {
-                *to = from.clone();
-            }
-        }
-        customer.address = Some(merged);
+        // An address is sent whole (a missing part unset), so it is replaced whole.
+        customer.address = Some(a.clone());
     }
     for (k, v) in &write.metadata {
         customer.metadata.insert(k.clone(), v.clone());

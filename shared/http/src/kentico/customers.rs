@@ -1,10 +1,15 @@
-//! Kentico customers over the REST service (`ecommerce.customer`): read by id,
-//! updated by the columns Tally syncs, listed by `CustomerLastModified` for
-//! the customer poll.
+//! Kentico customers over the REST service (`ecommerce.customer`): read by id
+//! with their latest address (`ecommerce.address`), updated by the columns
+//! Tally syncs, listed by `CustomerLastModified` (and their addresses by
+//! `AddressLastModified`) for the customer poll.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 use tally_core::commerce::kentico::{
-    customer_fields, customer_from, kentico_time, objects_of, sql_text, CUSTOMER_OBJECT, PLATFORM,
+    address_from, address_modified, address_write, customer_fields, customer_from, kentico_time,
+    objects_of, sql_text, AddressWrite, Geography, ADDRESS_OBJECT, COUNTRY_OBJECT, CUSTOMER_OBJECT,
+    PLATFORM, STATE_OBJECT,
 };
 use tally_core::commerce::{
     ChangeKey, ChangedCustomer, CustomerUpdate, PlatformCustomer, PlatformError,
@@ -39,17 +44,123 @@ impl KenticoRest {
             .ok_or_else(|| Self::customer_not_found(customer_id))
     }
 
+    /// Countries and states; read again when `stale` (an address names an id they lack).
+    async fn geography(&self, stale: bool) -> Result<Arc<Geography>, PlatformError> {
+        if !stale {
+            if let Some(g) = self.geography.read().await.as_ref() {
+                return Ok(g.clone());
+            }
+        }
+        let countries = self
+            .list(
+                COUNTRY_OBJECT,
+                COUNTRY_OBJECT,
+                "CountryID > 0",
+                "CountryID",
+                None,
+            )
+            .await?;
+        let states = self
+            .list(STATE_OBJECT, STATE_OBJECT, "StateID > 0", "StateID", None)
+            .await?;
+        let fresh = Arc::new(Geography::from_objects(&countries, &states));
+        *self.geography.write().await = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// The customer's latest-modified address, the one Stripe shows.
+    async fn latest_address(&self, customer_id: &str) -> Result<Option<Value>, PlatformError> {
+        Ok(self
+            .list(
+                ADDRESS_OBJECT,
+                ADDRESS_OBJECT,
+                &format!("AddressCustomerID = {customer_id}"),
+                "AddressLastModified DESC, AddressID DESC",
+                Some(1),
+            )
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn geography_for(&self, address: &Value) -> Result<Arc<Geography>, PlatformError> {
+        let geography = self.geography(false).await?;
+        if geography.knows(address) {
+            return Ok(geography);
+        }
+        self.geography(true).await
+    }
+
     pub(super) async fn read_customer(
         &self,
         customer_id: &str,
     ) -> Result<PlatformCustomer, PlatformError> {
         let object = self.customer_object(customer_id).await?;
-        customer_from(
+        let mut customer = customer_from(
             &self.config.site_name,
             &object,
             self.config.stripe_customer_field.as_deref(),
         )
-        .map_err(Self::invalid)
+        .map_err(Self::invalid)?;
+        if let Some(address) = self.latest_address(customer_id).await? {
+            let geography = self.geography_for(&address).await?;
+            customer.address = Some(address_from(&address, &geography));
+            // the customer changed when its address did
+            if let Some(at) = address_modified(&address).filter(|at| *at > customer.updated_at) {
+                customer.updated_at = at;
+            }
+        }
+        Ok(customer)
+    }
+
+    /// Writes the profile's address into the customer's latest address, or
+    /// makes a first one; what Kentico cannot hold is left out and logged.
+    async fn write_address(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        let Some(profile) = &update.profile else {
+            return Ok(());
+        };
+        let Some(address) = &profile.address else {
+            return Ok(());
+        };
+        let existing = self.latest_address(customer_id).await?;
+        let geography = match &existing {
+            Some(a) => self.geography_for(a).await?,
+            None => self.geography(false).await?,
+        };
+        let personal_name = profile.name.as_deref().unwrap_or(&profile.email);
+        match address_write(
+            existing.as_ref(),
+            address,
+            customer_id,
+            personal_name,
+            &geography,
+        ) {
+            AddressWrite::Unchanged => {}
+            AddressWrite::CannotHold(reason) => {
+                tracing::warn!(customer_id, %reason, "address not written to Kentico");
+            }
+            AddressWrite::Update { address_id, body } => {
+                self.call(
+                    reqwest::Method::PUT,
+                    &format!("{ADDRESS_OBJECT}/{address_id}"),
+                    &[],
+                    Some(&body),
+                )
+                .await?
+                .ok_or_else(|| Self::customer_not_found(customer_id))?;
+            }
+            AddressWrite::Create(body) => {
+                // A retry after this POST finds the address by its customer
+                // (`latest_address`) and updates it instead.
+                self.call(reqwest::Method::POST, ADDRESS_OBJECT, &[], Some(&body))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// An update with nothing Kentico can hold (a Stripe id and no field
@@ -73,43 +184,106 @@ impl KenticoRest {
         )
         .await?
         .ok_or_else(|| Self::customer_not_found(customer_id))?;
-        Ok(())
+        self.write_address(customer_id, update).await
     }
 
     /// Customers of the site changed at or after the key's time, by time and
-    /// id, past those the key has seen (Kentico's `where` is SQL).
+    /// id, past those the key has seen (Kentico's `where` is SQL). A saved
+    /// address is a change of its customer at the address's time, since it
+    /// does not move `CustomerLastModified`.
     pub(super) async fn customers_after(
         &self,
         key: &ChangeKey,
         limit: u32,
     ) -> Result<Vec<ChangedCustomer>, PlatformError> {
-        let filter = if key.updated_at.is_empty() {
-            "CustomerID > 0".to_string()
-        } else {
-            format!("CustomerLastModified >= {}", sql_text(&key.updated_at))
+        let since = |column: &str, id: &str| {
+            if key.updated_at.is_empty() {
+                format!("{id} > 0")
+            } else {
+                format!("{column} >= {}", sql_text(&key.updated_at))
+            }
         };
         let top = limit.saturating_add(u32::try_from(key.seen.len()).unwrap_or(u32::MAX));
-        let objects = self
+        let customers = self
             .list(
                 &self.site_path(CUSTOMER_OBJECT),
                 CUSTOMER_OBJECT,
-                &filter,
+                &since("CustomerLastModified", "CustomerID"),
                 "CustomerLastModified, CustomerID",
                 Some(top),
             )
             .await?;
-        Ok(objects
+        let mut changed: Vec<ChangedCustomer> = customers
             .iter()
             .filter_map(|o| {
-                let customer_id = id_of(o, "CustomerID")?;
-                let updated_at = o.get("CustomerLastModified").and_then(kentico_time)?;
                 Some(ChangedCustomer {
-                    customer_id,
-                    updated_at,
+                    customer_id: id_of(o, "CustomerID")?,
+                    updated_at: o.get("CustomerLastModified").and_then(kentico_time)?,
                 })
             })
+            .collect();
+        changed.extend(
+            self.address_changes(&since("AddressLastModified", "AddressID"), top)
+                .await?,
+        );
+        changed.sort_by(|a, b| {
+            (a.updated_at.as_str(), a.customer_id.as_str())
+                .cmp(&(b.updated_at.as_str(), b.customer_id.as_str()))
+        });
+        changed.dedup();
+        Ok(changed
+            .into_iter()
             .filter(|c| key.is_before(&c.customer_id, &c.updated_at))
             .take(limit as usize)
+            .collect())
+    }
+
+    /// Addresses saved since, as changes of their customers; addresses have
+    /// no site, so only the customers of this site are kept.
+    async fn address_changes(
+        &self,
+        filter: &str,
+        top: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        let addresses = self
+            .list(
+                ADDRESS_OBJECT,
+                ADDRESS_OBJECT,
+                filter,
+                "AddressLastModified, AddressID",
+                Some(top),
+            )
+            .await?;
+        let changes: Vec<ChangedCustomer> = addresses
+            .iter()
+            .filter_map(|a| {
+                Some(ChangedCustomer {
+                    customer_id: id_of(a, "AddressCustomerID")?,
+                    updated_at: address_modified(a)?,
+                })
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        let mut ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let of_site: Vec<String> = self
+            .list(
+                &self.site_path(CUSTOMER_OBJECT),
+                CUSTOMER_OBJECT,
+                &format!("CustomerID IN ({})", ids.join(",")),
+                "CustomerID",
+                None,
+            )
+            .await?
+            .iter()
+            .filter_map(|o| id_of(o, "CustomerID"))
+            .collect();
+        Ok(changes
+            .into_iter()
+            .filter(|c| of_site.contains(&c.customer_id))
             .collect())
     }
 }

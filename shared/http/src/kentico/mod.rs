@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use serde_json::{json, Value};
 use tally_core::commerce::kentico::{
-    kentico_time, objects_of, order_from, payment_result_xml, sql_text, Lookups, ORDER_OBJECT,
-    PLATFORM,
+    kentico_time, objects_of, order_from, payment_result_xml, sql_text, Geography, Lookups,
+    ORDER_OBJECT, PLATFORM,
 };
 use tally_core::commerce::{
     AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
@@ -41,6 +41,8 @@ pub struct KenticoRest {
     config: KenticoConfig,
     secrets: Arc<CachedSecret<KenticoSecrets>>,
     lookups: RwLock<Option<Arc<Lookups>>>,
+    /// Countries and states (`cms.country`, `cms.state`), read once per container.
+    geography: RwLock<Option<Arc<Geography>>>,
 }
 
 /// One path segment, percent-encoded.
@@ -67,6 +69,7 @@ impl KenticoRest {
             config,
             secrets,
             lookups: RwLock::new(None),
+            geography: RwLock::new(None),
         }
     }
 

@@ -4,6 +4,7 @@
 //! integration-bus connector posts. Facts and sources:
 //! `../shared/platforms/kentico.md`.
 
+mod address_json;
 mod customer_json;
 mod envelope;
 mod order_json;
@@ -11,6 +12,10 @@ mod payment_result;
 mod refund_rows;
 mod webhook_source;
 
+pub use address_json::{
+    address_from, address_modified, address_write, AddressWrite, Geography, ADDRESS_OBJECT,
+    COUNTRY_OBJECT, STATE_OBJECT,
+};
 pub use customer_json::{customer_fields, customer_from, CUSTOMER_OBJECT};
 pub use envelope::objects_of;
 pub use order_json::{
