@@ -275,3 +275,28 @@ def test_users_are_read_saved_whole_and_listed_by_modification(znode):
     guest = place(znode, customer={"email": "gus@example.com", "firstname": "Gus"})["order"]
     assert api(znode, "GET", f"useraccounts/{guest['UserId']}/1").json()["User"]["IsGuestUser"] is True
     assert requests.post(f"{znode}/_sim/customers/{cid}/webhook", timeout=10).status_code == 409
+
+
+def test_addresses_are_rows_of_their_own_saved_whole(znode):
+    cid = requests.post(f"{znode}/_sim/customers", json={"email": "al@example.com", "firstname": "Al",
+                                                         "lastname": "Moves"}, timeout=10).json()["id"]
+    before = requests.get(f"{znode}/_sim/customers/{cid}", timeout=10).json()["summary"]["updated_at"]
+    assert api(znode, "POST", "customer/createcustomeraddress", json={"UserId": 0}).status_code == 500
+    made = api(znode, "POST", "customer/createcustomeraddress", json={
+        "UserId": int(cid), "Address1": "1 Main St", "CityName": "Austin", "StateName": "TX", "PostalCode": "78701",
+        "CountryName": "US", "IsDefaultBilling": True}).json()["Address"]
+    listed = api(znode, "GET", "customer/addresslist", params={"filter": f"userid~eq~{cid}"}).json()["AddressList"]
+    assert [(a["AddressId"], a["UserId"], a["StateCode"]) for a in listed] == [(made["AddressId"], int(cid), "TX")]
+    # the model sent is the whole row
+    partial = {"AddressId": made["AddressId"], "Address1": "2 Side St"}
+    assert api(znode, "PUT", "customer/updatecustomeraddress", json=partial).status_code == 500
+    time.sleep(1.1)
+    assert api(znode, "PUT", "customer/updatecustomeraddress", json=listed[0] | {"CityName": "Dallas"}).status_code == 200
+    summary = requests.get(f"{znode}/_sim/customers/{cid}", timeout=10).json()["summary"]
+    assert summary["address"]["city"] == "Dallas" and summary["address"]["line1"] == "1 Main St"
+    assert summary["updated_at"] == before, "saving an address does not touch the user"
+    rows = api(znode, "GET", "address/list", params={"filter": f"modifieddate~ge~{listed[0]['ModifiedDate'][:16]}",
+                                                     "sort": "modifieddate~asc"}).json()["AddressList"]
+    assert made["AddressId"] in [r["AddressId"] for r in rows]
+    owner = api(znode, "GET", "customer/addresslist", params={"filter": f"addressid~eq~{made['AddressId']}"}).json()
+    assert owner["AddressList"][0]["UserId"] == int(cid)

@@ -146,7 +146,7 @@ async fn znode_keeps_the_customer_contract() {
         &unique_email("znode"),
         Keeps {
             stripe_id: true,
-            address: false,
+            address: true,
         },
     )
     .await;

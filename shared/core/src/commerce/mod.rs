@@ -23,8 +23,8 @@ pub use customer::{
 };
 pub use order::{Address, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState};
 pub use platform::{
-    stripe_refund_id_in, AwaitingRefunds, ChangedCustomer, CommercePlatform, OrderComment,
-    PaymentCapture, PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake,
-    RefundRecord, UnreadableRefund,
+    merge_customer_changes, stripe_refund_id_in, AwaitingRefunds, ChangeList, ChangedCustomer,
+    CommercePlatform, OrderComment, PaymentCapture, PlatformError, PlatformRefund, PolledOrder,
+    PolledRefund, RefundIntake, RefundRecord, UnreadableRefund,
 };
 pub use registry::{NotEnabled, Platforms};

@@ -181,6 +181,48 @@ pub struct ChangedCustomer {
     pub updated_at: String,
 }
 
+/// One list a platform reads customer changes from (its customers, their
+/// addresses), in time order.
+pub struct ChangeList {
+    pub changes: Vec<ChangedCustomer>,
+    /// Set when the read stopped at a page's end: the time of the last row
+    /// read, past which the list may hold changes not read yet.
+    pub horizon: Option<String>,
+}
+
+impl ChangeList {
+    /// A list read as `changes` from `rows` rows of at most `top`.
+    pub fn read(changes: Vec<ChangedCustomer>, rows: usize, top: u32) -> Self {
+        let horizon = (rows >= top as usize)
+            .then(|| changes.last().map(|c| c.updated_at.clone()))
+            .flatten();
+        ChangeList { changes, horizon }
+    }
+}
+
+/// Changes from several lists merged for a poll: those after `key`, by time
+/// and id, each once, up to `limit`, and none past a list's horizon (past it
+/// that list may hold changes not read yet, which the key would then skip).
+pub fn merge_customer_changes(
+    lists: Vec<ChangeList>,
+    key: &super::ChangeKey,
+    limit: u32,
+) -> Vec<ChangedCustomer> {
+    let horizon = lists.iter().filter_map(|l| l.horizon.clone()).min();
+    let mut merged: Vec<ChangedCustomer> = lists.into_iter().flat_map(|l| l.changes).collect();
+    merged.sort_by(|a, b| {
+        (a.updated_at.as_str(), a.customer_id.as_str())
+            .cmp(&(b.updated_at.as_str(), b.customer_id.as_str()))
+    });
+    merged.dedup();
+    merged
+        .into_iter()
+        .filter(|c| horizon.as_ref().is_none_or(|h| c.updated_at <= *h))
+        .filter(|c| key.is_before(&c.customer_id, &c.updated_at))
+        .take(limit as usize)
+        .collect()
+}
+
 fn customers_not_supported(platform: &str) -> PlatformError {
     PlatformError::Rejected {
         platform: platform.into(),
@@ -303,4 +345,57 @@ pub trait CommercePlatform: Send + Sync {
         key: &ChangeKey,
         limit: u32,
     ) -> Result<Vec<PolledOrder>, PlatformError>;
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use crate::commerce::ChangeKey;
+
+    fn change(id: &str, at: &str) -> ChangedCustomer {
+        ChangedCustomer {
+            customer_id: id.into(),
+            updated_at: at.into(),
+        }
+    }
+
+    #[test]
+    fn merged_changes_stop_where_a_full_list_may_hold_more() {
+        let key = ChangeKey::starting_at("2026-11-28 10:00:00");
+        // a page of customers that ended at 10:00:05: there may be more after it
+        let customers = ChangeList {
+            changes: vec![
+                change("1", "2026-11-28 10:00:01"),
+                change("2", "2026-11-28 10:00:05"),
+            ],
+            horizon: Some("2026-11-28 10:00:05".into()),
+        };
+        let addresses = ChangeList {
+            changes: vec![
+                change("1", "2026-11-28 10:00:01"),
+                change("3", "2026-11-28 10:00:03"),
+                change("4", "2026-11-28 10:00:09"),
+            ],
+            horizon: None,
+        };
+        let merged = merge_customer_changes(vec![customers, addresses], &key, 10);
+        let ids: Vec<&str> = merged.iter().map(|c| c.customer_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["1", "3", "2"],
+            "one of each, none past the full list's last row"
+        );
+        let capped = merge_customer_changes(
+            vec![ChangeList {
+                changes: vec![
+                    change("5", "2026-11-28 09:59:59"),
+                    change("6", "2026-11-28 10:00:02"),
+                ],
+                horizon: None,
+            }],
+            &key,
+            1,
+        );
+        assert_eq!(capped, vec![change("6", "2026-11-28 10:00:02")]);
+    }
 }

@@ -12,7 +12,8 @@ use tally_core::commerce::kentico::{
     PLATFORM, STATE_OBJECT,
 };
 use tally_core::commerce::{
-    ChangeKey, ChangedCustomer, CustomerUpdate, PlatformCustomer, PlatformError,
+    merge_customer_changes, ChangeKey, ChangeList, ChangedCustomer, CustomerUpdate,
+    PlatformCustomer, PlatformError,
 };
 
 use super::{id_of, KenticoRest};
@@ -213,7 +214,7 @@ impl KenticoRest {
                 Some(top),
             )
             .await?;
-        let mut changed: Vec<ChangedCustomer> = customers
+        let by_customer: Vec<ChangedCustomer> = customers
             .iter()
             .filter_map(|o| {
                 Some(ChangedCustomer {
@@ -222,29 +223,20 @@ impl KenticoRest {
                 })
             })
             .collect();
-        changed.extend(
-            self.address_changes(&since("AddressLastModified", "AddressID"), top)
-                .await?,
-        );
-        changed.sort_by(|a, b| {
-            (a.updated_at.as_str(), a.customer_id.as_str())
-                .cmp(&(b.updated_at.as_str(), b.customer_id.as_str()))
-        });
-        changed.dedup();
-        Ok(changed
-            .into_iter()
-            .filter(|c| key.is_before(&c.customer_id, &c.updated_at))
-            .take(limit as usize)
-            .collect())
+        let by_customer = ChangeList::read(by_customer, customers.len(), top);
+        let by_address = self
+            .address_changes(&since("AddressLastModified", "AddressID"), top)
+            .await?;
+        Ok(merge_customer_changes(
+            vec![by_customer, by_address],
+            key,
+            limit,
+        ))
     }
 
     /// Addresses saved since, as changes of their customers; addresses have
     /// no site, so only the customers of this site are kept.
-    async fn address_changes(
-        &self,
-        filter: &str,
-        top: u32,
-    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+    async fn address_changes(&self, filter: &str, top: u32) -> Result<ChangeList, PlatformError> {
         let addresses = self
             .list(
                 ADDRESS_OBJECT,
@@ -263,8 +255,9 @@ impl KenticoRest {
                 })
             })
             .collect();
+        let ChangeList { changes, horizon } = ChangeList::read(changes, addresses.len(), top);
         if changes.is_empty() {
-            return Ok(changes);
+            return Ok(ChangeList { changes, horizon });
         }
         let mut ids: Vec<&str> = changes.iter().map(|c| c.customer_id.as_str()).collect();
         ids.sort_unstable();
@@ -281,9 +274,12 @@ impl KenticoRest {
             .iter()
             .filter_map(|o| id_of(o, "CustomerID"))
             .collect();
-        Ok(changes
-            .into_iter()
-            .filter(|c| of_site.contains(&c.customer_id))
-            .collect())
+        Ok(ChangeList {
+            changes: changes
+                .into_iter()
+                .filter(|c| of_site.contains(&c.customer_id))
+                .collect(),
+            horizon,
+        })
     }
 }

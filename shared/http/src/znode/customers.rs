@@ -1,13 +1,20 @@
-//! Znode customers (`ZnodeUser`): read by id (`GET useraccounts/{userId}/{portalId}`),
-//! saved whole (`PUT customeraccount/updatecustomer`), and listed by
-//! modification date for the customer poll (`GET customeraccount/list/{userId}`,
-//! Znode_AdminUsers). Znode 9.x sends no customer events: the poll is the intake.
+//! Znode customers (`ZnodeUser`): read by id (`GET useraccounts/{userId}/{portalId}`)
+//! with their billing address (`customer/addresslist`), saved whole
+//! (`PUT customeraccount/updatecustomer`, `customer/updatecustomeraddress`),
+//! and listed by modification date for the customer poll (users by
+//! `customeraccount/list/{userId}`, Znode_AdminUsers; addresses by
+//! `address/list`). Znode 9.x sends no customer events: the poll is the intake.
 
 use serde::Deserialize;
 use serde_json::Value;
-use tally_core::commerce::znode::{customer_from, user_id, user_update, PLATFORM};
+use tally_core::commerce::amounts::id_text;
+use tally_core::commerce::znode::{
+    address_from, address_modified, address_write, billing_address, customer_from, user_id,
+    user_update, AddressPerson, ZnodeAddressWrite, PLATFORM,
+};
 use tally_core::commerce::{
-    ChangeKey, ChangedCustomer, CustomerUpdate, PlatformCustomer, PlatformError,
+    merge_customer_changes, ChangeKey, ChangeList, ChangedCustomer, CustomerUpdate,
+    PlatformCustomer, PlatformError,
 };
 
 use super::ZnodeRest;
@@ -49,17 +56,114 @@ impl ZnodeRest {
             .ok_or_else(|| Self::customer_not_found(customer_id))
     }
 
+    /// A list answer's rows under `key` (`AddressList`, `Users`), none for a 204.
+    async fn list_rows(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        key: &str,
+    ) -> Result<(Vec<Value>, u32), PlatformError> {
+        let Some(reply) = self.call(reqwest::Method::GET, path, query, None).await? else {
+            return Ok((Vec::new(), 0));
+        };
+        let body: Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| Self::invalid(format!("{path}: {e}")))?;
+        let rows = body
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let pages = body.get("TotalPages").and_then(Value::as_u64).unwrap_or(0);
+        Ok((rows, u32::try_from(pages).unwrap_or(u32::MAX)))
+    }
+
+    /// The user's address book (`AddressModel`s).
+    async fn user_addresses(&self, customer_id: &str) -> Result<Vec<Value>, PlatformError> {
+        let query = [
+            ("filter", format!("userid~eq~{customer_id}")),
+            ("expand", "znodeaddress".to_string()),
+            ("page", "index~1,size~100".to_string()),
+        ];
+        Ok(self
+            .list_rows("customer/addresslist", &query, "AddressList")
+            .await?
+            .0)
+    }
+
     pub(super) async fn read_customer(
         &self,
         customer_id: &str,
     ) -> Result<PlatformCustomer, PlatformError> {
         let user = self.user(customer_id).await?;
-        customer_from(
+        let mut customer = customer_from(
             &self.config.portal_id,
             &user,
             self.config.stripe_customer_field.as_deref(),
         )
-        .map_err(Self::invalid)
+        .map_err(Self::invalid)?;
+        let addresses = self.user_addresses(customer_id).await?;
+        if let Some(address) = billing_address(&addresses) {
+            customer.address = Some(address_from(address));
+            // the customer changed when its address did
+            if let Some(at) = address_modified(address).filter(|at| *at > customer.updated_at) {
+                customer.updated_at = at;
+            }
+        }
+        Ok(customer)
+    }
+
+    /// Writes the profile's address into the user's billing address, or makes
+    /// a first, default billing one; what Znode cannot hold is left out and logged.
+    async fn write_address(
+        &self,
+        customer_id: &str,
+        user: &Value,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        let Some(address) = update.profile.as_ref().and_then(|p| p.address.as_ref()) else {
+            return Ok(());
+        };
+        let addresses = self.user_addresses(customer_id).await?;
+        let name = |k: &str| {
+            user.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (first, last) = (name("FirstName"), name("LastName"));
+        let phone = update.profile.as_ref().and_then(|p| p.phone.clone());
+        let person = AddressPerson {
+            user_id: customer_id,
+            first_name: &first,
+            last_name: &last,
+            phone: phone.as_deref(),
+        };
+        match address_write(billing_address(&addresses), address, &person) {
+            ZnodeAddressWrite::Unchanged => {}
+            ZnodeAddressWrite::CannotHold(reason) => {
+                tracing::warn!(customer_id, %reason, "address not written to Znode");
+            }
+            ZnodeAddressWrite::Update(model) => {
+                self.call(
+                    reqwest::Method::PUT,
+                    "customer/updatecustomeraddress",
+                    &[],
+                    Some(&model),
+                )
+                .await?;
+            }
+            ZnodeAddressWrite::Create(model) => {
+                // A retry after this finds the address in the user's book and updates it.
+                self.call(
+                    reqwest::Method::POST,
+                    "customer/createcustomeraddress",
+                    &[],
+                    Some(&model),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Read, changed and saved whole: `updatecustomer` writes the model sent
@@ -84,13 +188,15 @@ impl ZnodeRest {
         )
         .await?
         .ok_or_else(|| Self::invalid("customeraccount/updatecustomer: empty answer".into()))?;
-        Ok(())
+        self.write_address(customer_id, &body, update).await
     }
 
-    /// Users changed after the key, by modification date and id. Znode
-    /// compares the filter's date to the minute, so the rows of the key's
-    /// minute it has read come back and are skipped here; one request reads
-    /// them all, so a row moving while pages are read cannot hide another.
+    /// Users changed after the key, by modification date and id: their own
+    /// rows (`customeraccount/list`) and their addresses (`address/list`),
+    /// since saving an address does not touch the user. Znode compares the
+    /// filter's date to the minute, so the rows of the key's minute it has
+    /// read come back and are skipped here; one request reads them all, so a
+    /// row moving while pages are read cannot hide another.
     pub(super) async fn customers_after(
         &self,
         key: &ChangeKey,
@@ -99,64 +205,128 @@ impl ZnodeRest {
         let Some(list_as) = self.config.customer_list_user_id else {
             return Ok(Vec::new());
         };
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Row {
-            user_id: Value,
-            #[serde(default)]
-            modified_date: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct UserList {
-            #[serde(default)]
-            users: Vec<Row>,
-            #[serde(default)]
-            total_pages: u32,
-        }
         let minute: String = key.updated_at.chars().take(16).collect();
-        let mut filter = format!("portalid~eq~{}", self.config.portal_id);
-        if !minute.is_empty() {
-            filter = format!("modifieddate~ge~{minute},{filter}");
-        }
+        let since = (!minute.is_empty()).then(|| format!("modifieddate~ge~{minute}"));
         let seen = u32::try_from(key.seen.len()).unwrap_or(u32::MAX);
         let size = limit.saturating_add(seen).clamp(100, MAX_LIST_ROWS);
-        let path = format!("customeraccount/list/{list_as}");
+        let portal = format!("portalid~eq~{}", self.config.portal_id);
+        let users_filter = since
+            .iter()
+            .chain([&portal])
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
+        let users = self
+            .changes_in(
+                &format!("customeraccount/list/{list_as}"),
+                &users_filter,
+                "Users",
+                "UserId",
+                key,
+                size,
+            )
+            .await?;
+        let addresses = self
+            .changes_in(
+                "address/list",
+                since.as_deref().unwrap_or(""),
+                "AddressList",
+                "AddressId",
+                key,
+                size,
+            )
+            .await?;
+        let addresses = self.address_users(addresses, list_as).await?;
+        Ok(merge_customer_changes(vec![users, addresses], key, limit))
+    }
+
+    /// Rows of a list by modification date, as (`id_field`, `ModifiedDate`)
+    /// changes after the key: further pages only past a page wholly read
+    /// before (a key whose minute holds more rows than one request reads).
+    async fn changes_in(
+        &self,
+        path: &str,
+        filter: &str,
+        rows_key: &str,
+        id_field: &str,
+        key: &ChangeKey,
+        size: u32,
+    ) -> Result<ChangeList, PlatformError> {
+        let ids_are_users = id_field == "UserId";
         let mut found = Vec::new();
         let mut index = 1;
         loop {
-            let query = [
-                ("filter", filter.clone()),
+            let mut query = vec![
                 ("sort", "modifieddate~asc".to_string()),
                 ("page", format!("index~{index},size~{size}")),
             ];
-            let Some(reply) = self.call(reqwest::Method::GET, &path, &query, None).await? else {
-                break;
-            };
-            let list: UserList = serde_json::from_slice(&reply.body)
-                .map_err(|e| Self::invalid(format!("{path}: {e}")))?;
-            for row in &list.users {
-                let (Some(customer_id), Some(updated_at)) = (
-                    tally_core::commerce::amounts::id_text(&row.user_id),
-                    row.modified_date.clone(),
-                ) else {
-                    continue;
-                };
-                if key.is_before(&customer_id, &updated_at) {
-                    found.push(ChangedCustomer {
-                        customer_id,
-                        updated_at,
-                    });
-                }
+            if !filter.is_empty() {
+                query.push(("filter", filter.to_string()));
             }
-            // Further pages only past a page wholly read before (a key whose
-            // minute holds more rows than one request reads).
-            if !found.is_empty() || list.users.is_empty() || index >= list.total_pages {
-                break;
+            let (rows, pages) = self.list_rows(path, &query, rows_key).await?;
+            let changes: Vec<ChangedCustomer> = rows
+                .iter()
+                .filter_map(|row| {
+                    Some(ChangedCustomer {
+                        customer_id: row.get(id_field).and_then(id_text)?,
+                        updated_at: row.get("ModifiedDate")?.as_str()?.to_string(),
+                    })
+                })
+                .collect();
+            let read = ChangeList::read(changes, rows.len(), size);
+            // The key's seen ids are users': other ids are kept by time alone.
+            found.extend(read.changes.into_iter().filter(|c| {
+                if ids_are_users {
+                    key.is_before(&c.customer_id, &c.updated_at)
+                } else {
+                    c.updated_at >= key.updated_at
+                }
+            }));
+            if !found.is_empty() || rows.is_empty() || index >= pages {
+                return Ok(ChangeList {
+                    changes: found,
+                    horizon: read.horizon,
+                });
             }
             index += 1;
         }
-        found.truncate(limit as usize);
-        Ok(found)
+    }
+
+    /// Address changes as changes of their users (`customer/addresslist` maps
+    /// an address to its user), of this portal only (the admin's user list).
+    async fn address_users(
+        &self,
+        addresses: ChangeList,
+        list_as: u32,
+    ) -> Result<ChangeList, PlatformError> {
+        let mut changes = Vec::new();
+        for change in addresses.changes {
+            let query = [("filter", format!("addressid~eq~{}", change.customer_id))];
+            let (owners, _) = self
+                .list_rows("customer/addresslist", &query, "AddressList")
+                .await?;
+            for owner in owners
+                .iter()
+                .filter_map(|o| o.get("UserId").and_then(id_text))
+            {
+                let query = [(
+                    "filter",
+                    format!("userid~eq~{owner},portalid~eq~{}", self.config.portal_id),
+                )];
+                let (of_portal, _) = self
+                    .list_rows(&format!("customeraccount/list/{list_as}"), &query, "Users")
+                    .await?;
+                if !of_portal.is_empty() {
+                    changes.push(ChangedCustomer {
+                        customer_id: owner,
+                        updated_at: change.updated_at.clone(),
+                    });
+                }
+            }
+        }
+        Ok(ChangeList {
+            changes,
+            horizon: addresses.horizon,
+        })
     }
 }

@@ -14,6 +14,14 @@ impl CustomerSync {
         if !self.enabled {
             return Ok(CustomerOutcome::Unchanged("customer sync is off"));
         }
+        self.locked(&customer.key(), || self.sync_from_platform(customer))
+            .await
+    }
+
+    async fn sync_from_platform(
+        &self,
+        customer: &CustomerRef,
+    ) -> Result<CustomerOutcome, O2cError> {
         let platform = self.platform_of(&customer.platform, &customer.store)?;
         let fresh = match platform.get_customer(&customer.customer_id).await {
             Ok(c) => c,

@@ -71,33 +71,49 @@ impl CustomerSync {
             return Ok(CustomerOutcome::Unchanged("customer sync is off"));
         }
         let linked = self.links.customer_for_stripe(&event.customer_id).await?;
-        let stripe_customer = self.stripe.retrieve_customer(&event.customer_id).await;
-        let stripe_customer = match stripe_customer {
-            Ok(c) if !c.deleted => c,
-            Ok(_) => {
-                return match linked {
-                    Some(key) => self.unlink(&key, &event.customer_id).await,
-                    None => Ok(CustomerOutcome::Unchanged(
-                        "deleted customer was not linked",
-                    )),
-                }
-            }
-            Err(e) if e.is_missing_resource() => {
-                return Err(O2cError::Invalid(format!(
-                    "Stripe does not know customer {}",
-                    event.customer_id
-                )))
-            }
-            Err(e) => return Err(e.into()),
+        if let Some(key) = linked {
+            return self
+                .locked(&key, || self.sync_from_stripe(event, key.clone()))
+                .await;
+        }
+        let Some(stripe_customer) = self.live_customer(&event.customer_id).await? else {
+            return Ok(CustomerOutcome::Unchanged(
+                "deleted customer was not linked",
+            ));
         };
-        let Some(key) = linked else {
-            // Made in Stripe (or by another integration): recorded by the event
-            // journal, and made a platform customer where configuration says so.
-            if let Some(made) = self.made_in_stripe(&stripe_customer).await? {
-                return Ok(made);
-            }
-            tracing::info!(stripe_customer = %event.customer_id, event = %event.event_type, "Stripe customer with no platform customer linked");
-            return Ok(CustomerOutcome::Unchanged("no platform customer linked"));
+        // Made in Stripe (or by another integration): recorded by the event
+        // journal, and made a platform customer where configuration says so.
+        if let Some(made) = self.made_in_stripe(&stripe_customer).await? {
+            return Ok(made);
+        }
+        tracing::info!(stripe_customer = %event.customer_id, event = %event.event_type, "Stripe customer with no platform customer linked");
+        Ok(CustomerOutcome::Unchanged("no platform customer linked"))
+    }
+
+    /// The Stripe customer as it is now; `None` once deleted.
+    async fn live_customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<crate::stripe::objects::Customer>, O2cError> {
+        match self.stripe.retrieve_customer(customer_id).await {
+            Ok(c) if !c.deleted => Ok(Some(c)),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_missing_resource() => Err(O2cError::Invalid(format!(
+                "Stripe does not know customer {customer_id}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stripe's change of a linked customer, read (with the link) under the
+    /// customer's sync lock.
+    async fn sync_from_stripe(
+        &self,
+        event: &CustomerEvent,
+        key: String,
+    ) -> Result<CustomerOutcome, O2cError> {
+        let Some(stripe_customer) = self.live_customer(&event.customer_id).await? else {
+            return self.unlink(&key, &event.customer_id).await;
         };
         let Some(link) = self.links.customer_link(&key).await? else {
             return Ok(CustomerOutcome::Unchanged("link removed meanwhile"));

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::commerce::{CustomerProfile, CustomerRef, Order, Platforms, PostalAddress};
 use crate::flows::order_to_cash::O2cError;
 use crate::idempotency::{run_once, Once, OnceError};
-use crate::ports::{CustomerLink, CustomerLinks, IdempotencyStore, LinkOutcome, Synced};
+use crate::ports::{Claim, CustomerLink, CustomerLinks, IdempotencyStore, LinkOutcome, Synced};
 use crate::stripe::objects::Customer;
 use crate::stripe::{CustomerWrite, StripeApi};
 
@@ -91,6 +91,35 @@ impl CustomerSync {
         self.platforms
             .get(platform, store)
             .map_err(|e| O2cError::Invalid(e.to_string()))
+    }
+
+    /// Runs `work` holding the customer's sync lock (`customer/{key}/sync-lock`,
+    /// a lease), so two changes of one customer are never synced at once: the
+    /// second would see the first's writes half done (the platform written,
+    /// the link not yet moved) and take them for an edit on that side. A held
+    /// lock is `Busy`, and the message is retried.
+    async fn locked<T, F, Fut>(&self, key: &str, work: F) -> Result<T, O2cError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, O2cError>>,
+    {
+        let lock = format!("customer/{key}/sync-lock");
+        let token = match self
+            .store
+            .claim(&lock, self.clock.now_secs(), self.lease_secs)
+            .await
+            .map_err(O2cError::Store)?
+        {
+            Claim::Acquired(token) => token,
+            Claim::InProgress { .. } | Claim::Completed { .. } => {
+                return Err(O2cError::Busy(lock));
+            }
+        };
+        let result = work().await;
+        if let Err(e) = self.store.release(&lock, &token).await {
+            tracing::warn!(error = %e, lock, "could not release the customer's sync lock; it expires with its lease");
+        }
+        result
     }
 
     /// Runs `work` at most once under `customer/{key}/{step}`.

@@ -551,3 +551,51 @@ async fn a_customer_tally_made_is_never_taken_for_one_made_in_stripe() {
         .unwrap()
         .is_none());
 }
+
+/// Found on the deployed stack: Stripe's `customer.created` and
+/// `customer.updated` for one customer, handled at once, each wrote the
+/// platform; the second saw the first's write before the link moved and took
+/// it for a platform edit, sending it back to Stripe. One customer is synced
+/// by one handler at a time; the other is told to come back.
+#[tokio::test]
+async fn one_customer_is_synced_by_one_handler_at_a_time() {
+    let (h, id) = linked("5").await;
+    let edited = CustomerProfile::new("amy@example.com", Some("Amy Park"), None, None);
+    h.stripe.customers.edit(&id, &edited);
+    let lock = "customer/magento/default/5/sync-lock";
+    let crate::ports::Claim::Acquired(held) = h.store.claim(lock, 1_795_700_000, 60).await.unwrap()
+    else {
+        panic!("the lock is free")
+    };
+    let event = stripe_event("evt_9", &id, 1_795_700_000, None);
+    for err in [
+        sync(&h).on_stripe_customer_event(&event).await.unwrap_err(),
+        sync(&h)
+            .on_platform_customer_changed(&magento("5"))
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(err, O2cError::Busy(ref k) if k == lock), "{err:?}");
+        assert!(err.is_retryable());
+    }
+    assert_eq!(
+        h.platform.customer("5").last_name.as_deref(),
+        Some("Lee"),
+        "nothing written"
+    );
+    h.store.release(lock, &held).await.unwrap();
+    let out = sync(&h).on_stripe_customer_event(&event).await.unwrap();
+    assert!(
+        matches!(out, CustomerOutcome::SentToPlatform { .. }),
+        "{out:?}"
+    );
+    assert_eq!(h.platform.customer("5").last_name.as_deref(), Some("Park"));
+    // released after each sync: the next change goes through
+    assert_eq!(
+        sync(&h)
+            .on_platform_customer_changed(&magento("5"))
+            .await
+            .unwrap(),
+        CustomerOutcome::Unchanged("platform customer already in Stripe")
+    );
+}
