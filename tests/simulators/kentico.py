@@ -128,6 +128,7 @@ class KenticoSimulator(KenticoCustomers):
         r.add("GET", r"/rest/(?P<type>[a-z0-9_.]+)/(?P<id>\d+)", self.get_object)
         r.add("GET", r"/rest/(?P<type>[a-z0-9_.]+)", self.list_objects)
         r.add("PUT", r"/rest/(?P<type>[a-z0-9_.]+)/(?P<id>\d+)", self.put_object)
+        r.add("POST", r"/rest/(?P<type>[a-z0-9_.]+)/site/(?P<site>[^/]+)", self.post_object)
         r.add("POST", r"/rest/(?P<type>[a-z0-9_.]+)", self.post_object)
         s = self.sim
         s.add("POST", r"/_sim/orders", self.sim_create_order)
@@ -303,7 +304,16 @@ class KenticoSimulator(KenticoCustomers):
             self.emit_customer(obj["AddressCustomerID"])
         return answer
 
-    def post_object(self, req: Request, type: str) -> Response:
+    def post_object(self, req: Request, type: str, site: str | None = None) -> Response:
+        if site is not None and site.lower() != SITE_NAME.lower():
+            raise KenticoError(404, f"Site '{site}' not found.")
+        if type.lower() == CUSTOMER:
+            fields = self.body_fields(req, type)
+            with self.lock:
+                row = self.create_customer_object(fields)
+                answer = kentico_json(200, self.wrap_one(type, copy.deepcopy(row)))
+            self.emit_customer(row["CustomerID"], "CreateObject")
+            return answer
         if type.lower() == ADDRESS:
             fields = self.body_fields(req, type)
             with self.lock:

@@ -14,7 +14,8 @@ AddressLine2, AddressCity, AddressZip, AddressPhone, AddressCustomerID, AddressC
 AddressPersonalName, AddressGUID, AddressLastModified) naming `cms.country` (CountryTwoLetterCode) and
 `cms.state` (StateCode, CountryID) rows by id. They are read, listed, changed with PUT and created with POST
 (AddressName, AddressLine1, AddressCity, AddressZip, AddressPersonalName, AddressCustomerID and an existing
-AddressCountryID required). Saving an address does not move its customer's CustomerLastModified; the
+AddressCountryID required). `POST /rest/ecommerce.customer/site/{site}` makes a customer of the site.
+Saving an address does not move its customer's CustomerLastModified; the
 README's connector posts the customer's task for it (an address is part of its customer for Tally).
 
 Control API (the shared one): POST /_sim/customers `{"email", "firstname", "lastname", "telephone"?,
@@ -131,6 +132,17 @@ class KenticoCustomers:
                 "CustomerGUID": str(uuid.uuid4()), "CustomerTaxRegistrationID": "", "CustomerOrganizationID": "",
                 "CustomerLastModified": stamp, "CustomerSiteID": self.SITE_ID, "CustomerCreated": stamp,
                 STRIPE_FIELD: ""}
+
+    def create_customer_object(self, fields: dict) -> dict:
+        """The object API's insert of a customer (REST POST, the site's), under the lock."""
+        table = self.tables[CUSTOMER]
+        row = self.customer_row(max(table, default=0) + 1)
+        unknown = [k for k in fields if k not in row]
+        if unknown:
+            raise self.KenticoError(400, f"Unknown field(s) {', '.join(unknown)}.")
+        row.update({k: v for k, v in fields.items() if k not in ("CustomerID", "CustomerGUID", "CustomerSiteID")})
+        table[row["CustomerID"]] = row
+        return row
 
     def _apply(self, row: dict, spec: dict) -> None:
         """The customer's own columns; an edit of the address alone leaves the customer row as it was."""

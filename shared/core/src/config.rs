@@ -562,10 +562,18 @@ impl TallyConfig {
                         ));
                     }
                 }
+                Some((platform, store)) if platform == "kentico" => {
+                    if self.kentico.base_url.is_none() || store != self.kentico.site_name {
+                        return Err(err(
+                            key,
+                            format!("{at:?} is not the Kentico site this deployment serves"),
+                        ));
+                    }
+                }
                 Some((platform, _)) => {
                     return Err(err(
                         key,
-                        format!("Tally creates customers on Magento only, not on {platform}"),
+                        format!("Tally creates customers on Magento or Kentico, not on {platform}"),
                     ))
                 }
                 None => return Err(err(key, format!("{at:?} is not \"platform/store\""))),
@@ -770,7 +778,7 @@ mod tests {
     }
 
     #[test]
-    fn customers_are_created_only_in_the_magento_store_served() {
+    fn customers_are_created_only_in_a_magento_store_or_kentico_site_served() {
         let at = |doc: &str| TallyConfig::from_json(doc).map(|c| c.customers.create_in());
         let magento = r#""magento":{"base_url":"http://127.0.0.1:4610"}"#;
         assert_eq!(
@@ -779,6 +787,11 @@ mod tests {
             ))
             .unwrap(),
             Some(("magento".into(), "default".into()))
+        );
+        assert_eq!(
+            at(r#"{"kentico":{"base_url":"http://127.0.0.1:4650"},"customers":{"create_from_stripe_in":"kentico/DancingGoat"}}"#)
+            .unwrap(),
+            Some(("kentico".into(), "DancingGoat".into()))
         );
         for (doc, says) in [
             (
@@ -793,7 +806,11 @@ mod tests {
                 format!(
                     r#"{{{magento},"customers":{{"create_from_stripe_in":"kentico/DancingGoat"}}}}"#
                 ),
-                "Magento only",
+                "not the Kentico site",
+            ),
+            (
+                format!(r#"{{{magento},"customers":{{"create_from_stripe_in":"znode/1"}}}}"#),
+                "Magento or Kentico",
             ),
             (
                 format!(r#"{{{magento},"customers":{{"create_from_stripe_in":"magento"}}}}"#),

@@ -124,6 +124,65 @@ pub async fn check_customer_contract(
     );
 }
 
+/// A customer made from a Stripe customer: not found by its email before,
+/// made with its email, names and phone (and its address and Stripe id,
+/// where the platform keeps them), and found by its email after.
+pub async fn check_customer_creation_contract(
+    platform: &dyn CommercePlatform,
+    email: &str,
+    keeps: Keeps,
+) {
+    let name = platform.platform().to_string();
+    assert!(
+        platform
+            .find_customer_by_email(email)
+            .await
+            .unwrap()
+            .is_none(),
+        "{name}: nobody has the email yet"
+    );
+    let address = PostalAddress {
+        line1: Some("4 Made Rd".into()),
+        city: Some("Austin".into()),
+        state: Some("TX".into()),
+        postal_code: Some("78701".into()),
+        country: Some("US".into()),
+        ..Default::default()
+    };
+    let profile =
+        CustomerProfile::new(email, Some("Mia Made"), Some("+1 555 0111"), Some(&address));
+    let made = platform
+        .create_customer(&profile, "cus_made")
+        .await
+        .unwrap();
+    assert_eq!(made.email, email, "{name}");
+    assert_eq!(
+        (made.first_name.as_deref(), made.last_name.as_deref()),
+        (Some("Mia"), Some("Made")),
+        "{name}"
+    );
+    if keeps.address {
+        assert_eq!(
+            made.address.as_ref(),
+            Some(&address),
+            "{name}: made with its address"
+        );
+    }
+    if keeps.stripe_id {
+        assert_eq!(
+            made.stripe_customer_id.as_deref(),
+            Some("cus_made"),
+            "{name}"
+        );
+    }
+    let found = platform.find_customer_by_email(email).await.unwrap();
+    assert_eq!(
+        found.map(|c| c.reference),
+        Some(made.reference),
+        "{name}: found by its email after"
+    );
+}
+
 /// Polls on from `key` (moving it) until the platform has no more; whether
 /// the customer came up changed at `at`.
 async fn polls_find(
@@ -160,6 +219,20 @@ mod tests {
             self.save_customer(&id, email, first, last);
             id
         }
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_platform_makes_customers_as_the_contract_says() {
+        let platform = MemoryPlatform::new();
+        check_customer_creation_contract(
+            platform.as_ref(),
+            "made@example.com",
+            Keeps {
+                stripe_id: true,
+                address: true,
+            },
+        )
+        .await;
     }
 
     #[tokio::test]

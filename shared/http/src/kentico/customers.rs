@@ -8,12 +8,12 @@ use std::sync::Arc;
 use serde_json::Value;
 use tally_core::commerce::kentico::{
     address_from, address_modified, address_write, customer_fields, customer_from, kentico_time,
-    objects_of, sql_text, AddressWrite, Geography, ADDRESS_OBJECT, COUNTRY_OBJECT, CUSTOMER_OBJECT,
-    PLATFORM, STATE_OBJECT,
+    new_customer_fields, objects_of, sql_text, AddressWrite, Geography, ADDRESS_OBJECT,
+    COUNTRY_OBJECT, CUSTOMER_OBJECT, PLATFORM, STATE_OBJECT,
 };
 use tally_core::commerce::{
-    merge_customer_changes, ChangeKey, ChangeList, ChangedCustomer, CustomerUpdate,
-    PlatformCustomer, PlatformError,
+    merge_customer_changes, ChangeKey, ChangeList, ChangedCustomer, CustomerProfile,
+    CustomerUpdate, PlatformCustomer, PlatformError,
 };
 
 use super::{id_of, KenticoRest};
@@ -112,6 +112,67 @@ impl KenticoRest {
             }
         }
         Ok(customer)
+    }
+
+    /// The site's customer with this email (Kentico compares text without
+    /// case), the first by id if several.
+    pub(super) async fn customer_with_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        let found = self
+            .list(
+                &self.site_path(CUSTOMER_OBJECT),
+                CUSTOMER_OBJECT,
+                &format!("CustomerEmail = {}", sql_text(email)),
+                "CustomerID",
+                Some(1),
+            )
+            .await?;
+        match found.first().and_then(|o| id_of(o, "CustomerID")) {
+            Some(id) => Ok(Some(self.read_customer(&id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A customer of the site made from a Stripe customer, with its address.
+    pub(super) async fn new_customer(
+        &self,
+        profile: &CustomerProfile,
+        stripe_customer_id: &str,
+    ) -> Result<PlatformCustomer, PlatformError> {
+        let body = new_customer_fields(
+            profile,
+            stripe_customer_id,
+            self.config.stripe_customer_field.as_deref(),
+        );
+        let answer = self
+            .call(
+                reqwest::Method::POST,
+                &self.site_path(CUSTOMER_OBJECT),
+                &[],
+                Some(&body),
+            )
+            .await?
+            .unwrap_or(Value::Null);
+        // Kentico answers with the object it made; failing that, it is found by email.
+        let made = match objects_of(&answer, CUSTOMER_OBJECT)
+            .first()
+            .and_then(|o| id_of(o, "CustomerID"))
+        {
+            Some(id) => id,
+            None => self
+                .customer_with_email(&profile.email)
+                .await?
+                .map(|c| c.reference.customer_id)
+                .ok_or_else(|| Self::invalid("the customer Kentico made cannot be found".into()))?,
+        };
+        let update = CustomerUpdate {
+            profile: Some(profile.clone()),
+            stripe_customer_id: None,
+        };
+        self.write_address(&made, &update).await?;
+        self.read_customer(&made).await
     }
 
     /// Writes the profile's address into the customer's latest address, or

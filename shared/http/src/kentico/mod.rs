@@ -17,9 +17,9 @@ use tally_core::commerce::kentico::{
     ORDER_OBJECT, PLATFORM,
 };
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
-    OrderComment, PaymentCapture, PaymentState, PlatformCustomer, PlatformError, PlatformRefund,
-    PolledOrder, RefundIntake, RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerProfile, CustomerUpdate,
+    Order, OrderComment, PaymentCapture, PaymentState, PlatformCustomer, PlatformError,
+    PlatformRefund, PolledOrder, RefundIntake, RefundRecord,
 };
 use tally_core::config::KenticoConfig;
 use tally_core::secrets::{CachedSecret, KenticoSecrets};
@@ -526,6 +526,21 @@ impl CommercePlatform for KenticoRest {
         update: &CustomerUpdate,
     ) -> Result<(), PlatformError> {
         self.write_customer(customer_id, update).await
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        self.customer_with_email(email).await
+    }
+
+    async fn create_customer(
+        &self,
+        profile: &CustomerProfile,
+        stripe_customer_id: &str,
+    ) -> Result<PlatformCustomer, PlatformError> {
+        self.new_customer(profile, stripe_customer_id).await
     }
 
     async fn customers_changed_after(

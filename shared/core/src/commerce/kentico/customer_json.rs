@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::{kentico_time, PLATFORM};
 use crate::commerce::amounts::id_text;
-use crate::commerce::{split_name, CustomerRef, CustomerUpdate, PlatformCustomer};
+use crate::commerce::{split_name, CustomerProfile, CustomerRef, CustomerUpdate, PlatformCustomer};
 
 pub const CUSTOMER_OBJECT: &str = "ecommerce.customer";
 
@@ -74,10 +74,30 @@ pub fn customer_fields(
     json!({ "ecommerce_customer": fields })
 }
 
+/// The fields of a new customer (`POST /rest/ecommerce.customer/site/{site}`)
+/// made from a Stripe customer, naming it in the Stripe id field.
+pub fn new_customer_fields(
+    profile: &CustomerProfile,
+    stripe_customer_id: &str,
+    stripe_field: Option<&str>,
+) -> Value {
+    let (first, last) = split_name(profile.name.as_deref().unwrap_or(""), None);
+    let mut fields = Map::new();
+    fields.insert("CustomerEmail".into(), json!(profile.email));
+    fields.insert("CustomerFirstName".into(), json!(first));
+    fields.insert("CustomerLastName".into(), json!(last));
+    if let Some(phone) = &profile.phone {
+        fields.insert("CustomerPhone".into(), json!(phone));
+    }
+    if let Some(field) = stripe_field {
+        fields.insert(field.into(), json!(stripe_customer_id));
+    }
+    json!({ "ecommerce_customer": fields })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commerce::CustomerProfile;
 
     #[test]
     fn a_kentico_customer_reads_and_updates_its_own_columns() {
@@ -109,5 +129,11 @@ mod tests {
         assert!(customer_from("s", &json!({"CustomerID": 1}), None)
             .unwrap_err()
             .contains("CustomerEmail"));
+        let made = CustomerProfile::new("nia@example.com", Some("Nia New"), None, None);
+        assert_eq!(
+            new_customer_fields(&made, "cus_3", Some("CustomerStripeID")),
+            json!({"ecommerce_customer": {"CustomerEmail": "nia@example.com", "CustomerFirstName": "Nia",
+                "CustomerLastName": "New", "CustomerStripeID": "cus_3"}})
+        );
     }
 }

@@ -16,7 +16,7 @@ pub use address_json::{
     address_from, address_modified, address_write, AddressWrite, Geography, ADDRESS_OBJECT,
     COUNTRY_OBJECT, STATE_OBJECT,
 };
-pub use customer_json::{customer_fields, customer_from, CUSTOMER_OBJECT};
+pub use customer_json::{customer_fields, customer_from, new_customer_fields, CUSTOMER_OBJECT};
 pub use envelope::objects_of;
 pub use order_json::{
     kentico_time, order_from, sql_text, Lookups, OrderJsonError, OrderStatus, ORDER_OBJECT,
