@@ -76,6 +76,15 @@ pub fn currency(field: &'static str, code: &str) -> Result<Currency, FieldError>
         .map_err(|e: MoneyError| invalid(field, e.to_string()))
 }
 
+/// A text field, trimmed; `None` when missing, not a string, or blank.
+pub fn field_text(obj: &Value, key: &str) -> Option<String> {
+    obj.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 /// An id given as a number or a non-empty string.
 pub fn id_text(v: &Value) -> Option<String> {
     match v {

@@ -67,13 +67,7 @@ impl Geography {
     }
 }
 
-fn text(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
+use crate::commerce::amounts::field_text as text;
 
 /// An id column; 0 and null name nothing.
 fn field_id(obj: &Value, key: &str) -> Option<String> {

@@ -12,13 +12,7 @@ use crate::commerce::{split_name, CustomerProfile, CustomerRef, CustomerUpdate, 
 
 pub const CUSTOMER_OBJECT: &str = "ecommerce.customer";
 
-fn text(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
+use crate::commerce::amounts::field_text as text;
 
 pub fn customer_from(
     site: &str,

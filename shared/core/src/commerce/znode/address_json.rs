@@ -11,13 +11,7 @@ use serde_json::{json, Value};
 use crate::commerce::amounts::id_text;
 use crate::commerce::PostalAddress;
 
-fn text(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
+use crate::commerce::amounts::field_text as text;
 
 pub fn address_from(model: &Value) -> PostalAddress {
     PostalAddress {

@@ -12,13 +12,7 @@ use super::PLATFORM;
 use crate::commerce::amounts::id_text;
 use crate::commerce::{split_name, CustomerRef, CustomerUpdate, PlatformCustomer};
 
-fn text(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
+use crate::commerce::amounts::field_text as text;
 
 /// The user's id, `None` for Znode's empty `UserModel` (`UserId` 0), which
 /// is how it answers for a user it does not have.
