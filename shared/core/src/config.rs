@@ -29,6 +29,9 @@ pub struct TallyConfig {
     pub erp: ErpConfig,
     pub order_to_cash: OrderToCashConfig,
     pub customers: CustomersConfig,
+    /// Declarative REST platforms by name (README, "Describing a platform"):
+    /// each a mapping document, checked by `rest_platform`.
+    pub rest_platforms: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Customers both ways (README, "Customers, both ways").
@@ -459,7 +462,7 @@ impl OrderToCashConfig {
     }
 }
 
-fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
     let lower = value.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://"))
         || value.len() <= "http://".len()
@@ -470,7 +473,7 @@ fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_http(key: &str, p: &HttpPolicy) -> Result<(), ConfigError> {
+pub(crate) fn check_http(key: &str, p: &HttpPolicy) -> Result<(), ConfigError> {
     if p.max_retries > 10 {
         return Err(err(&format!("{key}.max_retries"), "at most 10"));
     }
@@ -731,6 +734,9 @@ impl TallyConfig {
             }
         }
         check_http("erp.http", &self.erp.http)?;
+        for name in self.rest_platforms.keys() {
+            self.rest_platform(name)?;
+        }
         let status = &self.order_to_cash.failure_status;
         if status.is_empty()
             || !status
@@ -743,6 +749,20 @@ impl TallyConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The declarative platform `name`, its mapping resolved and checked.
+    pub fn rest_platform(
+        &self,
+        name: &str,
+    ) -> Result<crate::commerce::declarative::RestMapping, ConfigError> {
+        let document = self.rest_platforms.get(name).ok_or_else(|| {
+            err(
+                &format!("rest_platforms.{name}"),
+                "is not configured (rest_platforms has no such entry)",
+            )
+        })?;
+        crate::commerce::declarative::RestMapping::resolve(name, document)
     }
 
     /// A base URL a function needs, or an error naming the key.

@@ -3,6 +3,7 @@
 //! network errors, 429 and 5xx are retried with exponential backoff and full
 //! jitter, honouring `Retry-After` and `Stripe-Should-Retry`.
 
+pub mod declarative;
 pub mod erp;
 pub mod kentico;
 pub mod magento;

@@ -355,3 +355,104 @@ async fn kentico_refuses_wrong_credentials_with_403_as_unauthorized() {
     );
     assert!(!err.to_string().contains("not-the-password"));
 }
+
+/// A declarative platform from its preset, pointed at its simulator.
+fn declarative(
+    name: &str,
+    base_env: &str,
+    credentials: Value,
+) -> tally_http::declarative::RestPlatform {
+    let mapping = tally_core::commerce::declarative::RestMapping::resolve(
+        name,
+        &json!({"preset": name, "base_url": env(base_env),
+                "http": {"max_retries": 2, "retry_base_ms": 50, "max_backoff_ms": 200, "timeout_ms": 5000}}),
+    )
+    .expect("the preset resolves");
+    tally_http::declarative::RestPlatform::new(
+        tally_http::client(),
+        name,
+        mapping,
+        secret(credentials),
+    )
+}
+
+fn clarity() -> tally_http::declarative::RestPlatform {
+    declarative(
+        "clarity",
+        "CLARITY_BASE_URL",
+        json!({"client_id": env("CLARITY_CLIENT_ID"), "client_secret": env("CLARITY_CLIENT_SECRET")}),
+    )
+}
+
+fn storefront() -> tally_http::declarative::RestPlatform {
+    declarative(
+        "storefront",
+        "STOREFRONT_BASE_URL",
+        json!({"api_key": env("STOREFRONT_API_KEY")}),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn clarity_keeps_the_platform_contract() {
+    check_platform_contract(&clarity(), &ControlApi(env("CLARITY_BASE_URL"))).await;
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn clarity_keeps_the_refund_intake_contract() {
+    let control = ControlApi(env("CLARITY_BASE_URL"));
+    check_refund_intake_contract(&clarity(), &control, &control).await;
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn a_custom_storefront_keeps_the_platform_contract() {
+    check_platform_contract(&storefront(), &ControlApi(env("STOREFRONT_BASE_URL"))).await;
+}
+
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn a_custom_storefront_keeps_the_refund_intake_contract() {
+    let control = ControlApi(env("STOREFRONT_BASE_URL"));
+    check_refund_intake_contract(&storefront(), &control, &control).await;
+}
+
+/// Wrong credentials are `Unauthorized` (a person fixes them), on every auth style.
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn declarative_platforms_refuse_wrong_credentials_as_unauthorized() {
+    use tally_core::commerce::{CommercePlatform, PlatformError};
+    let (id, _) = ControlApi(env("CLARITY_BASE_URL"))
+        .place(Currency::Usd, "1.00")
+        .await;
+    let wrong = declarative(
+        "clarity",
+        "CLARITY_BASE_URL",
+        json!({"client_id": env("CLARITY_CLIENT_ID"), "client_secret": "not-the-secret"}),
+    );
+    assert!(matches!(
+        wrong.get_order(&id).await,
+        Err(PlatformError::Unauthorized { status: 401, .. })
+    ));
+    let (id, _) = ControlApi(env("STOREFRONT_BASE_URL"))
+        .place(Currency::Usd, "1.00")
+        .await;
+    let wrong = declarative(
+        "storefront",
+        "STOREFRONT_BASE_URL",
+        json!({"api_key": "nope"}),
+    );
+    let refused = wrong.get_order(&id).await;
+    assert!(
+        matches!(
+            refused,
+            Err(PlatformError::Unauthorized { status: 401, .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        !format!("{refused:?}").contains("nope"),
+        "no secret in errors"
+    );
+}

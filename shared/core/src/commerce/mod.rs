@@ -9,6 +9,7 @@ pub mod contract;
 mod customer;
 #[cfg(any(test, feature = "testkit"))]
 pub mod customer_contract;
+pub mod declarative;
 pub mod kentico;
 pub mod magento;
 mod order;

@@ -45,6 +45,23 @@ pub struct KenticoSecrets {
     pub password: SecretString,
 }
 
+/// A declarative platform's API secret, holding what its `auth` needs:
+/// `client_id` and `client_secret` (OAuth 2.0), `api_key`, or `username`
+/// and `password` (Basic).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RestSecrets {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    #[serde(default)]
+    pub api_key: Option<SecretString>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretString>,
+}
+
 /// The ERP secret for Tryton: `{"login": "...", "password": "..."}` of the Tryton
 /// user Tally posts as (a session is opened with them; application keys do not
 /// cover JSON-RPC).

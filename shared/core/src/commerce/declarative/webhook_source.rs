@@ -1,0 +1,222 @@
+//! A declarative platform's webhook under Tally's contract, for platforms
+//! that can call a URL: the body is JSON naming an order where the mapping's
+//! `webhook.order_id` points, and the header
+//! `X-Tally-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "{t}.{raw body}">`
+//! signs it with a shared secret (several `v1` while rotating), within 5
+//! minutes. Even signed, the body is a hint: the handler re-reads the order.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::mapping::WebhookMapping;
+use crate::commerce::amounts::id_text;
+use crate::commerce::OrderRef;
+use crate::flows::payments::order_changed_message;
+use crate::secrets::SecretString;
+use crate::stripe::signature::{verify_signature, SignatureError, DEFAULT_TOLERANCE_SECS};
+use crate::webhook::{
+    Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
+};
+
+pub const SIGNATURE_HEADER: &str = "x-tally-signature";
+
+/// The webhook's own secret: `{"signing_secrets": ["...", ...]}` (two while rotating).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RestWebhookKeys {
+    #[serde(default)]
+    pub signing_secrets: Vec<SecretString>,
+}
+
+pub struct RestWebhook {
+    /// The platform's name in order refs (made `'static` once per container).
+    pub platform: &'static str,
+    pub store: String,
+    pub mapping: WebhookMapping,
+}
+
+impl WebhookSource for RestWebhook {
+    type Keys = RestWebhookKeys;
+
+    fn name(&self) -> &'static str {
+        self.platform
+    }
+
+    fn verify<'a>(
+        &self,
+        keys: &RestWebhookKeys,
+        request: &WebhookRequest<'a>,
+        now_secs: i64,
+    ) -> Result<Verified<'a>, VerifyError> {
+        match verify_signature(
+            &keys.signing_secrets,
+            DEFAULT_TOLERANCE_SECS,
+            request.headers.get(SIGNATURE_HEADER),
+            request.body,
+            now_secs,
+        ) {
+            Ok(v) => Ok(Verified::new(v.body())),
+            Err(SignatureError::NoSecretsConfigured) => Err(VerifyError::Misconfigured(
+                "no signing secret is configured".into(),
+            )),
+            Err(SignatureError::NoMatchingSignature) => {
+                Err(VerifyError::Mismatch("no v1 signature matches".into()))
+            }
+            Err(e) => Err(VerifyError::Invalid(
+                e.to_string()
+                    .replace("Stripe-Signature", "X-Tally-Signature"),
+            )),
+        }
+    }
+
+    fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
+        let body: Value =
+            serde_json::from_slice(verified.body()).map_err(|e| format!("not JSON: {e}"))?;
+        let event_type = match &self.mapping.event_type {
+            Some(p) => body
+                .pointer(p)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("the body has no event type at {p}"))?
+                .to_string(),
+            None => "order".to_string(),
+        };
+        let order_id = body
+            .pointer(&self.mapping.order_id)
+            .and_then(id_text)
+            .filter(|id| {
+                id.len() <= 128 && !id.contains(['/', '\\']) && !id.chars().any(char::is_control)
+            });
+        if self.mapping.event_type.is_some()
+            && !self.mapping.order_events.contains(&event_type)
+        {
+            return Ok(Inbound::Ignore {
+                event_id: format!("{}/{}", self.platform, order_id.unwrap_or_default()),
+                event_type,
+                reason: "not an order event",
+            });
+        }
+        let order_id = order_id
+            .ok_or_else(|| format!("the body names no order at {}", self.mapping.order_id))?;
+        let reference = OrderRef {
+            platform: self.platform.to_string(),
+            store: self.store.clone(),
+            order_id,
+        };
+        let message =
+            order_changed_message(&reference, &received_at_ms.to_string(), received_at_ms)
+                .map_err(|e| e.to_string())?;
+        Ok(Inbound::Enqueue {
+            flow: crate::routing::Flow::Payments,
+            message,
+        })
+    }
+
+    fn acknowledge(&self, outcome: &Outcome) -> Reply {
+        match outcome {
+            Outcome::Enqueued | Outcome::Ignored(_) => Reply::json(200, json!({"received": true})),
+            Outcome::MethodNotAllowed => Reply::json(405, json!({"error": "use POST"})),
+            Outcome::TooLarge => Reply::json(413, json!({"error": "body too large"})),
+            Outcome::Unauthenticated(why) | Outcome::Unreadable(why) => {
+                Reply::json(400, json!({"error": why}))
+            }
+            // A 5xx: the platform's delivery is retried.
+            Outcome::CannotVerify(_) | Outcome::EnqueueFailed(_) => Reply::json(
+                503,
+                json!({"error": "temporarily unavailable, retry later"}),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::memory::{MemoryQueue, MemorySecret};
+    use crate::message::QueueEnvelope;
+    use crate::ports::Queue;
+    use crate::routing::Flow;
+    use crate::secrets::CachedSecret;
+    use crate::stripe::signature::sign;
+    use crate::webhook::WebhookReceiver;
+
+    const NOW: i64 = 1_795_651_200;
+
+    fn receiver() -> (WebhookReceiver<RestWebhook>, Arc<MemoryQueue>) {
+        let queue = MemoryQueue::new("payments");
+        let r = WebhookReceiver::new(
+            RestWebhook {
+                platform: "clarity",
+                store: "default".into(),
+                mapping: WebhookMapping {
+                    order_id: "/data/orderId".into(),
+                    event_type: Some("/event".into()),
+                    order_events: vec!["order.created".into(), "order.updated".into()],
+                },
+            },
+            CachedSecret::new(
+                Box::new(MemorySecret::new(
+                    "clarity-webhook",
+                    r#"{"signing_secrets":["s3cret-value"]}"#,
+                )),
+                Duration::from_secs(300),
+                Duration::from_secs(0),
+            ),
+            HashMap::from([(Flow::Payments, queue.clone() as Arc<dyn Queue>)]),
+            Arc::new(ManualClock::at_secs(NOW)),
+        );
+        (r, queue)
+    }
+
+    async fn post(r: &WebhookReceiver<RestWebhook>, secret: Option<&str>, body: &str) -> Reply {
+        let header = secret.map(|s| sign(&SecretString::new(s), NOW, body.as_bytes()));
+        let headers: Vec<(&str, &str)> = header
+            .as_deref()
+            .map(|h| (SIGNATURE_HEADER, h))
+            .into_iter()
+            .collect();
+        r.receive(WebhookRequest {
+            method: "POST",
+            headers: &headers,
+            query: "",
+            body: body.as_bytes(),
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_signed_order_event_is_a_hint_and_anything_else_enqueues_nothing() {
+        let (r, queue) = receiver();
+        let body = r#"{"event":"order.created","data":{"orderId":"CL-1001","total":"0.01"}}"#;
+        assert_eq!(post(&r, Some("s3cret-value"), body).await.status, 200);
+        let sent = queue.messages();
+        assert_eq!(sent.len(), 1);
+        let hint = QueueEnvelope::parse(&sent[0].body).unwrap();
+        let named: OrderRef = serde_json::from_str(hint.event.get()).unwrap();
+        assert_eq!(named.key(), "clarity/default/CL-1001");
+        assert!(
+            !sent[0].body.contains("0.01"),
+            "only the order id is carried"
+        );
+        assert_eq!(post(&r, None, body).await.status, 400);
+        assert_eq!(post(&r, Some("wrong"), body).await.status, 400);
+        for bad in [
+            r#"{"event":"order.created","data":{}}"#,
+            r#"{"data":{"orderId":"1"}}"#,
+            "[",
+            r#"{"event":"order.updated","data":{"orderId":"../1"}}"#,
+        ] {
+            assert_eq!(
+                post(&r, Some("s3cret-value"), bad).await.status,
+                400,
+                "{bad}"
+            );
+        }
+        let other = r#"{"event":"customer.updated","data":{"customerId":"7"}}"#;
+        assert_eq!(post(&r, Some("s3cret-value"), other).await.status, 200);
+        assert_eq!(queue.messages().len(), 1);
+    }
+}
