@@ -3,7 +3,9 @@ deployed local stack serves, start to finish.
 
 Places orders in each platform simulator (Magento sends Adobe Commerce's signed
 webhook to Tally; Znode 9.x has no webhooks, so Tally's poller finds its orders;
-Kentico's integration-bus connector posts Tally's signed order task),
+Kentico's integration-bus connector posts Tally's signed order task; the
+Clarity store, described by Tally's Clarity preset, sends its signed order
+event; the custom storefront's orders are found by Tally's poller),
 pays or declines them in the Stripe simulator (which sends Stripe's signed
 webhooks back), refunds two of them (one in Stripe, one on the platform where
 Tally collects the platform's refunds), and prints a timeline per order
@@ -37,16 +39,19 @@ ORDERS = [
 ]
 ROOT = Path(__file__).resolve().parent.parent
 # Shipping and tax on the paid Magento order: the ERP's sales order shows them as its own figures.
-PAID_ORDER_CHARGES = {"magento": {"shipping_amount": "5.00", "tax_amount": "3.30"}}
+PAID_ORDER_CHARGES = {"magento": {"shipping_amount": "5.00", "tax_amount": "3.30"},
+                      "clarity": {"shipping_amount": "4.50", "tax_amount": "2.10"}}
 # How the demo's orders reach Tally: the platform's webhook, or its poller.
-BY_POLLER = {"znode"}
+BY_POLLER = {"znode", "storefront"}
 # Platforms whose own refunds only a poll reads (Znode's returns, Kentico's refund requests).
-REFUNDS_BY_POLLER = {"znode", "kentico"}
+REFUNDS_BY_POLLER = {"znode", "kentico", "clarity", "storefront"}
 # Refunds after payment: (order label, where the refund is made, amount in major units).
 # On the platform: a Magento credit memo, an approved Znode return, a Kentico refund request row.
 REFUNDS = {"magento": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "1000")],
            "znode": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")],
-           "kentico": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")]}
+           "kentico": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")],
+           "clarity": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "1200")],
+           "storefront": [("paid", "stripe", "10.00"), ("paid in yen", "platform", "4800")]}
 
 
 def clock(ts: float) -> str:
@@ -345,7 +350,9 @@ Try it yourself (everything keeps running until `make down`):
   place an order:   curl -s -XPOST {s['MAGENTO_BASE_URL']}/_sim/orders -H 'content-type: application/json' \\
                       -d '{{"currency":"EUR","items":[{{"sku":"X","name":"Thing","qty":1,"price":"9.90"}}],"payment_method":"stripe_payments"}}'
                     (the same body places a Znode order at {s.env.get('ZNODE_BASE_URL', 'the Znode simulator')}/_sim/orders
-                     and a Kentico one at {s.env.get('KENTICO_BASE_URL', 'the Kentico simulator')}/_sim/orders)
+                     a Kentico one at {s.env.get('KENTICO_BASE_URL', 'the Kentico simulator')}/_sim/orders,
+                     a Clarity one at {s.env.get('CLARITY_BASE_URL', 'the Clarity simulator')}/_sim/orders
+                     and a storefront one at {s.env.get('STOREFRONT_BASE_URL', 'the storefront simulator')}/_sim/orders)
   pay it:           curl -s {s['STRIPE_API_BASE']}/v1/payment_intents/<pi_id>/confirm -u {s['STRIPE_API_KEY']}: \\
                       -d payment_method=pm_card_visa -d return_url=https://shop.example.com/return
   an order's state: curl -s <platform simulator>/_sim/orders/<id>   (the native order and a "summary")

@@ -52,6 +52,11 @@ def tally_config(host: str, stripe_port: str, magento_port: str, erp_port: str, 
         # CustomerStripeID: the custom field the simulated merchant added to the customer class
         doc["kentico"] = {"base_url": f"http://{host}:{os.environ['KENTICO_PORT']}", "http": LOCAL_HTTP,
                           "stripe_customer_field": "CustomerStripeID"}
+    # the declarative platforms, each from its preset
+    for name in ("clarity", "storefront"):
+        if os.environ.get(f"{name.upper()}_PORT"):
+            doc.setdefault("rest_platforms", {})[name] = {
+                "preset": name, "base_url": f"http://{host}:{os.environ[name.upper() + '_PORT']}", "http": LOCAL_HTTP}
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -64,6 +69,8 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str = "
 LOCAL_STRIPE_API_KEY = "sk_test_tally_local"
 LOCAL_ZNODE_WEBHOOK_SECRET = "znode-local-webhook-secret"
 LOCAL_KENTICO_WEBHOOK_SECRET = "kentico-local-connector-secret"
+LOCAL_CLARITY_WEBHOOK_SECRET = "clarity-local-webhook-secret"
+LOCAL_STOREFRONT_WEBHOOK_SECRET = "storefront-local-webhook-secret"
 LOCAL_STRIPE_SIGNING_SECRETS = ["whsec_tally_local_primary", "whsec_tally_local_secondary"]
 
 
@@ -100,6 +107,13 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
     if os.environ.get("KENTICO_PORT"):
         put("KenticoApiSecretArn", {"username": os.environ["KENTICO_USER"], "password": os.environ["KENTICO_PASSWORD"]})
         put("KenticoWebhookSecretArn", {"signing_secrets": [LOCAL_KENTICO_WEBHOOK_SECRET]})
+    if os.environ.get("CLARITY_PORT"):
+        put("ClarityApiSecretArn", {"client_id": os.environ["CLARITY_CLIENT_ID"],
+                                    "client_secret": os.environ["CLARITY_CLIENT_SECRET"]})
+        put("ClarityWebhookSecretArn", {"signing_secrets": [LOCAL_CLARITY_WEBHOOK_SECRET]})
+    if os.environ.get("STOREFRONT_PORT"):
+        put("StorefrontApiSecretArn", {"api_key": os.environ["STOREFRONT_API_KEY"]})
+        put("StorefrontWebhookSecretArn", {"signing_secrets": [LOCAL_STOREFRONT_WEBHOOK_SECRET]})
     if os.environ.get("ERP_ADAPTER") == "tryton":
         put("ErpSecretArn", {"login": os.environ["TRYTON_LOGIN"], "password": os.environ["TRYTON_PASSWORD"]})
     else:
@@ -127,6 +141,13 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         http("DELETE", f"{kentico}/_sim/webhooks")
         http("POST", f"{kentico}/_sim/webhooks", json.dumps(
             {"url": function_url(endpoint, outputs["KenticoWebhookUrl"]), "secret": LOCAL_KENTICO_WEBHOOK_SECRET}).encode())
+    for name, secret in (("clarity", LOCAL_CLARITY_WEBHOOK_SECRET), ("storefront", LOCAL_STOREFRONT_WEBHOOK_SECRET)):
+        if os.environ.get(f"{name.upper()}_PORT"):
+            # the store calls Tally's webhook for each order, signed under Tally's contract
+            store = f"http://127.0.0.1:{os.environ[name.upper() + '_PORT']}"
+            http("DELETE", f"{store}/_sim/webhooks")
+            http("POST", f"{store}/_sim/webhooks", json.dumps(
+                {"url": function_url(endpoint, outputs[f"{name.title()}WebhookUrl"]), "secret": secret}).encode())
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": os.environ["AWS_REGION"],
@@ -159,7 +180,20 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
         # the localstripe stack's store, whose stack syncs no customers: the adapter contract writes customers there
         "MAGENTO_QUIET_BASE_URL": f"http://127.0.0.1:{os.environ['MAGENTO_LS_PORT']}",
     }
-    env["TALLY_PLATFORMS"] = ",".join(["magento"] + [p for p in ("znode", "kentico") if os.environ.get(f"{p.upper()}_PORT")])
+    env["TALLY_PLATFORMS"] = ",".join(["magento"] + [p for p in ("znode", "kentico", "clarity", "storefront")
+                                                     if os.environ.get(f"{p.upper()}_PORT")])
+    if os.environ.get("CLARITY_PORT"):
+        env.update(CLARITY_POLLER_FUNCTION=outputs["ClarityOrderPollerName"],
+                   CLARITY_WEBHOOK_URL=function_url(endpoint, outputs["ClarityWebhookUrl"]),
+                   CLARITY_WEBHOOK_SECRET=LOCAL_CLARITY_WEBHOOK_SECRET,
+                   CLARITY_BASE_URL=f"http://127.0.0.1:{os.environ['CLARITY_PORT']}",
+                   CLARITY_CLIENT_ID=os.environ["CLARITY_CLIENT_ID"], CLARITY_CLIENT_SECRET=os.environ["CLARITY_CLIENT_SECRET"])
+    if os.environ.get("STOREFRONT_PORT"):
+        env.update(STOREFRONT_POLLER_FUNCTION=outputs["StorefrontOrderPollerName"],
+                   STOREFRONT_WEBHOOK_URL=function_url(endpoint, outputs["StorefrontWebhookUrl"]),
+                   STOREFRONT_WEBHOOK_SECRET=LOCAL_STOREFRONT_WEBHOOK_SECRET,
+                   STOREFRONT_BASE_URL=f"http://127.0.0.1:{os.environ['STOREFRONT_PORT']}",
+                   STOREFRONT_API_KEY=os.environ["STOREFRONT_API_KEY"])
     if os.environ.get("ZNODE_PORT"):
         # The Znode simulator, which the main stack serves beside Magento.
         env.update(ZNODE_POLLER_FUNCTION=outputs["ZnodeOrderPollerName"],

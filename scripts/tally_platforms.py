@@ -264,11 +264,52 @@ class KenticoSim(PlatformSim):
                 for line in (order.get("OrderNote") or "").splitlines() if line.strip()]
 
 
+class RestStoreSim(PlatformSim):
+    """A declarative platform's store (tests/simulators/rest_store.py), in one preset's shape."""
+    title = "REST store"
+    refund_record = "refund"
+    records_transaction_id = True
+    other_payment_method, bad_request_text = "cod", "Simulated failure"
+    orders_path = refunds_path = ""
+
+    def read(self, order_id) -> Route:
+        return Route("GET", f"{self.orders_path}/{order_id}")
+
+    def payment_write(self, order_id) -> Route:
+        return Route("POST", f"{self.orders_path}/{order_id}/payments")
+
+    def listing(self) -> Route:
+        # the list and the reads share a path: a fault meant for the list slows reads too
+        return Route("GET", self.orders_path)
+
+    def refund_note_route(self, refund_id) -> Route:
+        """The call naming the Stripe refund on the store's refund record."""
+        return Route("PATCH", f"/refunds/{refund_id}")
+
+    def notes(self, order_id) -> list[dict]:
+        return [{"text": n["text"], "notified": n["notified"], "status": None, "at": n["at"]}
+                for n in self.summary(order_id)["notes"]]
+
+
+class ClaritySim(RestStoreSim):
+    name, store, poller_key = "clarity", "default", "CLARITY_POLLER_FUNCTION"
+    title = "Clarity"
+    orders_path = "/api/v1/orders"
+
+
+class StorefrontSim(RestStoreSim):
+    name, store, poller_key = "storefront", "main", "STOREFRONT_POLLER_FUNCTION"
+    title = "storefront"
+    orders_path = "/v2/orders"
+
+
 def platforms_of(env: dict) -> dict[str, PlatformSim]:
     """The platforms a local stack serves (`TALLY_PLATFORMS` in its env file)."""
     known = {"magento": lambda: MagentoSim(env["MAGENTO_BASE_URL"], env.get("MAGENTO_STORE_CODE", "default")),
              "znode": lambda: ZnodeSim(env["ZNODE_BASE_URL"]),
-             "kentico": lambda: KenticoSim(env["KENTICO_BASE_URL"])}
+             "kentico": lambda: KenticoSim(env["KENTICO_BASE_URL"]),
+             "clarity": lambda: ClaritySim(env["CLARITY_BASE_URL"]),
+             "storefront": lambda: StorefrontSim(env["STOREFRONT_BASE_URL"])}
     names = [n.strip() for n in env.get("TALLY_PLATFORMS", "magento").split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:

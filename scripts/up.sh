@@ -56,9 +56,10 @@ deploy() { # stack-name tally-config-json
 config() { "$VENV/bin/python" "$ROOT/scripts/local_env.py" config "$@"; }
 # The main stack uses the project's Stripe simulator (idempotency keys, charge.* events);
 # the second one runs the same code against localstripe, a Stripe we did not write.
-# The main stack serves Magento, Znode and Kentico; the localstripe one Magento only.
+# The main stack serves Magento, Znode, Kentico, Clarity and a custom storefront; the localstripe one Magento only.
 # The main stack posts each paid order as a journal entry and as a sales order (erp.paid_orders both).
-deploy "$STACK_NAME" "$(ERP_PAID_ORDERS=both ZNODE_PORT="$ZNODE_PORT" KENTICO_PORT="$KENTICO_PORT" config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
+deploy "$STACK_NAME" "$(ERP_PAID_ORDERS=both ZNODE_PORT="$ZNODE_PORT" KENTICO_PORT="$KENTICO_PORT" \
+  CLARITY_PORT="$CLARITY_PORT" STOREFRONT_PORT="$STOREFRONT_PORT" config "$sim_host" "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" true default)"
 deploy "$STACK_NAME-localstripe" "$(config "$sim_host" "$LOCALSTRIPE_PORT" "$MAGENTO_LS_PORT" "$ERP_PORT" false ls)"
 # The third posts to Tryton, a real ledger, with a Stripe simulator and a Magento store of its own.
 deploy "$STACK_NAME-tryton" "$(ERP_ADAPTER=tryton config "$sim_host" "$STRIPE_TR_PORT" "$MAGENTO_TR_PORT" "$TRYTON_PORT" true tr)"
@@ -68,6 +69,7 @@ deploy "$STACK_NAME-tryton-sales" "$(ERP_ADAPTER=tryton ERP_PAID_ORDERS=sales_or
 
 ZNODE_PORT="$ZNODE_PORT" ZNODE_DOMAIN="$ZNODE_DOMAIN" ZNODE_KEY="$ZNODE_KEY" \
 KENTICO_PORT="$KENTICO_PORT" KENTICO_USER="$KENTICO_USER" KENTICO_PASSWORD="$KENTICO_PASSWORD" \
+CLARITY_PORT="$CLARITY_PORT" STOREFRONT_PORT="$STOREFRONT_PORT" \
 TRYTON_PORT="$TRYTON_PORT" TRYTON_DATABASE="$TRYTON_DATABASE" TRYTON_LOGIN="$TRYTON_LOGIN" TRYTON_PASSWORD="$TRYTON_PASSWORD" \
 ERP_PAID_ORDERS=both "$VENV/bin/python" "$ROOT/scripts/local_env.py" write "$STACK_NAME" "$TALLY_DIR/local.env" \
   "$STRIPE_SIM_PORT" "$MAGENTO_PORT" "$ERP_PORT" "$MAGENTO_TOKEN" "$ERP_SECRET" default

@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from tally_local import LOCALSTRIPE_ENV, TRYTON_ENV, TRYTON_SALES_ENV, LocalStack  # noqa: E402
 from tally_platforms import PlatformSim  # noqa: E402
 
-PLATFORMS = ["magento", "znode", "kentico"]
+PLATFORMS = ["magento", "znode", "kentico", "clarity", "storefront"]
 
 
 @pytest.fixture(scope="session")

@@ -379,3 +379,45 @@ def test_a_kentico_connector_task_must_be_signed_and_is_only_a_hint(stack):
     pi = wait_until(lambda: (lambda f: f[0] if len(f) == 1 else None)(s.payment_intents_for(placed["id"], "kentico")),
                     60, interval=1, what="the PaymentIntent for the order the task named")
     assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from Kentico's REST service, not the task"
+
+
+@pytest.mark.parametrize("name,event", [("clarity", {"event": "order.created", "data": {"orderId": None, "total": "0.01"}}),
+                                        ("storefront", {"type": "order.placed", "order_id": None, "total_minor": 1})])
+def test_a_declarative_platforms_webhook_must_be_signed_and_is_only_a_hint(stack, name, event):
+    """The declarative platform's webhook under Tally's contract (README, "Describing a platform"): where the
+    mapping's pointer says, the body names an order, which the handler re-reads with the mapping's get_order."""
+    import hashlib
+    import hmac as hmac_lib
+
+    import requests
+
+    s, p = stack, stack.platforms[name]
+    placed = p.place_order(currency="EUR", notify=False, items=[{"sku": "W", "name": "Wool", "qty": 1, "price": "42.00"}])
+    if name == "clarity":
+        event["data"]["orderId"] = placed["id"]
+    else:
+        event["order_id"] = int(placed["id"])
+    body = json.dumps(event).encode()
+    secret = s[f"{name.upper()}_WEBHOOK_SECRET"]
+
+    def signature(at: int, payload: bytes, key: str = secret) -> str:
+        return f"t={at},v1={hmac_lib.new(key.encode(), f'{at}.'.encode() + payload, hashlib.sha256).hexdigest()}"
+
+    url, now = s[f"{name.upper()}_WEBHOOK_URL"], int(time.time())
+    for headers, payload in [({}, body), ({"X-Tally-Signature": signature(now, body, "not-it")}, body),
+                             ({"X-Tally-Signature": signature(now - 600, body)}, body),
+                             ({"X-Tally-Signature": signature(now, body)}, body.replace(b"0.01", b"0.02").replace(b": 1}", b": 2}"))]:
+        refused = requests.post(url, data=payload, headers={"content-type": "application/json", **headers}, timeout=30)
+        assert refused.status_code == 400, refused.text
+        assert secret not in refused.text
+    other = json.dumps({"event": "customer.updated", "data": {"customerId": 7}} if name == "clarity"
+                       else {"type": "customer.updated", "customer_id": 7}).encode()
+    ignored = requests.post(url, data=other, headers={"X-Tally-Signature": signature(now, other)}, timeout=30)
+    assert ignored.status_code == 200, "other events are acknowledged and not enqueued"
+    time.sleep(3)
+    assert s.payment_intents_for(placed["id"], name) == [], "nothing enqueued for a refused event"
+    ok = requests.post(url, data=body, headers={"content-type": "application/json",
+                                                "X-Tally-Signature": signature(int(time.time()), body)}, timeout=30)
+    assert (ok.status_code, ok.json()) == (200, {"received": True}), ok.text
+    pi = wait_for_payment_intent(s, p, placed["id"])
+    assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from the platform's API, not the event"

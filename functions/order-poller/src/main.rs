@@ -1,5 +1,5 @@
 //! Order poller (scheduled), one binary for every platform (`POLL_PLATFORM`:
-//! `magento`, `znode` or `kentico`), deployed once per platform: finds orders changed
+//! `magento`, `znode`, `kentico` or a `rest_platforms` name), deployed once per platform: finds orders changed
 //! since its saved key and enqueues those awaiting a Stripe payment. The intake
 //! for platforms without outbound webhooks, and the safety net behind those
 //! with them. Then the refunds made on the platform (Magento's credit memos
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use tally_aws::config::{self, cached_secret, parsed_or, required, tally_config};
+use tally_aws::config::{self, cached_secret, parsed_or, required, rest_api_secret, tally_config};
 use tally_aws::dynamodb::DynamoIdempotencyStore;
 use tally_aws::sqs::SqsQueue;
 use tally_aws::state::DynamoState;
@@ -23,7 +23,9 @@ use tally_core::flows::order_poller::{OrderPoller, PollError};
 use tally_core::flows::refund_poller::RefundPoller;
 use tally_core::metrics::emf_line;
 use tally_core::ports::Watermarks;
-use tally_http::{kentico::KenticoRest, magento::MagentoRest, znode::ZnodeRest};
+use tally_http::{
+    declarative::RestPlatform, kentico::KenticoRest, magento::MagentoRest, znode::ZnodeRest,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -61,8 +63,24 @@ async fn main() -> Result<(), Error> {
             )),
             settings.kentico.page_size,
         ),
+        rest if settings.rest_platforms.contains_key(rest) => {
+            let mapping = settings.rest_platform(rest)?;
+            let page_size = mapping.page_size;
+            (
+                Arc::new(RestPlatform::new(
+                    tally_http::client(),
+                    rest,
+                    mapping,
+                    Arc::new(rest_api_secret(&secrets, rest)?),
+                )),
+                page_size,
+            )
+        }
         other => {
-            return Err(format!("POLL_PLATFORM {other:?} is not magento, znode or kentico").into())
+            return Err(format!(
+                "POLL_PLATFORM {other:?} is not magento, znode, kentico or one of rest_platforms"
+            )
+            .into())
         }
     };
     let queue = SqsQueue::new(sqs.clone(), required("PAYMENTS_QUEUE_URL")?);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use lambda_runtime::Error;
 use tally_aws::config::{
-    self, batch_settings, cached_secret, lease_secs, parsed_or, required, tally_config,
+    self, batch_settings, cached_secret, lease_secs, parsed_or, required, rest_api_secret,
+    tally_config,
 };
 use tally_aws::dynamodb::{DynamoEventJournal, DynamoIdempotencyStore};
 use tally_aws::sqs::SqsQueue;
@@ -19,7 +20,8 @@ use tally_core::flows::customers::CustomerSync;
 use tally_core::flows::order_to_cash::{OrderToCash, OrderToCashSettings};
 use tally_core::flows::payments::PaymentsHandler;
 use tally_http::{
-    kentico::KenticoRest, magento::MagentoRest, stripe::HttpStripe, znode::ZnodeRest,
+    declarative::RestPlatform, kentico::KenticoRest, magento::MagentoRest, stripe::HttpStripe,
+    znode::ZnodeRest,
 };
 
 #[tokio::main]
@@ -68,9 +70,17 @@ async fn main() -> Result<(), Error> {
             Arc::new(cached_secret(&secrets, "KENTICO_API_SECRET_ID")?),
         )));
     }
+    for name in settings.rest_platforms.keys() {
+        platforms.push(Arc::new(RestPlatform::new(
+            http.clone(),
+            name,
+            settings.rest_platform(name)?,
+            Arc::new(rest_api_secret(&secrets, name)?),
+        )));
+    }
     if platforms.is_empty() {
         return Err(
-            "no platform is enabled: set magento.base_url, znode.base_url or kentico.base_url in TallyConfig".into(),
+            "no platform is enabled: set magento.base_url, znode.base_url, kentico.base_url or rest_platforms in TallyConfig".into(),
         );
     }
     let platforms = Platforms::new(platforms);

@@ -94,6 +94,18 @@ pub fn cached_secret<T: serde::de::DeserializeOwned + Send + Sync>(
     ))
 }
 
+/// The API secret of the declarative platform `name`, whose id is in
+/// `<NAME>_API_SECRET_ID` (`CLARITY_API_SECRET_ID`).
+pub fn rest_api_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+) -> Result<tally_core::secrets::CachedSecret<tally_core::secrets::RestSecrets>, ConfigError> {
+    // made once per container and per platform
+    let env: &'static str =
+        Box::leak(format!("{}_API_SECRET_ID", name.to_ascii_uppercase()).into_boxed_str());
+    cached_secret(client, env)
+}
+
 /// The stack's ERP secret (`ERP_SECRET_ID`) as each ERP adapter reads it; only
 /// the configured adapter's is ever fetched.
 pub fn erp_credentials(

@@ -53,11 +53,13 @@ pub async fn setup(
 ) -> Result<PlatformSetup, String> {
     match platform {
         "magento" => magento(stack, url, dry_run).await,
-        "znode" | "kentico" => {
+        "znode" | "kentico" | "clarity" | "storefront" => {
             // (the stack's URL output, the README section that says what to set in the admin)
             let (output, section) = match platform {
                 "znode" => ("ZnodeWebhookUrl", "Znode setup"),
-                _ => ("KenticoWebhookUrl", "Kentico setup"),
+                "kentico" => ("KenticoWebhookUrl", "Kentico setup"),
+                "clarity" => ("ClarityWebhookUrl", "Clarity eCommerce"),
+                _ => ("StorefrontWebhookUrl", "Describing a platform"),
             };
             Ok(PlatformSetup {
                 platform: platform.into(),
@@ -71,7 +73,9 @@ pub async fn setup(
                 )],
             })
         }
-        other => Err(format!("no platform {other:?} (magento, znode, kentico)")),
+        other => Err(format!(
+            "no platform {other:?} (magento, znode, kentico, clarity, storefront)"
+        )),
     }
 }
 

@@ -848,6 +848,14 @@ mod tests {
         for (doc, key) in [
             (r#"{"stripe":{"api_base":"ftp://x"}}"#, "stripe.api_base"),
             (
+                r#"{"rest_platforms":{"clarity":{"preset":"clarity","base_url":"https://c.example.com","order":{"id":"id"}}}}"#,
+                "rest_platforms.clarity.order.id",
+            ),
+            (
+                r#"{"rest_platforms":{"shop":{"base_url":"https://s.example.com"}}}"#,
+                "rest_platforms.shop",
+            ),
+            (
                 r#"{"stripe":{"api_version":"latest"}}"#,
                 "stripe.api_version",
             ),

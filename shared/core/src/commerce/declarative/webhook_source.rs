@@ -85,9 +85,7 @@ impl WebhookSource for RestWebhook {
             .filter(|id| {
                 id.len() <= 128 && !id.contains(['/', '\\']) && !id.chars().any(char::is_control)
             });
-        if self.mapping.event_type.is_some()
-            && !self.mapping.order_events.contains(&event_type)
-        {
+        if self.mapping.event_type.is_some() && !self.mapping.order_events.contains(&event_type) {
             return Ok(Inbound::Ignore {
                 event_id: format!("{}/{}", self.platform, order_id.unwrap_or_default()),
                 event_type,
