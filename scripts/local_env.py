@@ -187,12 +187,14 @@ def write(stack: str, out_path: str, stripe_port: str, magento_port: str, erp_po
                    CLARITY_WEBHOOK_URL=function_url(endpoint, outputs["ClarityWebhookUrl"]),
                    CLARITY_WEBHOOK_SECRET=LOCAL_CLARITY_WEBHOOK_SECRET,
                    CLARITY_BASE_URL=f"http://127.0.0.1:{os.environ['CLARITY_PORT']}",
+                   CLARITY_QUIET_BASE_URL=f"http://127.0.0.1:{os.environ['CLARITY_QUIET_PORT']}",
                    CLARITY_CLIENT_ID=os.environ["CLARITY_CLIENT_ID"], CLARITY_CLIENT_SECRET=os.environ["CLARITY_CLIENT_SECRET"])
     if os.environ.get("STOREFRONT_PORT"):
         env.update(STOREFRONT_POLLER_FUNCTION=outputs["StorefrontOrderPollerName"],
                    STOREFRONT_WEBHOOK_URL=function_url(endpoint, outputs["StorefrontWebhookUrl"]),
                    STOREFRONT_WEBHOOK_SECRET=LOCAL_STOREFRONT_WEBHOOK_SECRET,
                    STOREFRONT_BASE_URL=f"http://127.0.0.1:{os.environ['STOREFRONT_PORT']}",
+                   STOREFRONT_QUIET_BASE_URL=f"http://127.0.0.1:{os.environ['STOREFRONT_QUIET_PORT']}",
                    STOREFRONT_API_KEY=os.environ["STOREFRONT_API_KEY"])
     if os.environ.get("ZNODE_PORT"):
         # The Znode simulator, which the main stack serves beside Magento.

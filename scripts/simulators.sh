@@ -12,6 +12,7 @@
 #               Tally reacts to its writes (adapter tests)
 #   clarity     a REST store in the shape of Tally's Clarity preset (OAuth 2.0 client credentials)
 #   storefront  the same store in another shape: a custom storefront (API key, minor units, cursors)
+#   clarity-quiet, storefront-quiet  the same with no Tally listening: the customer contract writes there
 #   erp         the ERP middleware (signed journal entries)
 #   stripe-sim  the project's Stripe simulator                  (main stack)
 #   stripe-sim-tr  another one, so each stack sees only its own events (Tryton stack)
@@ -36,6 +37,7 @@ KENTICO_PASSWORD="kentico-local-password"
 # the declarative platforms: Clarity's preset (OAuth tokens lasting 30 s, so runs renew them) and a custom storefront
 # (the ports are given to the main stack only; the credentials are read where a port is given)
 CLARITY_PORT=4680 STOREFRONT_PORT=4681
+export CLARITY_QUIET_PORT=4682 STOREFRONT_QUIET_PORT=4683
 export CLARITY_CLIENT_ID="tally-local" CLARITY_CLIENT_SECRET="clarity-local-client-secret"
 export STOREFRONT_API_KEY="storefront-local-api-key"
 STRIPE_SIM_PORT=4630
@@ -90,6 +92,10 @@ start_simulators() {
     --port "$CLARITY_PORT" --client-id "$CLARITY_CLIENT_ID" --client-secret "$CLARITY_CLIENT_SECRET" --token-seconds 30
   start_sim storefront "$STOREFRONT_PORT" _sim/health "$py" -m simulators.rest_store --preset storefront \
     --host "$SIM_HOST" --port "$STOREFRONT_PORT" --api-key "$STOREFRONT_API_KEY"
+  start_sim clarity-quiet "$CLARITY_QUIET_PORT" _sim/health "$py" -m simulators.rest_store --preset clarity \
+    --host "$SIM_HOST" --port "$CLARITY_QUIET_PORT" --client-id "$CLARITY_CLIENT_ID" --client-secret "$CLARITY_CLIENT_SECRET"
+  start_sim storefront-quiet "$STOREFRONT_QUIET_PORT" _sim/health "$py" -m simulators.rest_store --preset storefront \
+    --host "$SIM_HOST" --port "$STOREFRONT_QUIET_PORT" --api-key "$STOREFRONT_API_KEY"
   start_sim erp "$ERP_PORT" _sim/entries "$py" -m simulators.erp --host "$SIM_HOST" --port "$ERP_PORT" --secret "$ERP_SECRET"
   start_sim stripe-sim "$STRIPE_SIM_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_SIM_PORT"
   start_sim stripe-sim-tr "$STRIPE_TR_PORT" _sim/health "$py" -m simulators.stripe_sim --host "$SIM_HOST" --port "$STRIPE_TR_PORT"
@@ -130,5 +136,5 @@ CONF
   start_sim tryton "$TRYTON_PORT" "" "$tryton/trytond" -c "$dir/trytond.conf"
 }
 
-SIMULATORS="magento magento-ls magento-tr magento-trs znode znode-token kentico kentico-quiet clarity storefront erp netsuite stripe-sim stripe-sim-tr
+SIMULATORS="magento magento-ls magento-tr magento-trs znode znode-token kentico kentico-quiet clarity storefront clarity-quiet storefront-quiet erp netsuite stripe-sim stripe-sim-tr
 stripe-sim-trs localstripe tryton"

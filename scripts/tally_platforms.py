@@ -270,7 +270,7 @@ class RestStoreSim(PlatformSim):
     refund_record = "refund"
     records_transaction_id = True
     other_payment_method, bad_request_text = "cod", "Simulated failure"
-    orders_path = refunds_path = ""
+    orders_path = customers_path = ""
 
     def read(self, order_id) -> Route:
         return Route("GET", f"{self.orders_path}/{order_id}")
@@ -290,17 +290,26 @@ class RestStoreSim(PlatformSim):
         return [{"text": n["text"], "notified": n["notified"], "status": None, "at": n["at"]}
                 for n in self.summary(order_id)["notes"]]
 
+    customer_method = "PUT"
+
+    def customer_write(self, customer_id) -> Route:
+        return Route(self.customer_method, f"{self.customers_path}/{customer_id}")
+
+    def customer_phone(self, customer_id) -> str | None:
+        return self.customer(customer_id)["summary"]["phone"]
+
 
 class ClaritySim(RestStoreSim):
     name, store, poller_key = "clarity", "default", "CLARITY_POLLER_FUNCTION"
     title = "Clarity"
-    orders_path = "/api/v1/orders"
+    orders_path, customers_path = "/api/v1/orders", "/api/v1/customers"
 
 
 class StorefrontSim(RestStoreSim):
     name, store, poller_key = "storefront", "main", "STOREFRONT_POLLER_FUNCTION"
     title = "storefront"
-    orders_path = "/v2/orders"
+    orders_path, customers_path = "/v2/orders", "/v2/customers"
+    customer_method = "PATCH"
 
 
 def platforms_of(env: dict) -> dict[str, PlatformSim]:

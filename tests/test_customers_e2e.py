@@ -1,5 +1,5 @@
 """Customers both ways, end to end on the deployed local stack, on each platform whose customers Tally
-syncs (Magento, Kentico, Znode): a customer saved on the platform becomes one Stripe customer however often
+syncs (Magento, Kentico, Znode, and Clarity and a storefront through their mappings): a customer saved on the platform becomes one Stripe customer however often
 its event arrives (Znode sends none: there the driver runs Tally's customer poll, which is its intake), and the
 customer poll finds one whose event was lost; an edit in Stripe reaches the
 platform once and stops there; edits on both sides resolve to the newer with the conflict kept for
@@ -16,9 +16,9 @@ import pytest
 from e2e import dead_letter_matching, wait_for_payment_intent
 from tally_local import wait_until
 
-CUSTOMER_PLATFORMS = ["magento", "kentico", "znode"]
+CUSTOMER_PLATFORMS = ["magento", "kentico", "znode", "clarity", "storefront"]
 # where Tally syncs the postal address (Kentico and Znode keep it as a row of its own)
-ADDRESS_PLATFORMS = {"magento", "kentico", "znode"}
+ADDRESS_PLATFORMS = {"magento", "kentico", "znode", "clarity", "storefront"}
 
 
 @pytest.fixture(params=CUSTOMER_PLATFORMS)

@@ -112,6 +112,10 @@ class ClarityShape(Shape):
         r.add("POST", r"/api/v1/orders/(?P<id>[^/]+)/refunds", self.refund)
         r.add("PATCH", r"/api/v1/orders/(?P<id>[^/]+)/refunds/(?P<rid>[^/]+)", self.patch_refund)
         r.add("GET", r"/api/v1/refunds", self.list_refunds)
+        r.add("GET", r"/api/v1/customers", self.list_customers)
+        r.add("GET", r"/api/v1/customers/(?P<id>[^/]+)", lambda req, id: self.reply(
+            200, self.customer_json(store.customer(id))))
+        r.add("PUT", r"/api/v1/customers/(?P<id>[^/]+)", self.put_customer)
 
     @staticmethod
     def reply(status, obj):
@@ -251,6 +255,47 @@ class ClarityShape(Shape):
     def webhook_body(self, o: dict) -> dict:
         return {"event": self.event, "data": {"orderId": o["id"], "orderNumber": o["number"]}}
 
+    def customer_webhook_body(self, c: dict, created: bool) -> dict:
+        return {"event": "customer.created" if created else "customer.updated", "data": {"customerId": c["id"]}}
+
+    ADDRESS = {"line1": "line1", "line2": "line2", "city": "city", "region": "state", "postalCode": "postal_code",
+               "countryCode": "country"}
+
+    def customer_json(self, c: dict) -> dict:
+        a = c["address"]
+        return {"id": c["id"], "email": c["email"], "firstName": c["first"], "lastName": c["last"],
+                "phone": c["phone"], "address": {k: a.get(v) for k, v in self.ADDRESS.items()} if a else None,
+                "stripeCustomerId": c["stripe_customer_id"], "createdDate": rfc3339(c["created"]),
+                "modifiedDate": rfc3339(c["modified"])}
+
+    def list_customers(self, req: Request) -> Response:
+        with self.store.lock:
+            rows = list(self.store.customers.values())
+        if req.arg("email") is not None:
+            rows = [c for c in rows if (c["email"] or "").lower() == req.arg("email").lower()]
+        if req.arg("modifiedSince"):
+            since = parse_rfc3339(req.arg("modifiedSince"))
+            rows = [c for c in rows if int(c["modified"]) >= int(since)]
+        if req.arg("sort") == "modifiedDate":
+            rows.sort(key=lambda c: (int(c["modified"]), c["id"]))
+        items, meta = self.page(req, rows)
+        return self.reply(200, {"items": [self.customer_json(c) for c in items], **meta})
+
+    def put_customer(self, req: Request, id: str) -> Response:
+        """A PUT replaces the customer: every field is sent (a missing one would be erased)."""
+        b = self.body(req)
+        missing = {"email", "firstName", "lastName", "phone", "address", "stripeCustomerId"} - set(b)
+        if missing:
+            raise StoreError(400, f"A customer PUT sends the whole customer; missing {sorted(missing)}.")
+        a = b["address"]
+        if a is not None and not isinstance(a, dict):
+            raise StoreError(400, "address must be an object or null")
+        fields = {"email": b["email"], "first": b["firstName"], "last": b["lastName"], "phone": b["phone"],
+                  "address": {v: a.get(k) for k, v in self.ADDRESS.items()} if a else None,
+                  "stripe_customer_id": b["stripeCustomerId"]}
+        c = self.store.save_customer(id, fields)
+        return self.reply(200, self.customer_json(c))
+
 
 class StorefrontShape(Shape):
     awaiting, paid, failed = "awaiting_payment", "paid", "payment_failed"
@@ -271,6 +316,10 @@ class StorefrontShape(Shape):
         r.add("POST", r"/v2/orders/(?P<id>\d+)/refunds", self.refund)
         r.add("PATCH", r"/v2/orders/(?P<id>\d+)/refunds/(?P<rid>[^/]+)", self.patch_refund)
         r.add("GET", r"/v2/refunds", self.list_refunds)
+        r.add("GET", r"/v2/customers", self.list_customers)
+        r.add("GET", r"/v2/customers/(?P<id>\d+)", lambda req, id: self.reply(
+            200, {"data": self.customer_json(store.customer(id))}))
+        r.add("PATCH", r"/v2/customers/(?P<id>\d+)", self.patch_customer)
 
     @staticmethod
     def reply(status, obj):
@@ -391,6 +440,42 @@ class StorefrontShape(Shape):
     def webhook_body(self, o: dict) -> dict:
         return {"type": "order.placed", "order_id": int(o["id"])}
 
+    def customer_webhook_body(self, c: dict, created: bool) -> dict:
+        return {"type": "customer.created" if created else "customer.updated", "customer_id": int(c["id"])}
+
+    ADDRESS = {"street1": "line1", "street2": "line2", "city": "city", "region_code": "state", "zip": "postal_code",
+               "country": "country"}
+
+    def customer_json(self, c: dict) -> dict:
+        a = c["address"]
+        return {"customer_id": int(c["id"]), "email": c["email"], "given_name": c["first"], "family_name": c["last"],
+                "phone": c["phone"], "billing_address": {k: a.get(v) for k, v in self.ADDRESS.items()} if a else None,
+                "metadata": {"stripe_customer_id": c["stripe_customer_id"]}, "updated": int(c["modified"])}
+
+    def list_customers(self, req: Request) -> Response:
+        with self.store.lock:
+            rows = list(self.store.customers.values())
+        if req.arg("email") is not None:
+            rows = [c for c in rows if (c["email"] or "").lower() == req.arg("email").lower()]
+        page, cursor = self.keyset(req, rows, lambda c: (int(c["modified"]), c["id"].zfill(12)), "updated_from")
+        return self.reply(200, {"data": [self.customer_json(c) for c in page], "next_cursor": cursor})
+
+    def patch_customer(self, req: Request, id: str) -> Response:
+        """A PATCH changes the fields sent; `billing_address` is replaced whole."""
+        b = self.body(req)
+        names = {"email": "email", "given_name": "first", "family_name": "last", "phone": "phone"}
+        unknown = set(b) - set(names) - {"billing_address", "metadata"}
+        if unknown:
+            raise StoreError(400, f"unknown field(s) {sorted(unknown)}")
+        fields = {names[k]: v for k, v in b.items() if k in names}
+        if "billing_address" in b:
+            a = b["billing_address"]
+            fields["address"] = {v: a.get(k) for k, v in self.ADDRESS.items()} if a else None
+        if isinstance(b.get("metadata"), dict) and "stripe_customer_id" in b["metadata"]:
+            fields["stripe_customer_id"] = b["metadata"]["stripe_customer_id"]
+        c = self.store.save_customer(id, fields)
+        return self.reply(200, {"data": self.customer_json(c)})
+
 
 class RestStore:
     def __init__(self, preset: str, **auth):
@@ -410,6 +495,10 @@ class RestStore:
         s.add("GET", r"/_sim/orders/(?P<id>[^/]+)", self.sim_get_order)
         s.add("POST", r"/_sim/orders/(?P<id>[^/]+)/refunds", self.sim_refund)
         s.add("POST", r"/_sim/orders/(?P<id>[^/]+)/webhook", self.sim_reemit)
+        s.add("POST", r"/_sim/customers", self.sim_create_customer)
+        s.add("GET", r"/_sim/customers/(?P<id>[^/]+)", self.sim_get_customer)
+        s.add("PATCH", r"/_sim/customers/(?P<id>[^/]+)", self.sim_edit_customer)
+        s.add("POST", r"/_sim/customers/(?P<id>[^/]+)/webhook", self.sim_reemit_customer)
         s.add("POST", r"/_sim/webhooks", self.sim_add_webhook)
         s.add("GET", r"/_sim/webhooks", lambda req: json_response(200, {"targets": [t["url"] for t in self.webhooks],
                                                                          "deliveries": list(self.deliveries)}))
@@ -426,6 +515,7 @@ class RestStore:
     def reset(self) -> None:
         with self.lock:
             self.orders: dict[str, dict] = {}
+            self.customers: dict[str, dict] = {}
             self.deliveries: list[dict] = []
             self.next_id = 1000
             self.next_refund = 0
@@ -459,6 +549,31 @@ class RestStore:
 
     def touch(self, o: dict) -> None:
         o["modified"] = now()
+
+    def customer(self, customer_id: str) -> dict:
+        with self.lock:
+            c = self.customers.get(str(customer_id))
+            if c is None:
+                raise StoreError(404, f"Customer {customer_id} not found.")
+            return c
+
+    def save_customer(self, customer_id: str, fields: dict, notify: bool = True) -> dict:
+        """Changes the fields given; every save moves the modification time and is announced."""
+        with self.lock:
+            c = self.customer(customer_id)
+            email = fields.get("email", c["email"])
+            if not isinstance(email, str) or not email.strip():
+                raise StoreError(400, "email is required")
+            clash = next((o for o in self.customers.values()
+                          if o["id"] != c["id"] and (o["email"] or "").lower() == email.lower()), None)
+            if clash:
+                raise StoreError(409, f"Another customer has the email {email}.")
+            c.update(fields)
+            c["modified"] = now()
+            saved = copy.deepcopy(c)
+        if notify:
+            self.emit_customer(saved)
+        return saved
 
     def set_status(self, order_id: str, status) -> None:
         with self.lock:
@@ -606,6 +721,75 @@ class RestStore:
         with self.lock:
             self.deliveries.extend(results)
         return results
+
+    @staticmethod
+    def address_of(spec) -> dict | None:
+        """The control API's address (Magento's shape, as every simulator takes it) in Stripe's parts."""
+        if not spec:
+            return None
+        street = spec.get("street") or []
+        return {"line1": street[0] if street else None, "line2": street[1] if len(street) > 1 else None,
+                "city": spec.get("city"), "state": spec.get("region_code"), "postal_code": spec.get("postcode"),
+                "country": spec.get("country_id")}
+
+    def emit_customer(self, c: dict, created: bool = False) -> list[dict]:
+        with self.lock:
+            targets = list(self.webhooks)
+        body = dumps(self.shape.customer_webhook_body(c, created)).encode()
+        results = [{"customer_id": c["id"], **post_webhook(t["url"], body, {"X-Tally-Signature": sign(t["secret"], body)}, 30)}
+                   for t in targets]
+        with self.lock:
+            self.deliveries.extend(results)
+        return results
+
+    def sim_create_customer(self, req: Request) -> Response:
+        spec = req.json() or {}
+        with self.lock:
+            self.next_id += 1
+            customer_id = str(self.next_id)
+            stamp = now()
+            c = {"id": customer_id, "email": spec.get("email"), "first": spec.get("firstname"),
+                 "last": spec.get("lastname"), "phone": spec.get("telephone"),
+                 "address": self.address_of(spec.get("address")), "stripe_customer_id": None,
+                 "created": stamp, "modified": stamp}
+            self.customers[customer_id] = c
+            saved = copy.deepcopy(c)
+        if spec.get("notify", True):
+            self.emit_customer(saved, created=True)
+        return json_response(201, {"id": customer_id, "customer": self.shape.customer_json(saved)})
+
+    def sim_edit_customer(self, req: Request, id: str) -> Response:
+        """A person's edit in the store's admin (the control API's field names)."""
+        spec = req.json() or {}
+        fields = {k: spec[s] for s, k in (("email", "email"), ("firstname", "first"), ("lastname", "last"),
+                                          ("telephone", "phone")) if s in spec}
+        if "address" in spec:
+            fields["address"] = self.address_of(spec["address"])
+        try:
+            c = self.save_customer(id, fields, notify=spec.get("notify", True))
+        except StoreError as e:
+            raise SimError(e.message)
+        return json_response(200, {"customer": self.shape.customer_json(c)})
+
+    def sim_get_customer(self, req: Request, id: str) -> Response:
+        with self.lock:
+            c = self.customers.get(id)
+            if c is None:
+                return json_response(404, {"error": "no such customer"})
+            name = " ".join(p for p in (c["first"], c["last"]) if p)
+            return json_response(200, {"customer": self.shape.customer_json(c), "summary": {
+                "email": c["email"], "name": name, "phone": c["phone"], "stripe_customer_id": c["stripe_customer_id"],
+                "address": dict(c["address"]) if c["address"] else None}})
+
+    def sim_reemit_customer(self, req: Request, id: str) -> Response:
+        with self.lock:
+            c = copy.deepcopy(self.customers.get(id))
+        if c is None:
+            return json_response(404, {"error": "no such customer"})
+        results = self.emit_customer(c)
+        if not results:
+            raise SimError("no webhook targets registered")
+        return json_response(200, {"status": results[0]["status"], "deliveries": results})
 
     def sim_reemit(self, req: Request, id: str) -> Response:
         if id not in self.orders:

@@ -456,3 +456,27 @@ async fn declarative_platforms_refuse_wrong_credentials_as_unauthorized() {
         "no secret in errors"
     );
 }
+
+/// On the quiet stores (no Tally listens to their customer events).
+#[tokio::test]
+#[ignore = "needs `make up`"]
+async fn declarative_platforms_keep_the_customer_contract() {
+    let keeps = Keeps {
+        stripe_id: true,
+        address: true,
+    };
+    let clarity = declarative(
+        "clarity",
+        "CLARITY_QUIET_BASE_URL",
+        json!({"client_id": env("CLARITY_CLIENT_ID"), "client_secret": env("CLARITY_CLIENT_SECRET")}),
+    );
+    let control = ControlApi(env("CLARITY_QUIET_BASE_URL"));
+    check_customer_contract(&clarity, &control, &unique_email("clarity"), keeps).await;
+    let storefront = declarative(
+        "storefront",
+        "STOREFRONT_QUIET_BASE_URL",
+        json!({"api_key": env("STOREFRONT_API_KEY")}),
+    );
+    let control = ControlApi(env("STOREFRONT_QUIET_BASE_URL"));
+    check_customer_contract(&storefront, &control, &unique_email("storefront"), keeps).await;
+}

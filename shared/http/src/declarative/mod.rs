@@ -15,9 +15,9 @@ use tally_core::commerce::declarative::mapping::{Field, Paging};
 use tally_core::commerce::declarative::template::{encode_component, Values};
 use tally_core::commerce::declarative::RestMapping;
 use tally_core::commerce::{
-    AwaitingRefunds, ChangeKey, CommercePlatform, Order, OrderComment, PaymentCapture,
-    PaymentState, PlatformError, PlatformRefund, PolledOrder, PolledRefund, RefundIntake,
-    RefundRecord,
+    AwaitingRefunds, ChangeKey, ChangedCustomer, CommercePlatform, CustomerUpdate, Order,
+    OrderComment, PaymentCapture, PaymentState, PlatformCustomer, PlatformError, PlatformRefund,
+    PolledOrder, PolledRefund, RefundIntake, RefundRecord,
 };
 use tally_core::secrets::{CachedSecret, RestSecrets};
 use tokio::sync::Mutex;
@@ -25,6 +25,7 @@ use tokio::sync::Mutex;
 use crate::retry::{with_retries, Repeat, Reply};
 
 mod auth;
+mod customers;
 mod refunds;
 
 /// Most pages one listing call reads while looking for changes after its key.
@@ -325,6 +326,33 @@ impl CommercePlatform for RestPlatform {
 
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
         self.order(order_id).await
+    }
+
+    async fn get_customer(&self, customer_id: &str) -> Result<PlatformCustomer, PlatformError> {
+        self.customer(customer_id).await
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<PlatformCustomer>, PlatformError> {
+        self.customer_by_email(email).await
+    }
+
+    async fn customers_changed_after(
+        &self,
+        key: &ChangeKey,
+        limit: u32,
+    ) -> Result<Vec<ChangedCustomer>, PlatformError> {
+        self.customers_after(key, limit).await
+    }
+
+    async fn update_customer(
+        &self,
+        customer_id: &str,
+        update: &CustomerUpdate,
+    ) -> Result<(), PlatformError> {
+        self.write_customer(customer_id, update).await
     }
 
     async fn find_order_by_number(&self, number: &str) -> Result<Option<Order>, PlatformError> {

@@ -11,7 +11,8 @@ use crate::clock::{parse_utc_datetime, utc_datetime};
 use crate::commerce::amounts::{decimal, id_text};
 use crate::commerce::order::OrderCharges;
 use crate::commerce::{
-    Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState, PlatformRefund,
+    CustomerRef, Order, OrderCustomer, OrderLine, OrderPayment, OrderRef, PaymentState,
+    PlatformCustomer, PlatformRefund, PostalAddress,
 };
 use crate::money::{Currency, MinorUnit};
 
@@ -296,4 +297,50 @@ pub fn refund_from(
 /// A decimal for a JSON body: the amount's exact text in major units.
 pub fn major_text(amount: MinorUnit, currency: Currency) -> Decimal {
     currency.to_major(amount)
+}
+
+/// The customer's id and `updated_at`, as far as they read (for polls).
+pub fn customer_identity(mapping: &RestMapping, object: &Value) -> (String, String) {
+    match &mapping.customer {
+        Some(c) => (
+            text(object, &c.id).unwrap_or_default(),
+            date(object, "customer.updated_at", &c.updated_at, mapping.dates).unwrap_or_default(),
+        ),
+        None => Default::default(),
+    }
+}
+
+/// A platform customer from one customer object.
+pub fn customer_from(
+    platform: &str,
+    mapping: &RestMapping,
+    object: &Value,
+) -> Result<PlatformCustomer, String> {
+    let c = mapping
+        .customer
+        .as_ref()
+        .ok_or("the mapping has no customer fields")?;
+    let opt = |f: &Option<Field>| f.as_ref().and_then(|f| text(object, f));
+    let address = c.address.as_ref().map(|a| PostalAddress {
+        line1: text(object, &a.line1),
+        line2: a.line2.as_ref().and_then(|f| text(object, f)),
+        city: text(object, &a.city),
+        state: a.state.as_ref().and_then(|f| text(object, f)),
+        postal_code: text(object, &a.postal_code),
+        country: text(object, &a.country).map(|c| c.to_ascii_uppercase()),
+    });
+    Ok(PlatformCustomer {
+        reference: CustomerRef {
+            platform: platform.to_string(),
+            store: mapping.store.clone(),
+            customer_id: required_text(object, "customer.id", &c.id)?,
+        },
+        email: required_text(object, "customer.email", &c.email)?,
+        first_name: opt(&c.first_name),
+        last_name: opt(&c.last_name),
+        phone: opt(&c.phone),
+        address: address.filter(|a| *a != PostalAddress::default()),
+        stripe_customer_id: opt(&c.stripe_customer_id),
+        updated_at: date(object, "customer.updated_at", &c.updated_at, mapping.dates)?,
+    })
 }

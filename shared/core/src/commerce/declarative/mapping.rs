@@ -41,6 +41,8 @@ pub struct RestMapping {
     pub order: OrderFields,
     #[serde(default)]
     pub refund: Option<RefundFields>,
+    #[serde(default)]
+    pub customer: Option<CustomerFields>,
     pub operations: Operations,
     #[serde(default)]
     pub webhook: Option<WebhookMapping>,
@@ -225,6 +227,40 @@ pub struct RefundFields {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerFields {
+    pub id: Field,
+    pub email: Field,
+    #[serde(default)]
+    pub first_name: Option<Field>,
+    #[serde(default)]
+    pub last_name: Option<Field>,
+    #[serde(default)]
+    pub phone: Option<Field>,
+    /// Where the platform keeps the linked Stripe customer id, if it has a place.
+    #[serde(default)]
+    pub stripe_customer_id: Option<Field>,
+    #[serde(default)]
+    pub address: Option<AddressFields>,
+    pub updated_at: Field,
+}
+
+/// The customer's postal address, part by part (Stripe's parts).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressFields {
+    pub line1: Field,
+    #[serde(default)]
+    pub line2: Option<Field>,
+    pub city: Field,
+    #[serde(default)]
+    pub state: Option<Field>,
+    pub postal_code: Field,
+    /// ISO 3166-1 alpha-2.
+    pub country: Field,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "style", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Paging {
     /// `{page}` in the path counts from `first`; a short page is the last.
@@ -285,7 +321,23 @@ pub struct Operations {
     pub list_refunds_since: Option<Operation>,
     #[serde(default)]
     pub mark_refund_sent: Option<Operation>,
+    #[serde(default)]
+    pub get_customer: Option<Operation>,
+    #[serde(default)]
+    pub find_customer_by_email: Option<Operation>,
+    #[serde(default)]
+    pub list_customers: Option<Operation>,
+    #[serde(default)]
+    pub update_customer: Option<Operation>,
 }
+
+/// The customer operations, which come together.
+pub const CUSTOMER_OPERATIONS: [&str; 4] = [
+    "get_customer",
+    "find_customer_by_email",
+    "list_customers",
+    "update_customer",
+];
 
 /// How the platform's webhook body names its event and order (Tally's
 /// signature contract: `X-Tally-Signature`, HMAC-SHA256 over `{t}.{body}`).
@@ -298,6 +350,12 @@ pub struct WebhookMapping {
     /// Event types that name an order to re-read; others are acknowledged.
     #[serde(default)]
     pub order_events: Vec<String>,
+    /// Where a customer event names its customer.
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// Event types that name a customer to re-read.
+    #[serde(default)]
+    pub customer_events: Vec<String>,
 }
 
 const AMOUNT_VARS: [&str; 4] = ["amount", "amount_number", "amount_minor", "currency"];
@@ -307,7 +365,24 @@ fn variables_for(operation: &str) -> Vec<&'static str> {
     let mut v: Vec<&'static str> = match operation {
         "get_order" => vec!["order_id"],
         "find_order_by_number" => vec!["number"],
-        "list_orders" | "list_refunds_since" => vec!["since", "limit", "page"],
+        "list_orders" | "list_refunds_since" | "list_customers" => vec!["since", "limit", "page"],
+        "get_customer" => vec!["customer_id"],
+        "find_customer_by_email" => vec!["email"],
+        "update_customer" => vec![
+            "customer_id",
+            "email",
+            "first_name",
+            "last_name",
+            "name",
+            "phone",
+            "line1",
+            "line2",
+            "city",
+            "state",
+            "postal_code",
+            "country",
+            "stripe_customer_id",
+        ],
         "record_payment" => vec![
             "order_id",
             "transaction_id",
@@ -523,6 +598,15 @@ impl RestMapping {
             if let Some(p) = &w.event_type {
                 check_pointer(&key("webhook.event_type"), p)?;
             }
+            if let Some(p) = &w.customer_id {
+                check_pointer(&key("webhook.customer_id"), p)?;
+            }
+            if w.customer_id.is_some() == w.customer_events.is_empty() {
+                return Err(err(
+                    &key("webhook.customer_events"),
+                    "customer_id and customer_events come together",
+                ));
+            }
             if w.event_type.is_some() && w.order_events.is_empty() {
                 return Err(err(
                     &key("webhook.order_events"),
@@ -638,6 +722,36 @@ impl RestMapping {
         if o.notes.is_some() != o.note.is_some() {
             return Err(err(&key("note"), "notes and note are mapped together"));
         }
+        if let Some(c) = &self.customer {
+            let key = |k: &str| format!("{prefix}.customer.{k}");
+            for (name, f, kind) in [
+                ("id", Some(&c.id), Text),
+                ("email", Some(&c.email), Text),
+                ("first_name", c.first_name.as_ref(), Text),
+                ("last_name", c.last_name.as_ref(), Text),
+                ("phone", c.phone.as_ref(), Text),
+                ("stripe_customer_id", c.stripe_customer_id.as_ref(), Text),
+                ("updated_at", Some(&c.updated_at), Date),
+            ] {
+                if let Some(f) = f {
+                    check_field(&key(name), f, kind)?;
+                }
+            }
+            if let Some(a) = &c.address {
+                for (name, f) in [
+                    ("line1", Some(&a.line1)),
+                    ("line2", a.line2.as_ref()),
+                    ("city", Some(&a.city)),
+                    ("state", a.state.as_ref()),
+                    ("postal_code", Some(&a.postal_code)),
+                    ("country", Some(&a.country)),
+                ] {
+                    if let Some(f) = f {
+                        check_field(&key(&format!("address.{name}")), f, Text)?;
+                    }
+                }
+            }
+        }
         if let Some(r) = &self.refund {
             let key = |k: &str| format!("{prefix}.refund.{k}");
             for (name, f, kind) in [
@@ -672,6 +786,23 @@ impl RestMapping {
                 format!("operations.{name} is given: map the refund's fields"),
             ));
         }
+        for name in CUSTOMER_OPERATIONS {
+            match (self.customer.is_some(), self.operation(name).is_some()) {
+                (true, false) => {
+                    return Err(err(
+                        &format!("{prefix}.operations.{name}"),
+                        "customer fields are mapped: this operation is needed to sync customers",
+                    ))
+                }
+                (false, true) => {
+                    return Err(err(
+                        &format!("{prefix}.customer"),
+                        format!("operations.{name} is given: map the customer's fields"),
+                    ))
+                }
+                _ => {}
+            }
+        }
         if ops.list_refunds_since.is_some() != ops.mark_refund_sent.is_some() {
             return Err(err(
                 &format!("{prefix}.operations.mark_refund_sent"),
@@ -693,6 +824,14 @@ impl RestMapping {
             ("record_refund", ops.record_refund.as_ref(), false),
             ("list_refunds_since", ops.list_refunds_since.as_ref(), true),
             ("mark_refund_sent", ops.mark_refund_sent.as_ref(), false),
+            ("get_customer", ops.get_customer.as_ref(), false),
+            (
+                "find_customer_by_email",
+                ops.find_customer_by_email.as_ref(),
+                true,
+            ),
+            ("list_customers", ops.list_customers.as_ref(), true),
+            ("update_customer", ops.update_customer.as_ref(), false),
         ] {
             if let Some(op) = op {
                 check_operation(&format!("{prefix}.operations.{name}"), name, op, listing)?;
@@ -715,6 +854,10 @@ impl RestMapping {
             "record_refund" => ops.record_refund.as_ref(),
             "list_refunds_since" => ops.list_refunds_since.as_ref(),
             "mark_refund_sent" => ops.mark_refund_sent.as_ref(),
+            "get_customer" => ops.get_customer.as_ref(),
+            "find_customer_by_email" => ops.find_customer_by_email.as_ref(),
+            "list_customers" => ops.list_customers.as_ref(),
+            "update_customer" => ops.update_customer.as_ref(),
             _ => None,
         }
     }
@@ -795,10 +938,12 @@ fn check_operation(
             }
             Ok(())
         }
-        (Some(_), n) if !matches!(n, "list_orders" | "list_refunds_since") => Err(err(
-            &format!("{key}.paging"),
-            format!("{name} is not paged"),
-        )),
+        (Some(_), n) if !matches!(n, "list_orders" | "list_refunds_since" | "list_customers") => {
+            Err(err(
+                &format!("{key}.paging"),
+                format!("{name} is not paged"),
+            ))
+        }
         (None, _) if used.iter().any(|v| v == "page") => Err(err(
             &format!("{key}.paging"),
             "the path sends {page}: give paging {\"style\": \"page\"}",

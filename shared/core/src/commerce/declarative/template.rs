@@ -15,7 +15,11 @@ pub fn variables_of(text: &str) -> Result<Vec<String>, String> {
             .find('}')
             .ok_or_else(|| format!("{text:?}: a {{ without its }}"))?;
         let name = &after[..close];
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
             return Err(format!("{text:?}: {{{name}}} is not a variable name"));
         }
         out.push(name.to_string());

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::mapping::WebhookMapping;
 use crate::commerce::amounts::id_text;
-use crate::commerce::OrderRef;
+use crate::commerce::{CustomerRef, OrderRef};
+use crate::flows::customers::customer_changed_message;
 use crate::flows::payments::order_changed_message;
 use crate::secrets::SecretString;
 use crate::stripe::signature::{verify_signature, SignatureError, DEFAULT_TOLERANCE_SECS};
@@ -19,6 +20,11 @@ use crate::webhook::{
 };
 
 pub const SIGNATURE_HEADER: &str = "x-tally-signature";
+
+/// An id Tally can carry in keys: short, no path separators or control characters.
+fn plain_id(id: &str) -> bool {
+    id.len() <= 128 && !id.contains(['/', '\\']) && !id.chars().any(char::is_control)
+}
 
 /// The webhook's own secret: `{"signing_secrets": ["...", ...]}` (two while rotating).
 #[derive(Debug, Clone, Deserialize)]
@@ -79,12 +85,34 @@ impl WebhookSource for RestWebhook {
                 .to_string(),
             None => "order".to_string(),
         };
+        if let Some(pointer) = &self.mapping.customer_id {
+            if self.mapping.customer_events.contains(&event_type) {
+                let customer_id = body
+                    .pointer(pointer)
+                    .and_then(id_text)
+                    .filter(|id| plain_id(id))
+                    .ok_or_else(|| format!("the body names no customer at {pointer}"))?;
+                let customer = CustomerRef {
+                    platform: self.platform.to_string(),
+                    store: self.store.clone(),
+                    customer_id,
+                };
+                let message = customer_changed_message(
+                    &customer,
+                    &received_at_ms.to_string(),
+                    received_at_ms,
+                )
+                .map_err(|e| e.to_string())?;
+                return Ok(Inbound::Enqueue {
+                    flow: crate::routing::Flow::Payments,
+                    message,
+                });
+            }
+        }
         let order_id = body
             .pointer(&self.mapping.order_id)
             .and_then(id_text)
-            .filter(|id| {
-                id.len() <= 128 && !id.contains(['/', '\\']) && !id.chars().any(char::is_control)
-            });
+            .filter(|id| plain_id(id));
         if self.mapping.event_type.is_some() && !self.mapping.order_events.contains(&event_type) {
             return Ok(Inbound::Ignore {
                 event_id: format!("{}/{}", self.platform, order_id.unwrap_or_default()),
@@ -153,6 +181,8 @@ mod tests {
                     order_id: "/data/orderId".into(),
                     event_type: Some("/event".into()),
                     order_events: vec!["order.created".into(), "order.updated".into()],
+                    customer_id: Some("/data/customerId".into()),
+                    customer_events: vec!["customer.updated".into()],
                 },
             },
             CachedSecret::new(
@@ -213,8 +243,14 @@ mod tests {
                 "{bad}"
             );
         }
-        let other = r#"{"event":"customer.updated","data":{"customerId":"7"}}"#;
+        let other = r#"{"event":"cart.updated","data":{"cartId":"7"}}"#;
         assert_eq!(post(&r, Some("s3cret-value"), other).await.status, 200);
         assert_eq!(queue.messages().len(), 1);
+        let saved = r#"{"event":"customer.updated","data":{"customerId":"7"}}"#;
+        assert_eq!(post(&r, Some("s3cret-value"), saved).await.status, 200);
+        let sent = queue.messages();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].attribute("event_type"), Some("customer.changed"));
+        assert!(sent[1].body.contains(r#""customer_id":"7""#));
     }
 }
