@@ -491,7 +491,12 @@ impl CommercePlatform for RestPlatform {
         let mut objects = self
             .walk("list_orders", since, top, limit as usize, |o| {
                 let (id, at) = order_identity(&self.mapping, o);
-                !id.is_empty() && key.is_before(&id, &at)
+                if id.is_empty() || at.is_empty() {
+                    // nothing to key it by: said loudly, since no poll can take it
+                    tracing::error!(platform = self.name, order_id = %id, "a listed order has no readable id or updated_at; check the mapping's order.id and order.updated_at");
+                    return false;
+                }
+                key.is_before(&id, &at)
             })
             .await?;
         let mut polled: Vec<PolledOrder> = objects
