@@ -421,3 +421,22 @@ def test_a_declarative_platforms_webhook_must_be_signed_and_is_only_a_hint(stack
     assert (ok.status_code, ok.json()) == (200, {"received": True}), ok.text
     pi = wait_for_payment_intent(s, p, placed["id"])
     assert (pi["amount"], pi["currency"]) == (4200, "eur"), "amounts come from the platform's API, not the event"
+
+
+def test_a_payment_intent_clarity_connect_made_is_recorded_on_its_clarity_order(stack):
+    """Moving from the iPaaS: a PaymentIntent made before the switch-over names its order only in
+    `metadata.clarityorderid`; when it succeeds, Tally records the payment on that order, once."""
+    s, p = stack, stack.platforms["clarity"]
+    order_id = p.place_order(currency="USD", notify=False,
+                             items=[{"sku": "C", "name": "Candle", "qty": 1, "price": "18.00"}])["id"]
+    made = s.stripe.call("POST", "/v1/payment_intents", {"amount": 1800, "currency": "usd",
+                                                          "payment_method_types[]": "card",
+                                                          "metadata[clarityorderid]": order_id})
+    assert made.status_code == 200, made.text
+    assert pay(s, made.json()["id"]).status_code == 200
+    paid = wait_for_payment_state(p, order_id, "paid")
+    charge = s.stripe.call("GET", f"/v1/payment_intents/{made.json()['id']}").json()["latest_charge"]
+    assert [x["transaction_id"] for x in paid["payments"]] == [charge]
+    time.sleep(3)
+    assert len(p.summary(order_id)["payments"]) == 1
+    assert s.payment_intents_for(order_id, "clarity") == [], "Tally made no PaymentIntent of its own"

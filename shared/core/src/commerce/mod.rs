@@ -28,4 +28,4 @@ pub use platform::{
     CommercePlatform, OrderComment, PaymentCapture, PlatformError, PlatformRefund, PolledOrder,
     PolledRefund, RefundIntake, RefundRecord, UnreadableRefund,
 };
-pub use registry::{NotEnabled, Platforms};
+pub use registry::{CheckoutOrder, NotEnabled, Platforms};

@@ -245,6 +245,11 @@ pub trait CommercePlatform: Send + Sync {
     ) -> Option<String> {
         None
     }
+    /// The order id a PaymentIntent made outside Tally names in its metadata
+    /// (Clarity Connect's `clarityorderid`), if `metadata` is one.
+    fn checkout_order_id(&self, _metadata: &crate::stripe::objects::Metadata) -> Option<String> {
+        None
+    }
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError>;
     /// A registered customer (guests have no record on the platform).
     async fn get_customer(&self, _customer_id: &str) -> Result<PlatformCustomer, PlatformError> {

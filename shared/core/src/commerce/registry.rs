@@ -8,6 +8,15 @@ use std::sync::Arc;
 use super::{CommercePlatform, OrderRef};
 use crate::stripe::objects::Metadata;
 
+/// How a PaymentIntent made outside Tally names its order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutOrder {
+    /// The number customers see (Magento's Stripe module: "Order #").
+    Number(String),
+    /// The platform's order id (Clarity Connect: `clarityorderid`).
+    Id(String),
+}
+
 #[derive(Clone, Default)]
 pub struct Platforms {
     by_key: BTreeMap<(String, String), Arc<dyn CommercePlatform>>,
@@ -50,15 +59,18 @@ impl Platforms {
         self.get(&order.platform, &order.store)
     }
 
-    /// A platform whose own Stripe module made this PaymentIntent at checkout,
-    /// with the order number it names.
+    /// A platform whose own Stripe module (or a former integration) made
+    /// this PaymentIntent, with the order it names.
     pub fn checkout_payment(
         &self,
         metadata: &Metadata,
-    ) -> Option<(&Arc<dyn CommercePlatform>, String)> {
-        self.by_key
-            .values()
-            .find_map(|p| p.checkout_order_number(metadata).map(|n| (p, n)))
+    ) -> Option<(&Arc<dyn CommercePlatform>, CheckoutOrder)> {
+        self.by_key.values().find_map(|p| {
+            p.checkout_order_number(metadata)
+                .map(CheckoutOrder::Number)
+                .or_else(|| p.checkout_order_id(metadata).map(CheckoutOrder::Id))
+                .map(|o| (p, o))
+        })
     }
 
     /// `magento/default, znode/1`, for errors and logs.

@@ -6,6 +6,7 @@
 //! a new platform implements the trait and nothing else of the receiving path.
 
 mod receiver;
+pub mod tally_signed;
 
 pub use receiver::WebhookReceiver;
 

@@ -324,6 +324,17 @@ impl CommercePlatform for RestPlatform {
         &self.mapping.store
     }
 
+    fn checkout_order_id(
+        &self,
+        metadata: &tally_core::stripe::objects::Metadata,
+    ) -> Option<String> {
+        let key = self.mapping.checkout_metadata_key.as_ref()?;
+        metadata
+            .get(key)
+            .filter(|id| !id.trim().is_empty())
+            .cloned()
+    }
+
     async fn get_order(&self, order_id: &str) -> Result<Order, PlatformError> {
         self.order(order_id).await
     }

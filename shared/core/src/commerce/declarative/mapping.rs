@@ -46,6 +46,11 @@ pub struct RestMapping {
     pub operations: Operations,
     #[serde(default)]
     pub webhook: Option<WebhookMapping>,
+    /// A PaymentIntent metadata key naming this platform's order id on
+    /// PaymentIntents made outside Tally (Clarity Connect's `clarityorderid`),
+    /// whose payments Tally then records on that order.
+    #[serde(default)]
+    pub checkout_metadata_key: Option<String>,
 }
 
 fn default_page_size() -> u32 {
@@ -589,6 +594,16 @@ impl RestMapping {
                 }
             }
             AuthMapping::Basic => {}
+        }
+        if let Some(k) = &self.checkout_metadata_key {
+            if k.trim().is_empty()
+                || ["platform", "store", "order_id", "increment_id"].contains(&k.as_str())
+            {
+                return Err(err(
+                    &key("checkout_metadata_key"),
+                    "a metadata key of the former integration, not one of Tally's own",
+                ));
+            }
         }
         self.validate_statuses(prefix)?;
         self.validate_fields(prefix)?;

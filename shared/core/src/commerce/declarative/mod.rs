@@ -9,7 +9,7 @@ pub mod template;
 mod webhook_source;
 
 pub use mapping::RestMapping;
-pub use webhook_source::{RestWebhook, RestWebhookKeys, SIGNATURE_HEADER};
+pub use webhook_source::RestWebhook;
 
 #[cfg(test)]
 mod tests;

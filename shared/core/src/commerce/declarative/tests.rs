@@ -99,6 +99,11 @@ fn every_mapping_mistake_names_its_key() {
             "is not GET",
         ),
         (
+            json!({"checkout_metadata_key": "order_id"}),
+            "rest_platforms.clarity.checkout_metadata_key",
+            "not one of Tally's own",
+        ),
+        (
             json!({"preset": "shopify"}),
             "rest_platforms.clarity.preset",
             "no preset \"shopify\"",

@@ -5,32 +5,21 @@
 //! signs it with a shared secret (several `v1` while rotating), within 5
 //! minutes. Even signed, the body is a hint: the handler re-reads the order.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::mapping::WebhookMapping;
 use crate::commerce::amounts::id_text;
 use crate::commerce::{CustomerRef, OrderRef};
 use crate::flows::customers::customer_changed_message;
 use crate::flows::payments::order_changed_message;
-use crate::secrets::SecretString;
-use crate::stripe::signature::{verify_signature, SignatureError, DEFAULT_TOLERANCE_SECS};
+use crate::webhook::tally_signed::{self, SigningSecrets};
 use crate::webhook::{
     Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
 };
 
-pub const SIGNATURE_HEADER: &str = "x-tally-signature";
-
 /// An id Tally can carry in keys: short, no path separators or control characters.
 fn plain_id(id: &str) -> bool {
     id.len() <= 128 && !id.contains(['/', '\\']) && !id.chars().any(char::is_control)
-}
-
-/// The webhook's own secret: `{"signing_secrets": ["...", ...]}` (two while rotating).
-#[derive(Debug, Clone, Deserialize)]
-pub struct RestWebhookKeys {
-    #[serde(default)]
-    pub signing_secrets: Vec<SecretString>,
 }
 
 pub struct RestWebhook {
@@ -41,7 +30,7 @@ pub struct RestWebhook {
 }
 
 impl WebhookSource for RestWebhook {
-    type Keys = RestWebhookKeys;
+    type Keys = SigningSecrets;
 
     fn name(&self) -> &'static str {
         self.platform
@@ -49,29 +38,11 @@ impl WebhookSource for RestWebhook {
 
     fn verify<'a>(
         &self,
-        keys: &RestWebhookKeys,
+        keys: &SigningSecrets,
         request: &WebhookRequest<'a>,
         now_secs: i64,
     ) -> Result<Verified<'a>, VerifyError> {
-        match verify_signature(
-            &keys.signing_secrets,
-            DEFAULT_TOLERANCE_SECS,
-            request.headers.get(SIGNATURE_HEADER),
-            request.body,
-            now_secs,
-        ) {
-            Ok(v) => Ok(Verified::new(v.body())),
-            Err(SignatureError::NoSecretsConfigured) => Err(VerifyError::Misconfigured(
-                "no signing secret is configured".into(),
-            )),
-            Err(SignatureError::NoMatchingSignature) => {
-                Err(VerifyError::Mismatch("no v1 signature matches".into()))
-            }
-            Err(e) => Err(VerifyError::Invalid(
-                e.to_string()
-                    .replace("Stripe-Signature", "X-Tally-Signature"),
-            )),
-        }
+        tally_signed::verify(keys, request, now_secs)
     }
 
     fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
@@ -137,19 +108,8 @@ impl WebhookSource for RestWebhook {
     }
 
     fn acknowledge(&self, outcome: &Outcome) -> Reply {
-        match outcome {
-            Outcome::Enqueued | Outcome::Ignored(_) => Reply::json(200, json!({"received": true})),
-            Outcome::MethodNotAllowed => Reply::json(405, json!({"error": "use POST"})),
-            Outcome::TooLarge => Reply::json(413, json!({"error": "body too large"})),
-            Outcome::Unauthenticated(why) | Outcome::Unreadable(why) => {
-                Reply::json(400, json!({"error": why}))
-            }
-            // A 5xx: the platform's delivery is retried.
-            Outcome::CannotVerify(_) | Outcome::EnqueueFailed(_) => Reply::json(
-                503,
-                json!({"error": "temporarily unavailable, retry later"}),
-            ),
-        }
+        // a 5xx: the platform's delivery is retried
+        tally_signed::acknowledge(outcome)
     }
 }
 
@@ -166,7 +126,9 @@ mod tests {
     use crate::ports::Queue;
     use crate::routing::Flow;
     use crate::secrets::CachedSecret;
+    use crate::secrets::SecretString;
     use crate::stripe::signature::sign;
+    use crate::webhook::tally_signed::SIGNATURE_HEADER;
     use crate::webhook::WebhookReceiver;
 
     const NOW: i64 = 1_795_651_200;

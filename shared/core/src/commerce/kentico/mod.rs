@@ -24,4 +24,4 @@ pub use order_json::{
 };
 pub use payment_result::{payment_result_items, payment_result_xml};
 pub use refund_rows::{RefundRow, REFUND_REFUNDED, REFUND_REQUESTED};
-pub use webhook_source::{KenticoWebhook, KenticoWebhookKeys, SIGNATURE_HEADER};
+pub use webhook_source::KenticoWebhook;

@@ -10,27 +10,16 @@
 //! Even signed, the body is a hint: it names an order, which the handler re-reads
 //! through the REST service before anything changes.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::commerce::amounts::id_text;
 use crate::commerce::{CustomerRef, OrderRef};
 use crate::flows::customers::customer_changed_message;
 use crate::flows::payments::order_changed_message;
-use crate::secrets::SecretString;
-use crate::stripe::signature::{verify_signature, SignatureError, DEFAULT_TOLERANCE_SECS};
+use crate::webhook::tally_signed::{self, SigningSecrets};
 use crate::webhook::{
     Inbound, Outcome, Reply, Verified, VerifyError, WebhookRequest, WebhookSource,
 };
-
-pub const SIGNATURE_HEADER: &str = "x-tally-signature";
-
-/// The webhook's own secret: `{"signing_secrets": ["...", ...]}` (two while rotating).
-#[derive(Debug, Clone, Deserialize)]
-pub struct KenticoWebhookKeys {
-    #[serde(default)]
-    pub signing_secrets: Vec<SecretString>,
-}
 
 pub struct KenticoWebhook {
     /// The site this deployment serves (the store in order refs).
@@ -38,7 +27,7 @@ pub struct KenticoWebhook {
 }
 
 impl WebhookSource for KenticoWebhook {
-    type Keys = KenticoWebhookKeys;
+    type Keys = SigningSecrets;
 
     fn name(&self) -> &'static str {
         "kentico"
@@ -46,29 +35,11 @@ impl WebhookSource for KenticoWebhook {
 
     fn verify<'a>(
         &self,
-        keys: &KenticoWebhookKeys,
+        keys: &SigningSecrets,
         request: &WebhookRequest<'a>,
         now_secs: i64,
     ) -> Result<Verified<'a>, VerifyError> {
-        match verify_signature(
-            &keys.signing_secrets,
-            DEFAULT_TOLERANCE_SECS,
-            request.headers.get(SIGNATURE_HEADER),
-            request.body,
-            now_secs,
-        ) {
-            Ok(v) => Ok(Verified::new(v.body())),
-            Err(SignatureError::NoSecretsConfigured) => Err(VerifyError::Misconfigured(
-                "no signing secret is configured".into(),
-            )),
-            Err(SignatureError::NoMatchingSignature) => {
-                Err(VerifyError::Mismatch("no v1 signature matches".into()))
-            }
-            Err(e) => Err(VerifyError::Invalid(
-                e.to_string()
-                    .replace("Stripe-Signature", "X-Tally-Signature"),
-            )),
-        }
+        tally_signed::verify(keys, request, now_secs)
     }
 
     fn inbound(&self, verified: Verified<'_>, received_at_ms: i64) -> Result<Inbound, String> {
@@ -133,19 +104,8 @@ impl WebhookSource for KenticoWebhook {
     }
 
     fn acknowledge(&self, outcome: &Outcome) -> Reply {
-        match outcome {
-            Outcome::Enqueued | Outcome::Ignored(_) => Reply::json(200, json!({"received": true})),
-            Outcome::MethodNotAllowed => Reply::json(405, json!({"error": "use POST"})),
-            Outcome::TooLarge => Reply::json(413, json!({"error": "body too large"})),
-            Outcome::Unauthenticated(why) | Outcome::Unreadable(why) => {
-                Reply::json(400, json!({"error": why}))
-            }
-            // The connector's task stays queued in Kentico and is sent again.
-            Outcome::CannotVerify(_) | Outcome::EnqueueFailed(_) => Reply::json(
-                503,
-                json!({"error": "temporarily unavailable, retry later"}),
-            ),
-        }
+        // on a 5xx the connector's task stays queued in Kentico and is sent again
+        tally_signed::acknowledge(outcome)
     }
 }
 
@@ -162,7 +122,9 @@ mod tests {
     use crate::ports::Queue;
     use crate::routing::Flow;
     use crate::secrets::CachedSecret;
+    use crate::secrets::SecretString;
     use crate::stripe::signature::sign;
+    use crate::webhook::tally_signed::SIGNATURE_HEADER;
     use crate::webhook::WebhookReceiver;
 
     const NOW: i64 = 1_795_651_200;

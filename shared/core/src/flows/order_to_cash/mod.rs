@@ -23,7 +23,9 @@ pub(crate) use payment_succeeded::{sale_key, SALES_ORDER_STEP};
 use crate::clock::Clock;
 use tracing::Instrument;
 
-use crate::commerce::{CommercePlatform, Order, OrderComment, OrderRef, Platforms};
+use crate::commerce::{
+    CheckoutOrder, CommercePlatform, Order, OrderComment, OrderRef, PlatformError, Platforms,
+};
 use crate::config::{ErpAccounts, OrderToCashConfig, PaidOrderPosting};
 use crate::erp::Erp;
 use crate::idempotency::{run_once, Once, OnceError};
@@ -208,7 +210,14 @@ impl OrderToCash {
     ) -> Result<Option<Order>, O2cError> {
         let Some(platform_name) = metadata.get("platform") else {
             return match self.platforms.checkout_payment(metadata) {
-                Some((platform, number)) => Ok(platform.find_order_by_number(&number).await?),
+                Some((platform, CheckoutOrder::Number(number))) => {
+                    Ok(platform.find_order_by_number(&number).await?)
+                }
+                Some((platform, CheckoutOrder::Id(id))) => match platform.get_order(&id).await {
+                    Ok(order) => Ok(Some(order)),
+                    Err(PlatformError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                },
                 None => Ok(None),
             };
         };
