@@ -225,6 +225,11 @@ fn a_storefront_order_reads_minor_units_and_unix_dates() {
     assert!(order_from("storefront", &m, &bad)
         .unwrap_err()
         .contains("not an integer of minor units"));
+    for extreme in [i64::MIN, i64::MAX, -1] {
+        let mut far = o.clone();
+        far["updated"] = json!(extreme);
+        let _ = order_from("storefront", &m, &far); // an answer, never a panic
+    }
     let refund = refund_from(
         &m,
         &json!({"refund_id": "r1", "order_id": 77, "amount_minor": 1200, "provider_refund_id": null, "created": 1795860000}),
@@ -254,4 +259,96 @@ fn statuses_match_without_case_and_since_renders_per_format() {
         platform_date("2026-11-28 08:40:05", m.dates),
         "2026-11-28T08:40:05Z"
     );
+}
+
+mod arbitrary_input {
+    //! Outside input never panics the mapping's readers: documents, order
+    //! objects, templates and dates of any shape get an answer or an error.
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::super::fields::{customer_from, order_from, refund_from};
+    use super::super::mapping::RestMapping;
+    use super::super::template::{encode_component, variables_of, Template, Values};
+    use crate::money::Currency;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[-0-9.eE]{1,12}".prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::Null)),
+            ".{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("/id"),
+                Just("{order_id}"),
+                Just("Paid"),
+                Just("USD"),
+                Just("2026-11-28T10:00:00+01:00"),
+                Just("19.99"),
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("id".to_string()),
+                        Just("status".to_string()),
+                        Just("order".to_string()),
+                        Just("operations".to_string()),
+                        Just("statuses".to_string()),
+                        Just("auth".to_string()),
+                        Just("totals".to_string()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_document_resolves_or_names_a_key(doc in json_value(), preset in any::<bool>()) {
+            let mut doc = doc;
+            if preset {
+                if let Value::Object(o) = &mut doc {
+                    o.insert("preset".into(), json!("clarity"));
+                    o.insert("base_url".into(), json!("https://c.example.com"));
+                }
+            }
+            if let Err(e) = RestMapping::resolve("clarity", &doc) {
+                prop_assert!(e.key.starts_with("rest_platforms.clarity"), "{}", e.key);
+            }
+        }
+
+        #[test]
+        fn any_object_reads_as_an_order_a_refund_and_a_customer_or_says_why(object in json_value()) {
+            for preset in ["clarity", "storefront"] {
+                let m = RestMapping::resolve(preset, &json!({"preset": preset, "base_url": "https://x.example.com"})).unwrap();
+                if let Err(e) = order_from(preset, &m, &object) {
+                    prop_assert!(!e.is_empty());
+                }
+                let _ = refund_from(&m, &object, Currency::Kwd);
+                let _ = customer_from(preset, &m, &object);
+            }
+        }
+
+        #[test]
+        fn any_template_text_renders_or_says_why(text in ".{0,40}", value in ".{0,12}") {
+            if let Ok(names) = variables_of(&text) {
+                let mut values = Values::default();
+                for n in &names {
+                    values = values.with(n, value.as_str());
+                }
+                let rendered = Template::new(&text).render(&values, encode_component);
+                prop_assert!(rendered.is_ok());
+                prop_assert!(values.body(&Value::String(text.clone())).is_ok());
+            }
+        }
+    }
 }
