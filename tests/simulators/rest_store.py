@@ -26,7 +26,8 @@ Webhooks under Tally's contract: POST /_sim/webhooks `{"url", "secret"}`; each o
 
 Control API, the same on every platform simulator: POST/GET /_sim/orders, GET /_sim/orders/{id}
 (native order plus `summary`), POST /_sim/orders/{id}/refunds (a merchant's refund: `{"amount"}`
-or `{"items": [{"sku", "qty"}]}`), POST /_sim/orders/{id}/webhook, POST/GET/DELETE /_sim/faults,
+or `{"items": [{"sku", "qty"}]}`), POST /_sim/orders/{id}/webhook, POST/GET/DELETE /_sim/faults (here
+`path_contains` is matched against the path with its query, so `/orders?` picks out the listing),
 GET /_sim/requests, POST /_sim/reset.
 """
 
@@ -45,8 +46,8 @@ from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from ._common import (Faults, Request, RequestLog, Response, Router, control_route, currency_decimals,
-                      decimals_of, dumps, format_decimal, injected_fault, json_response, parse_decimal,
-                      post_webhook, round_money, serve)
+                      decimals_of, dumps, format_decimal, json_response, parse_decimal, post_webhook,
+                      round_money, serve)
 
 
 class StoreError(Exception):
@@ -523,9 +524,14 @@ class RestStore:
     def __call__(self, req: Request) -> Response:
         if req.path.startswith("/_sim/"):
             return control_route(self.sim, req, json_response, (SimError, ValueError))
-        faulted = injected_fault(self.faults, self.requests, req)
-        if faulted:
-            return faulted
+        # faults match the path with its query, so a listing (`/orders?`) can be told from a read
+        fault = self.faults.take(req.method, f"{req.path}?{req.query}" if req.query else req.path)
+        if fault and not fault["passthrough"]:
+            response = self.faults.response(fault)
+            self.requests.record(req, response.status, fault=True)
+            return response
+        if fault:
+            time.sleep(fault["delay"])
         try:
             self.shape.authorize(req)
             found = self.api.match(req.method, req.path.rstrip("/"))
