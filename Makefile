@@ -53,6 +53,8 @@ bench-emulator: up
 	$(VENV)/python benches/o2c_latency.py 200 magento
 	$(VENV)/python benches/o2c_latency.py 200 znode
 	$(VENV)/python benches/o2c_latency.py 200 kentico
+	$(VENV)/python benches/o2c_latency.py 200 clarity
+	$(VENV)/python benches/o2c_latency.py 200 storefront
 	$(VENV)/python benches/refund_latency.py 100 magento
 	$(VENV)/python benches/refund_latency.py 100 znode
 	$(VENV)/python benches/refund_latency.py 100 kentico
