@@ -52,8 +52,24 @@ class Shape:
     awaiting = paid = refunded = partly_refunded = failed = ""
     statuses: list[str] = []
 
+    # how the API words a body it cannot read
+    not_json, not_object = "The request body is not valid JSON.", "The request body must be a JSON object."
+
     def __init__(self, store: "RestStore"):
         self.store = store
+
+    @staticmethod
+    def reply(status, obj):
+        return json_response(status, obj)
+
+    def body(self, req: Request) -> dict:
+        try:
+            body = req.json()
+        except ValueError:
+            raise StoreError(400, self.not_json)
+        if not isinstance(body, dict):
+            raise StoreError(400, self.not_object)
+        return body
 
 
 class ClarityShape(Shape):
@@ -83,10 +99,6 @@ class ClarityShape(Shape):
         r.add("GET", r"/api/v1/customers/(?P<id>[^/]+)", lambda req, id: self.reply(
             200, self.customer_json(store.customer(id))))
         r.add("PUT", r"/api/v1/customers/(?P<id>[^/]+)", self.put_customer)
-
-    @staticmethod
-    def reply(status, obj):
-        return json_response(status, obj)
 
     def error(self, e: StoreError) -> Response:
         return json_response(e.status, {"message": e.message, "statusCode": e.status})
@@ -140,15 +152,6 @@ class ClarityShape(Shape):
         o = self.store.orders[r["order_id"]]
         return {"id": r["id"], "orderId": o["id"], "amount": self.money(r["amount"], o["currency"]),
                 "externalReference": r["stripe_refund_id"], "note": r["note"], "createdDate": rfc3339(r["at"])}
-
-    def body(self, req: Request) -> dict:
-        try:
-            body = req.json()
-        except ValueError:
-            raise StoreError(400, "The request body is not valid JSON.")
-        if not isinstance(body, dict):
-            raise StoreError(400, "The request body must be a JSON object.")
-        return body
 
     def amount(self, value, currency: str) -> Decimal:
         amount = parse_decimal(value)
@@ -268,6 +271,7 @@ class StorefrontShape(Shape):
     awaiting, paid, failed = "awaiting_payment", "paid", "payment_failed"
     refunded, partly_refunded = "refunded", "paid"
     statuses = ["awaiting_payment", "payment_failed", "paid", "fulfilled", "refunded", "cancelled"]
+    not_json, not_object = "body: not JSON", "body: not an object"
 
     def __init__(self, store, api_key: str):
         super().__init__(store)
@@ -287,10 +291,6 @@ class StorefrontShape(Shape):
         r.add("GET", r"/v2/customers/(?P<id>\d+)", lambda req, id: self.reply(
             200, {"data": self.customer_json(store.customer(id))}))
         r.add("PATCH", r"/v2/customers/(?P<id>\d+)", self.patch_customer)
-
-    @staticmethod
-    def reply(status, obj):
-        return json_response(status, obj)
 
     def error(self, e: StoreError) -> Response:
         code = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 409: "conflict"}.get(e.status, "error")
@@ -322,15 +322,6 @@ class StorefrontShape(Shape):
         o = self.store.orders[r["order_id"]]
         return {"refund_id": r["id"], "order_id": int(o["id"]), "amount_minor": self.minor(r["amount"], o["currency"]),
                 "provider_refund_id": r["stripe_refund_id"], "message": r["note"], "created": int(r["at"])}
-
-    def body(self, req: Request) -> dict:
-        try:
-            body = req.json()
-        except ValueError:
-            raise StoreError(400, "body: not JSON")
-        if not isinstance(body, dict):
-            raise StoreError(400, "body: not an object")
-        return body
 
     def amount(self, value, currency: str) -> Decimal:
         if isinstance(value, bool) or not isinstance(value, int):

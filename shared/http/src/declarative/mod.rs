@@ -61,10 +61,6 @@ impl RestPlatform {
         }
     }
 
-    pub fn mapping(&self) -> &RestMapping {
-        &self.mapping
-    }
-
     fn unavailable(&self, status: u16, message: String) -> PlatformError {
         PlatformError::Unavailable {
             platform: self.name.into(),

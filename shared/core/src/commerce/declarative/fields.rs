@@ -3,7 +3,6 @@
 //! currency, dates to Tally's `YYYY-MM-DD HH:MM:SS` UTC, statuses through
 //! the status mapping). Errors name the field and its pointer.
 
-use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::mapping::{DateFormat, Field, RestMapping, StatusMapping, Transform};
@@ -292,11 +291,6 @@ pub fn refund_from(
         order_id: text(object, &r.order_id).unwrap_or_default(),
         created_at: date(object, "refund.created_at", &r.created_at, mapping.dates)?,
     })
-}
-
-/// A decimal for a JSON body: the amount's exact text in major units.
-pub fn major_text(amount: MinorUnit, currency: Currency) -> Decimal {
-    currency.to_major(amount)
 }
 
 /// The customer's id and `updated_at`, as far as they read (for polls).
