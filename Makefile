@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 WITH_STACK := set -a && . .tally/local.env && set +a &&
 
-.PHONY: demo test up down unit lint e2e tools bench bench-emulator cost
+.PHONY: demo test up down unit lint e2e tools bench bench-emulator cost chaos fuzz
 
 ## demo: bring the local stack up and drive a paid, a declined and a JPY order on each platform
 demo: up
@@ -64,3 +64,15 @@ bench-emulator: up
 cost: up
 	cargo build --quiet -p tally-cli --bin tally
 	$(VENV)/python benches/cost_report.py 50 magento
+
+## chaos: the chaos run on the local stack: EVENTS events (1000; the full run is EVENTS=10000) under
+## faults, an outage and killed Lambda workers, then the invariants table (RELIABILITY.md)
+EVENTS ?= 1000
+SEED ?= 15
+chaos: up
+	$(WITH_STACK) $(VENV)/python scripts/chaos.py --events $(EVENTS) --seed $(SEED) --report .tally/reports/chaos-$(EVENTS)-$(SEED).json
+
+## fuzz: every fuzz target under libFuzzer for FUZZ_SECONDS each (600), on the stable toolchain
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -66,6 +66,28 @@ class Stack:
         )
         return out["Count"]
 
+    def peek_messages(self, queue_url: str) -> list:
+        """Every message in the queue, without consuming any. SQS answers at most 10 at a time, and a
+        DLQ holds more: each read hides what it returned for a few seconds, so the next read returns
+        others, until none are left; then all are made visible again (the receipt handles of what is
+        returned stay valid for deleting)."""
+        read, seen = [], set()
+        while True:
+            out = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=5,
+                                           WaitTimeSeconds=0, MessageAttributeNames=["All"])
+            batch = [m for m in out.get("Messages", []) if m["MessageId"] not in seen]
+            if not batch:
+                break
+            seen.update(m["MessageId"] for m in batch)
+            read.extend(batch)
+        for m in read:
+            try:
+                self.sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"],
+                                                   VisibilityTimeout=0)
+            except Exception:  # noqa: BLE001 - deleted or read again meanwhile: nothing to give back
+                pass
+        return read
+
     def queue_depth(self, url: str) -> int:
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=url,

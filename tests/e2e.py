@@ -91,26 +91,9 @@ def assert_one_sales_order(s, p: PlatformSim, order_id, amount, currency, charge
 
 
 def queue_messages_matching(s, queue_url: str, predicate) -> list:
-    """Every message in the queue that `predicate` accepts, without consuming any. SQS answers at
-    most 10 at a time, and a session's DLQ holds more: each read hides what it returned for a few
-    seconds, so the next read returns others, until none are left; then all are made visible again
-    (the receipt handles of what is returned stay valid for deleting)."""
-    found, read, seen = [], [], set()
-    while True:
-        out = s.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=5,
-                                    WaitTimeSeconds=0, MessageAttributeNames=["All"])
-        batch = [m for m in out.get("Messages", []) if m["MessageId"] not in seen]
-        if not batch:
-            break
-        seen.update(m["MessageId"] for m in batch)
-        read.extend(batch)
-        found.extend(m for m in batch if predicate(m))
-    for m in read:
-        try:
-            s.sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
-        except Exception:  # noqa: BLE001 - deleted or read again meanwhile: nothing to give back
-            pass
-    return found
+    """Every message in the queue that `predicate` accepts, without consuming any
+    (`Stack.peek_messages`)."""
+    return [m for m in s.peek_messages(queue_url) if predicate(m)]
 
 
 def dead_letters_matching(s, predicate) -> list:

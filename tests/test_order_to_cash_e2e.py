@@ -216,6 +216,29 @@ def test_a_platform_outage_is_retried_until_processed(stack, platform):
     assert len(p.summary(order_id)["payments"]) == 1
 
 
+@pytest.mark.parametrize("failing,attempts", [("order/saveorderpaymentdetail", 1),
+                                              ("orders/updateordertransactionid", 3),
+                                              ("orders/updateorderpaymentstatus", 3)])
+def test_a_znode_payment_whose_writes_fail_midway_is_recorded_once_by_the_retry(stack, failing, attempts):
+    """Found by the chaos run: Znode records a payment in three writes. Each failing through one whole
+    delivery (a POST is tried once, a GET three times) must leave the order awaiting payment, and the
+    next delivery must finish it with one payment row: not the order paid with no row, not two rows."""
+    s, p = stack, stack.platforms["znode"]
+    order_id = p.place_order(currency="USD", notify=False)["id"]
+    assert p.announce(order_id) == 200
+    pi = wait_for_payment_intent(s, p, order_id, timeout=90)
+    p.sim("POST", "faults", json={"path_contains": failing, "status": 503, "count": attempts}).raise_for_status()
+    assert pay(s, pi["id"]).status_code == 200
+    wait_for_payment_state(p, order_id, "paid", timeout=120)
+    mine = [r for r in p.requests_log(path_contains=failing)
+            if f"/{order_id}/" in r["path"] or str((r.get("body") or {}).get("OmsOrderId")) == str(order_id)]
+    assert [r["status"] for r in mine if r.get("fault")] == [503] * attempts
+    time.sleep(3)
+    summary = p.summary(order_id)
+    assert [Decimal(str(r["amount"])) for r in summary["payments"]] == [Decimal("39.98")], summary
+    assert summary["transaction_id"] == s.stripe.call("GET", f"/v1/payment_intents/{pi['id']}").json()["latest_charge"]
+
+
 def test_a_platform_bad_request_goes_to_the_dlq_with_its_reason(stack, platform):
     s, p = stack, platform
     order_id = p.place_order(currency="USD", notify=False)["id"]

@@ -4,8 +4,11 @@ the request log and a server that logs one line per request and stops cleanly on
 from __future__ import annotations
 
 import json
+import random
 import re
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -148,6 +151,8 @@ class Response:
         self.body = body
         self.content_type = content_type
         self.headers = dict(headers or {})
+        # drop the connection without answering (a chaos fault's connection reset)
+        self.reset = False
 
 
 def post_webhook(url: str, body: bytes, headers: dict[str, str], timeout: float) -> dict:
@@ -204,7 +209,12 @@ class Router:
 
 class Faults:
     """The next `count` requests matching method + path substring fail with `status`,
-    or, with `"passthrough": true`, are only slowed by `delay` and then served as usual."""
+    or, with `"passthrough": true`, are only slowed by `delay` and then served as usual.
+
+    A chaos fault (`"rate"`: a probability, with `"statuses"` and a `"seed"`) is never used up:
+    each matching request meets it with that probability, as one of `statuses`, where `"reset"`
+    drops the connection without an answer and `"timeout"` holds the request `delay` seconds
+    (longer than the client waits) and then refuses it, unexecuted. It stays until cleared."""
 
     def __init__(self, default_body: Callable[[int], Any]):
         self._lock = threading.Lock()
@@ -214,6 +224,8 @@ class Faults:
     def add(self, spec: Any) -> dict:
         if not isinstance(spec, dict):
             raise ValueError("fault must be a JSON object")
+        if "rate" in spec:
+            return self._add_chaos(spec)
         passthrough = bool(spec.get("passthrough", False))
         status = spec.get("status", 200 if passthrough else None)
         if not isinstance(status, int) or not 100 <= status <= 599:
@@ -236,9 +248,40 @@ class Faults:
             self._faults.append(fault)
         return fault
 
+    def _add_chaos(self, spec: dict) -> dict:
+        rate, statuses = spec.get("rate"), spec.get("statuses")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, Decimal)) or not 0 < rate <= 1:
+            raise ValueError("rate must be a probability in (0, 1]")
+        if not statuses or not all(s in ("reset", "timeout") or (isinstance(s, int) and 400 <= s <= 599)
+                                   for s in statuses):
+            raise ValueError('statuses must list HTTP error statuses, "reset" or "timeout"')
+        fault = {"method": (spec.get("method") or "").upper() or None, "path_contains": spec.get("path_contains") or "",
+                 "rate": float(rate), "statuses": list(statuses), "delay": float(spec.get("delay", 6)),
+                 "retry_after": spec.get("retry_after", 1), "rng": random.Random(spec.get("seed")), "fired": 0}
+        with self._lock:
+            self._faults.append(fault)
+        return {k: v for k, v in fault.items() if k != "rng"}
+
+    def _draw(self, fault: dict) -> dict | None:
+        """A chaos fault's answer to one request, or None to let it through."""
+        rng = fault["rng"]
+        if rng.random() >= fault["rate"]:
+            return None
+        fault["fired"] += 1
+        kind = rng.choice(fault["statuses"])
+        status = 503 if kind == "timeout" else 502 if kind == "reset" else kind
+        return {"status": status, "count": 1, "retry_after": fault["retry_after"] if status in (429, 503) else None,
+                "delay": fault["delay"] if kind == "timeout" else 0.0, "passthrough": False,
+                "reset": kind == "reset", "body": self._default_body(status)}
+
     def take(self, method: str, path: str) -> dict | None:
         with self._lock:
             for fault in self._faults:
+                if (fault["method"] in (None, method)) and fault["path_contains"] in path and "rate" in fault:
+                    drawn = self._draw(fault)
+                    if drawn:
+                        return drawn
+                    continue
                 if (fault["method"] in (None, method)) and fault["path_contains"] in path:
                     fault["count"] -= 1
                     if fault["count"] == 0:
@@ -252,11 +295,13 @@ class Faults:
         headers = {}
         if fault["retry_after"] is not None and fault["status"] in (429, 503):
             headers["Retry-After"] = str(fault["retry_after"])
-        return json_response(fault["status"], fault["body"], headers, php)
+        response = json_response(fault["status"], fault["body"], headers, php)
+        response.reset = bool(fault.get("reset"))
+        return response
 
     def list(self) -> list[dict]:
         with self._lock:
-            return [dict(f) for f in self._faults]
+            return [{k: v for k, v in f.items() if k != "rng"} for f in self._faults]
 
     def clear(self) -> None:
         with self._lock:
@@ -357,6 +402,13 @@ def make_handler(name: str, app: Callable[[Request], Response]):
                 response = app(request)
             except Exception as exc:  # a simulator bug must still answer, and show in the log
                 response = json_response(500, {"message": f"simulator error: {exc!r}"})
+            if response.reset:
+                # RST instead of FIN: the client sees "connection reset by peer"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                print(f"{iso_time()} {name} {self.command} {self.path} reset", flush=True)
+                return
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
@@ -375,6 +427,12 @@ def make_handler(name: str, app: Callable[[Request], Response]):
 
         def log_request(self, code="-", size="-") -> None:
             pass
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            except OSError:  # a connection this handler reset on purpose
+                pass
 
     return Handler
 

@@ -264,6 +264,16 @@ async fn run_record<H: MessageHandler>(
     .await
 }
 
+/// A retry budget as an operator reads it: seconds, minutes or hours, rounded up
+/// (three deliveries a second apart are not "about 1 h", as the chaos run's reasons said).
+fn about(secs: u64) -> String {
+    match secs {
+        0..=119 => format!("{secs} s"),
+        120..=7199 => format!("{} min", secs.div_ceil(60)),
+        _ => format!("{} h", secs.div_ceil(3600)),
+    }
+}
+
 async fn retry_later(
     record: &BatchRecord,
     reason: &str,
@@ -273,9 +283,9 @@ async fn retry_later(
     let retry = &settings.retry;
     if record.receive_count >= retry.max_deliveries {
         let reason = format!(
-            "still failing after {} deliveries over about {} h: {reason}",
+            "still failing after {} deliveries over about {}: {reason}",
             record.receive_count,
-            retry.budget_secs().div_ceil(3600)
+            about(retry.budget_secs())
         );
         return dead_letter(record, &reason, ctx).await;
     }

@@ -83,8 +83,9 @@ class Control:
 
     async def deliveries(self, request: web.Request) -> web.Response:
         event_type = request.query.get("type")
+        offset = int(request.query.get("offset", "0") or 0)  # the records after the first `offset`
         with self.state.lock:
-            data = [dict(d) for d in self.webhooks.deliveries if not event_type or d["type"] == event_type]
+            data = [dict(d) for d in self.webhooks.deliveries[offset:] if not event_type or d["type"] == event_type]
         return _ok(data)
 
     async def reset(self, request: web.Request) -> web.Response:

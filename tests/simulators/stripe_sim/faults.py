@@ -9,10 +9,14 @@ A fault matches on method and a path substring and fires for the next `count` ma
   the stored success.
 - `delay` (seconds): hold the request that long first (with its idempotency key in flight, so a
   concurrent retry with the same key gets 409); with no `status`, only delay.
-- `should_retry` true/false sets `Stripe-Should-Retry`, which Stripe's SDKs obey."""
+- `should_retry` true/false sets `Stripe-Should-Retry`, which Stripe's SDKs obey.
+- `rate` (0-1, with `statuses` and `seed`): a chaos fault. It is never used up; each matching
+  request meets it with that probability (seeded, so a run repeats), as one of `statuses`, and as a
+  lost response (`after_execution`) with probability `lost_share`. It stays until cleared."""
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -32,6 +36,10 @@ class Fault:
     type: str | None = None
     code: str | None = None
     message: str | None = None
+    rate: float | None = None
+    statuses: list[int] | None = None
+    lost_share: float = 0.0
+    seed: int | None = None
     fired: int = 0
 
     @classmethod
@@ -41,6 +49,12 @@ class Fault:
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         fault = cls(**raw)
+        if fault.rate is not None:
+            if not (isinstance(fault.rate, (int, float)) and 0 < fault.rate <= 1):
+                raise ValueError("rate must be a probability in (0, 1]")
+            if not fault.statuses or not all(isinstance(x, int) and 400 <= x <= 599 for x in fault.statuses):
+                raise ValueError("a rate fault needs statuses, each an HTTP error status")
+            fault.status = fault.statuses[0]
         if fault.status is None and not fault.delay:
             raise ValueError("a fault needs a status or a delay")
         if fault.status is not None and not (isinstance(fault.status, int) and 400 <= fault.status <= 599):
@@ -75,6 +89,7 @@ class Faults:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.active: list[Fault] = []
+        self.rngs: dict[int, random.Random] = {}
 
     def add(self, fault: Fault) -> None:
         with self.lock:
@@ -83,11 +98,22 @@ class Faults:
     def clear(self) -> None:
         with self.lock:
             self.active.clear()
+            self.rngs.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first active fault matching this request, consuming one of its `count`."""
+        """The first active fault matching this request, consuming one of its `count`; a rate fault
+        answers a copy with the status it drew, or lets the request through."""
         with self.lock:
             for fault in self.active:
+                if fault.matches(method, path) and fault.rate is not None:
+                    rng = self.rngs.setdefault(id(fault), random.Random(fault.seed))
+                    if rng.random() >= fault.rate:
+                        continue
+                    fault.fired += 1
+                    drawn = Fault(**{**asdict(fault), "rate": None})
+                    drawn.status = rng.choice(fault.statuses or [500])
+                    drawn.after_execution = rng.random() < fault.lost_share
+                    return drawn
                 if fault.matches(method, path):
                     fault.count -= 1
                     fault.fired += 1

@@ -280,3 +280,19 @@ fn a_batch_reports_its_outcomes_as_one_emf_line() {
         "Flow"
     );
 }
+
+#[test]
+fn a_dead_letter_reason_states_the_retry_budget_in_its_own_unit() {
+    // The chaos run's dead letters on the local stack (3 deliveries 1-2 s apart) said "about 1 h".
+    assert_eq!(about(3), "3 s");
+    assert_eq!(about(119), "119 s");
+    assert_eq!(about(120), "2 min");
+    assert_eq!(about(7_199), "120 min");
+    assert_eq!(about(94_020), "27 h");
+    let local = RetryPolicy {
+        base_delay_secs: 1,
+        max_delay_secs: 2,
+        max_deliveries: 3,
+    };
+    assert_eq!(about(local.budget_secs()), "3 s");
+}

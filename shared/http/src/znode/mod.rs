@@ -435,6 +435,25 @@ impl CommercePlatform for ZnodeRest {
         // the order's payment setting: Znode's payment history shows only rows naming one
         let view = self.refund_view(order_id).await?;
         let id = segment(order_id);
+        // Three writes, and the payment status last: it is what makes the order read as paid,
+        // so a failure before it leaves the order awaiting payment and the retry does the rest.
+        // The row first, unless an earlier attempt saved it (an order awaiting payment with a
+        // paid row of this amount: the settlement link lets only one charge get here).
+        if !view.has_row(&paid, capture.amount.amount) {
+            let detail = json!({
+                "OmsOrderId": order_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(order_id)),
+                "TransactionReference": capture.transaction_id,
+                "Total": capture.amount.currency.to_major(capture.amount.amount).to_string(),
+                "TransactionStatus": paid,
+                "PaymentSettingId": view.payment_setting_id,
+            });
+            self.command(
+                reqwest::Method::POST,
+                "order/saveorderpaymentdetail",
+                Some(&detail),
+            )
+            .await?;
+        }
         self.command(
             reqwest::Method::GET,
             &format!(
@@ -448,19 +467,6 @@ impl CommercePlatform for ZnodeRest {
             reqwest::Method::GET,
             &format!("orders/updateorderpaymentstatus/{id}/{}", segment(&paid)),
             None,
-        )
-        .await?;
-        let detail = json!({
-            "OmsOrderId": order_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(order_id)),
-            "TransactionReference": capture.transaction_id,
-            "Total": capture.amount.currency.to_major(capture.amount.amount).to_string(),
-            "TransactionStatus": paid,
-            "PaymentSettingId": view.payment_setting_id,
-        });
-        self.command(
-            reqwest::Method::POST,
-            "order/saveorderpaymentdetail",
-            Some(&detail),
         )
         .await?;
         self.update_by_number(&order, None, &capture.comment)

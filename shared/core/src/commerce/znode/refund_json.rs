@@ -49,9 +49,18 @@ pub struct ZnodeRefundView {
     pub refund_rows: Vec<(String, MinorUnit)>,
     /// Tally's refund notes: (Stripe refund id, amount), oldest first.
     pub refund_notes: Vec<(String, MinorUnit)>,
+    /// Every payment row as (TransactionStatus, Amount), oldest first.
+    pub rows: Vec<(String, MinorUnit)>,
 }
 
 impl ZnodeRefundView {
+    /// Whether a row in `status` for `amount` is there: a payment an earlier attempt saved.
+    pub fn has_row(&self, status: &str, amount: MinorUnit) -> bool {
+        self.rows
+            .iter()
+            .any(|(s, a)| s.trim().eq_ignore_ascii_case(status.trim()) && *a == amount)
+    }
+
     pub fn refunded(&self) -> MinorUnit {
         MinorUnit::new(self.refund_rows.iter().map(|(_, a)| a.get()).sum())
     }
@@ -139,19 +148,21 @@ pub fn refund_view(
         .ok_or_else(|| amounts::invalid("Order", "missing"))?;
     let currency = amounts::currency("CurrencyCode", &order.currency_code)?;
     let mut refund_rows = Vec::new();
+    let mut rows = Vec::new();
     for row in order
         .payment_history_list
         .unwrap_or_default()
         .payment_history_list
     {
         let status = row.transaction_status.unwrap_or_default();
+        let amount = amounts::minor("PaymentHistoryList.Amount", &row.amount, currency)?;
         if status.trim().eq_ignore_ascii_case(refunded_status) {
-            let amount = amounts::minor("PaymentHistoryList.Amount", &row.amount, currency)?;
             refund_rows.push((
                 amounts::id_text(&row.order_payment_id).unwrap_or_default(),
                 amount,
             ));
         }
+        rows.push((status, amount));
     }
     let refund_notes = order
         .order_notes
@@ -169,6 +180,7 @@ pub fn refund_view(
         currency,
         refund_rows,
         refund_notes,
+        rows,
     })
 }
 
@@ -194,6 +206,9 @@ mod tests {
             "OrderNotes": [{"Notes": note}, {"Notes": "Stripe refund re_A1 failed (declined)"}]}});
         let view = refund_view(body.to_string().as_bytes(), "Refunded").unwrap();
         assert_eq!(view.refunded().get(), 800);
+        // the payment row an earlier attempt saved is found by its status and amount
+        assert!(view.has_row(" captured ", MinorUnit::new(2000)));
+        assert!(!view.has_row("Captured", MinorUnit::new(1999)));
         assert_eq!(view.payment_setting_id, Some(serde_json::json!(7)));
         let got: Vec<_> = view
             .refunds()
