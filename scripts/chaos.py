@@ -170,6 +170,7 @@ class Chaos:
         self.lock = threading.Lock()
         self.payouts: list[dict] = []
         self.error_bodies: list[str] = []
+        self.faults_stopped = threading.Event()
         # the simulator's deliveries before this run: not this run's to send again
         self.deliveries_before = len(requests.get(f"{stack.stripe.base}/_sim/deliveries", timeout=120).json())
         self.run = f"{args.seed}-{int(time.time())}"
@@ -204,12 +205,10 @@ class Chaos:
         print(f"[chaos] {name} down for {seconds:.0f}s", flush=True)
         self.stop.wait(seconds)
         p.clear_faults()
-        if not self.faults_stopped:
+        if not self.faults_stopped.is_set():
             p.sim("POST", "faults", json={"rate": self.args.fault_rate, "statuses": PLATFORM_FAULTS,
                                           "seed": self.args.seed + 50})
         print(f"[chaos] {name} back", flush=True)
-
-    faults_stopped = False
 
     # --- background actors ------------------------------------------------------------------------
 
@@ -240,7 +239,7 @@ class Chaos:
         """Stripe's side of at-least-once: every event the simulator sent is sent again 0-2 times,
         some signed up to four minutes late; one the simulator gave up on is sent until taken."""
         rng = random.Random(self.args.seed + 400)
-        offset, failed = self.deliveries_before, {}
+        offset, failed = self.deliveries_before, set()
         url, secret = self.s.env["STRIPE_WEBHOOK_URL"], self.s.env["STRIPE_WEBHOOK_SECRET"]
         while not self.stop.wait(2):
             try:
@@ -248,7 +247,6 @@ class Chaos:
                                        timeout=30).json()
             except requests.RequestException:
                 continue
-            done = [r for r in records if r["state"] in ("delivered", "failed")]
             # only advance past records whose delivery ended
             first_open = next((i for i, r in enumerate(records) if r["state"] not in ("delivered", "failed")),
                               len(records))
@@ -258,17 +256,13 @@ class Chaos:
                     self.deliveries["stripe (simulator)"] += len(r["attempts"])
                 copies = rng.choice([0, 0, 1, 2])
                 if r["state"] == "failed":
-                    failed[r["event_id"]] = 0
+                    failed.add(r["event_id"])
                 for _ in range(copies):
                     self.send_event(r["event_id"], url, secret, late=rng.random() < 0.3, rng=rng)
-            for event_id in list(failed):
-                if self.send_event(event_id, url, secret, late=False, rng=rng):
-                    failed.pop(event_id)
-            del done
+            failed = {e for e in failed if not self.send_event(e, url, secret, late=False, rng=rng)}
 
     def send_event(self, event_id: str, url: str, secret: str, late: bool, rng: random.Random) -> bool:
-        r = requests.get(f"{self.s.stripe.base}/v1/events/{event_id}", headers={
-            "Authorization": f"Bearer {self.s.env['STRIPE_API_KEY']}"}, timeout=20)
+        r = self.stripe.call("GET", f"/v1/events/{event_id}")
         if r.status_code != 200:
             return False
         body = r.content
@@ -422,7 +416,7 @@ class Chaos:
 
     def settle(self) -> None:
         """Faults stop; the killer stops; what Stripe could not deliver is sent or backfilled."""
-        self.faults_stopped = True
+        self.faults_stopped.set()
         self.faults_off()
         time.sleep(5)
         self.stop.set()

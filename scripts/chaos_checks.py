@@ -95,8 +95,8 @@ class Checks:
             "Stripe refunds", "platform credit memos", "ERP credit memos", "Stripe customers",
             "customer changes in Stripe", "payouts reconciled or reported", "payout GL entries")}
         unbalanced, latencies, tokens, order_keys = [], [], set(), set()
-        entries = defaultdict(list)
-        for e in self.s.erp.entries():
+        entries, every_entry = defaultdict(list), self.s.erp.entries()
+        for e in every_entry:
             refs = e.get("references", {})
             entries[(refs.get("platform"), refs.get("store"), str(refs.get("order_id")))].append(e)
         for u in units:
@@ -146,7 +146,7 @@ class Checks:
             rows["ERP credit memos"].count(refunds_expected, len(memos), what)
         for po in payouts:
             tokens.add(po["id"])
-            self.payout(po, rows, unbalanced)
+            self.payout(po, rows, unbalanced, every_entry)
         dead = self.dead_letters(lambda m: self.of_run(m, tokens, order_keys))
         lost = sum(r.lost for r in rows.values())
         double = sum(r.double for r in rows.values())
@@ -160,7 +160,7 @@ class Checks:
     def customer(self, u, p, rows, tokens) -> None:
         what = f"{u.platform} customer {u.customer_id} <{u.email}>"
         if u.customer_id is None:
-            rows["Stripe customers"].count(1, 0, f"customer unit {u.n} never saved ({u.notes if hasattr(u, 'notes') else ''})")
+            rows["Stripe customers"].count(1, 0, f"customer unit {u.n} never saved ({u.notes})")
             return
         found = self.stripe.call("GET", "/v1/customers", params={"email": u.email, "limit": 100}).json()["data"]
         tokens.update(c["id"] for c in found)
@@ -168,7 +168,7 @@ class Checks:
         changed = [c for c in found if (c.get("name") or "").endswith("Changed")]
         rows["customer changes in Stripe"].count(1, min(len(changed), 1), what)
 
-    def payout(self, po: dict, rows, unbalanced: list) -> None:
+    def payout(self, po: dict, rows, unbalanced: list, every_entry: list) -> None:
         what = f"payout {po['id']} ({po['currency']})"
         item = self.s.dynamodb.get_item(TableName=self.s.env["PAYOUT_REPORTS_TABLE"], ConsistentRead=True,
                                         Key={"payout": {"S": po["id"]}, "part": {"S": "ledger"}}).get("Item")
@@ -176,7 +176,7 @@ class Checks:
         state = (ledger or {}).get("status", {}).get("state")
         rows["payouts reconciled or reported"].count(1, int(state in ("posted", "needs_review")),
                                                      f"{what}: {state}")
-        gl = [e for e in self.s.erp.entries() if e.get("idempotency_key") == f"tally-payout-{po['id']}"]
+        gl = [e for e in every_entry if e.get("idempotency_key") == f"tally-payout-{po['id']}"]
         rows["payout GL entries"].count(1 if state == "posted" else len(gl), len(gl), what)
         unbalanced += [e.get("idempotency_key") for e in gl if not balanced(e)]
 
