@@ -36,7 +36,8 @@ e2e: up
 	# One invocation with the same feature set as `unit`, so nothing is rebuilt: the
 	# ignored tests are exactly those needing the stack (shared/aws/tests, shared/http/tests).
 	$(WITH_STACK) cargo test --workspace -- --ignored
-	$(WITH_STACK) $(VENV)/pytest -q tests
+	# --durations: the slowest tests named in every CI log, to keep the run under its time budget
+	$(WITH_STACK) $(VENV)/pytest -q --durations=25 tests
 
 ## bench: criterion benchmarks of the webhook receiver's CPU path
 bench: tools

@@ -167,6 +167,7 @@ class Chaos:
         self.stop = threading.Event()
         self.kills: Counter = Counter()
         self.deliveries: Counter = Counter()
+        self.backfilled: dict = {}
         self.lock = threading.Lock()
         self.payouts: list[dict] = []
         self.error_bodies: list[str] = []
@@ -425,10 +426,18 @@ class Chaos:
         redeliver = threading.Thread(target=self.redeliver, daemon=True)
         poll.start()
         redeliver.start()
+        since, resume = int(time.time()) - 6 * 3600, None
         try:
-            self.s.backfill(since_secs=int(time.time()) - 6 * 3600, min_age_secs=0)
+            while True:  # resuming where a run stops, as `tally backfill` does
+                report = self.s.backfill(since_secs=since, min_age_secs=0, resume_after=resume)
+                for key in ("pages", "listed", "recovered"):
+                    self.backfilled[key] = self.backfilled.get(key, 0) + report.get(key, 0)
+                resume = report.get("resume_after")
+                if not (report.get("truncated") and resume):
+                    break
         except Exception as exc:  # noqa: BLE001
             print(f"[chaos] backfill: {exc}", flush=True)
+        print(f"[chaos] backfill: {self.backfilled}", flush=True)
         self.drain()
 
     def drain(self, quiet_for: float = 8, timeout: float = 900) -> None:
@@ -512,7 +521,7 @@ def main() -> int:
     checks = Checks(s, chaos.stripe)
     result = checks.run(units, chaos.payouts, settle_timeout=args.unit_timeout)
     result.update({"seed": args.seed, "events": events, "units": len(units), "fault_rate": args.fault_rate,
-                   "kills": dict(chaos.kills), "deliveries": dict(chaos.deliveries),
+                   "kills": dict(chaos.kills), "deliveries": dict(chaos.deliveries), "backfill": chaos.backfilled,
                    "error_bodies": chaos.error_bodies,
                    "dead_lettered_under_faults": dead_before, "redrive": moved,
                    "units_finished_after_redrive": finished,

@@ -2,7 +2,9 @@
 //! Stripe has of a routed type, in a trailing window, that the events journal
 //! has not recorded goes on its flow's queue (`tally_core::flows::backfill`).
 //! Emits `BackfillRecovered` as an EMF metric: anything above zero means
-//! webhooks are being lost and is alarmed on. An invocation may override the
+//! webhooks are being lost and is alarmed on. A run reads pages while the
+//! invocation has time for one; `BackfillTruncated` (alarmed) says it ran out
+//! before the window's end, and `tally backfill` resumes where it stopped. An invocation may override the
 //! window: `{"since_secs", "min_age_secs", "resume_after", "dry_run"}`; or
 //! replay journaled events instead: `{"replay": ["evt_...", ...]}` (`tally replay`).
 
@@ -48,7 +50,7 @@ async fn main() -> Result<(), Error> {
     let queues = flow_queues(&sqs, &Flow::ALL)?;
     let window_secs: i64 = parsed_or("BACKFILL_WINDOW_SECS", 86_400)?;
     let min_age_secs: i64 = parsed_or("BACKFILL_MIN_AGE_SECS", 300)?;
-    let max_pages: u32 = parsed_or("BACKFILL_MAX_PAGES", 100)?;
+    let max_pages: u32 = parsed_or("BACKFILL_MAX_PAGES", 1000)?;
     let backfill = Backfill {
         stripe: &stripe,
         journal: &journal,
@@ -94,6 +96,13 @@ async fn invoke(
     })
     .await
     .map_err(|e: BackfillError| Error::from(e.to_string()))?;
+    if report.truncated {
+        tracing::warn!(
+            pages = report.pages,
+            resume_after = report.resume_after.as_deref().unwrap_or(""),
+            "backfill stopped before the window's end; `tally backfill` resumes it"
+        );
+    }
     if !report.dry_run {
         println!(
             "{}",
@@ -103,6 +112,11 @@ async fn invoke(
                 &[
                     ("BackfillRecovered", report.recovered as f64, "Count"),
                     ("BackfillListed", report.listed as f64, "Count"),
+                    (
+                        "BackfillTruncated",
+                        f64::from(u8::from(report.truncated)),
+                        "Count"
+                    ),
                 ],
             )
         );

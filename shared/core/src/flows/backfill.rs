@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::clock::Clock;
+use crate::deadline::too_short_for_a_page;
 use crate::error::{QueueError, StoreError};
 use crate::message::QueueEnvelope;
 use crate::ports::{EventJournal, Queue};
@@ -47,6 +48,9 @@ pub struct BackfillWindow {
     /// Events younger than this are left to their webhook delivery.
     pub min_age_secs: i64,
     /// Pages of 100 at the most; a report cut short says where to resume.
+    /// A run also stops, cut short, when its invocation has too little time
+    /// left for another page, so a busy account's window is read as far as
+    /// the invocation allows instead of failing at its timeout.
     pub max_pages: u32,
 }
 
@@ -117,7 +121,7 @@ impl Backfill<'_> {
         };
         let mut after = resume_after;
         loop {
-            if report.pages >= window.max_pages {
+            if report.pages >= window.max_pages || too_short_for_a_page() {
                 report.truncated = true;
                 report.resume_after = after;
                 break;
@@ -365,6 +369,29 @@ mod tests {
         let rest = run(&s, window(0), false).await;
         assert_eq!(rest.recovered, 7, "not journaled yet, so listed again");
         assert!(!rest.recovered_ids.contains(&"evt_old".to_string()));
+    }
+
+    /// Found by the 10,000-event chaos run: one invocation read its fixed 100
+    /// pages and stopped, whatever time it had left. It now reads while its
+    /// invocation has time for a page, and stops cut short (saying so) when not.
+    #[tokio::test(start_paused = true)]
+    async fn a_run_reads_pages_while_its_invocation_has_time_and_stops_cut_short_when_not() {
+        use crate::deadline::{within, MIN_SECS_FOR_A_PAGE};
+        use std::time::Duration;
+        use tokio::time::Instant;
+        let s = setup();
+        for i in 0..7 {
+            s.stripe
+                .put_event(&format!("evt_{i}"), "charge.succeeded", NOW - 3600 - i);
+        }
+        let nearly_over = Instant::now() + Duration::from_secs(MIN_SECS_FOR_A_PAGE - 1);
+        let cut = within(Some(nearly_over), run(&s, window(0), false)).await;
+        assert!(cut.truncated && cut.pages == 0 && cut.recovered == 0);
+        assert_eq!(cut.resume_after, None, "resumes from the newest event");
+        let time_enough = Instant::now() + Duration::from_secs(60);
+        let whole = within(Some(time_enough), run(&s, window(0), false)).await;
+        assert!(!whole.truncated, "four pages of two fit in a minute");
+        assert_eq!(whole.recovered, 7);
     }
 
     #[tokio::test]
