@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from e2e import queue_messages_matching, wait_for_payment_intent
+from e2e import pay, queue_messages_matching, wait_for_payment_intent
 from tally_local import new_event_id, post, sign, stripe_event, wait_until
 
 # Only the payments flow has a consumer; it records every event put on its queue,
@@ -183,43 +183,84 @@ def dlq_message(stack, event_id, timeout):
     return wait_until(lambda: find_message(stack, "PAYMENTS_DLQ_URL", event_id, timeout=1), timeout, interval=1, what=f"{event_id} in the payments DLQ")
 
 
-def test_retryable_failure_backs_off_then_is_dead_lettered_with_its_reason(stack):
-    """An order's invoice step held by another worker makes the handler fail retryably
-    every time. It sets each retry's delay itself (1 s, then 2 s on the local stack, where
-    the queue's visibility timeout is 10 s) and, on the last allowed delivery (3),
-    dead-letters the message with the last reason, before the redrive policy (5) would."""
-    order_id = stack.magento.place_order(items=[{"sku": "H", "name": "Held", "qty": 1, "price": "5.00"}])["id"]
-    pi = wait_for_payment_intent(stack, stack.magento, order_id)
-    held = {"S": f"o2c/magento/default/{order_id}/invoice"}
+def hold(stack, key: str) -> dict:
+    """The step `key` claimed by a worker that is still at it (its lease has an hour to run)."""
+    held = {"S": key}
     stack.dynamodb.put_item(
         TableName=stack["IDEMPOTENCY_TABLE"],
         Item={
             "pk": held,
             "status": {"S": "IN_PROGRESS"},
-            "claim_token": {"S": "held-by-a-stuck-worker"},
+            "claim_token": {"S": "held-by-another-worker"},
             "lease_expires_at": {"N": str(int(time.time()) + 3600)},
             "expires_at": {"N": str(int(time.time()) + 7200)},
         },
     )
+    return held
+
+
+def succeeded_event(pi) -> tuple[str, bytes]:
     succeeded = {**pi, "status": "succeeded", "amount_received": pi["amount"],
                  "latest_charge": "ch_" + uuid.uuid4().hex[:14]}
     event_id = new_event_id()
-    body = stripe_event("payment_intent.succeeded", event_id, obj=succeeded)
-    started = time.monotonic()
-    assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
-    message = dlq_message(stack, event_id, timeout=120)
-    elapsed = time.monotonic() - started
+    return event_id, stripe_event("payment_intent.succeeded", event_id, obj=succeeded)
+
+
+def test_retryable_failure_backs_off_then_is_dead_lettered_with_its_reason(stack):
+    """Magento answers 503 to the invoice every time: the handler fails retryably, sets each
+    retry's delay itself (1 s, then 2 s on the local stack, where the queue's visibility
+    timeout is 10 s) and, on the last allowed delivery (3), dead-letters the message with the
+    last reason, before the redrive policy (5) would."""
+    m = stack.magento
+    order_id = m.place_order(items=[{"sku": "H", "name": "Held", "qty": 1, "price": "5.00"}])["id"]
+    pi = wait_for_payment_intent(stack, m, order_id)
+    m.fault(m.payment_write(order_id), status=503, count=100)
+    try:
+        event_id, body = succeeded_event(pi)
+        started = time.monotonic()
+        assert post(stack["STRIPE_WEBHOOK_URL"], body, signed(stack, body))[0] == 200
+        message = dlq_message(stack, event_id, timeout=120)
+        elapsed = time.monotonic() - started
+    finally:
+        m.clear_faults()
     attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
     assert attrs["deliveries"] == "3"
     reason = attrs["failure_reason"]
-    assert "after 3 deliveries" in reason and "another worker" in reason, reason
+    assert "after 3 deliveries" in reason and "503" in reason, reason
     # two visibility timeouts of 10 s would take 20 s; the handler's own delays take about 3 s
     assert elapsed < 18, f"{elapsed:.1f} s: the retry delays were not applied"
     assert json.loads(message["Body"])["event_id"] == event_id
     assert stack.count_events(event_id) == 1, "journaled once, whatever its retries"
-    assert stack.magento.summary(order_id)["payment_state"] == "awaiting"
+    assert m.summary(order_id)["payment_state"] == "awaiting"
     stack.sqs.delete_message(QueueUrl=stack["PAYMENTS_DLQ_URL"], ReceiptHandle=message["ReceiptHandle"])
-    stack.dynamodb.delete_item(TableName=stack["IDEMPOTENCY_TABLE"], Key={"pk": held})
+
+
+def test_a_step_held_by_another_worker_is_waited_for_not_dead_lettered(stack):
+    """Found by the 10,000-event chaos run: events about one order arriving together, the
+    ones that found a step held by another worker spent their deliveries waiting and went to
+    the DLQ. Now a message whose deliveries run out while the step is held goes back on the
+    queue to wait (attribute `waits`), and does the work once the holder lets go."""
+    m = stack.magento
+    order_id = m.place_order(items=[{"sku": "W", "name": "Waits", "qty": 1, "price": "6.00"}])["id"]
+    pi = wait_for_payment_intent(stack, m, order_id)
+    held = hold(stack, f"o2c/magento/default/{order_id}/invoice")
+
+    def dead_letters() -> list:
+        return queue_messages_matching(stack, stack["PAYMENTS_DLQ_URL"], lambda msg: pi["id"] in msg["Body"])
+
+    try:
+        assert pay(stack, pi["id"]).status_code == 200
+        # three deliveries take about 3 s locally; by 12 s its events have waited at least once
+        time.sleep(12)
+        assert dead_letters() == []
+        assert m.summary(order_id)["payment_state"] == "awaiting", "the held step is not done twice"
+    finally:
+        stack.dynamodb.delete_item(TableName=stack["IDEMPOTENCY_TABLE"], Key={"pk": held})
+    wait_until(lambda: m.summary(order_id)["payment_state"] == "paid", 60, what=f"order {order_id} paid")
+    invoices = [r for r in m.requests_log(path_contains=f"/order/{order_id}/invoice") if r["method"] == "POST"]
+    assert len(invoices) == 1, invoices
+    wait_for_drain(stack)
+    assert dead_letters() == []
 
 
 def test_permanent_failure_is_dead_lettered_at_once_with_its_reason(stack):

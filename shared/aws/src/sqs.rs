@@ -28,11 +28,25 @@ impl Queue for SqsQueue {
     }
 
     async fn send(&self, message: &OutboundMessage) -> Result<(), QueueError> {
+        self.send_after(message, 0).await
+    }
+}
+
+impl SqsQueue {
+    /// Sends `message`, delivered after `delay_secs` (SQS allows up to 900).
+    async fn send_after(
+        &self,
+        message: &OutboundMessage,
+        delay_secs: u32,
+    ) -> Result<(), QueueError> {
         let mut request = self
             .client
             .send_message()
             .queue_url(&self.url)
             .message_body(&message.body);
+        if delay_secs > 0 {
+            request = request.delay_seconds(i32::try_from(delay_secs.min(900)).unwrap_or(900));
+        }
         for (key, value) in &message.attributes {
             let attribute = MessageAttributeValue::builder()
                 .data_type("String")
@@ -71,5 +85,13 @@ impl tally_core::batch::Redelivery for SqsQueue {
                 message: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
             })?;
         Ok(())
+    }
+
+    async fn requeue_after(
+        &self,
+        message: &OutboundMessage,
+        delay_secs: u32,
+    ) -> Result<(), QueueError> {
+        self.send_after(message, delay_secs).await
     }
 }

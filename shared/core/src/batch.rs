@@ -10,6 +10,12 @@
 //!   on the DLQ itself, with the last failure's reason. A permanent failure goes
 //!   to the DLQ at once. The queue's redrive policy stays as the backstop for
 //!   crashes, which never reach this code.
+//! - A message that finds its work held by another worker (contention) is
+//!   waiting, not failing: when its deliveries run out it is put back on its
+//!   queue with a delay instead of dead-lettered, up to `MAX_WAITS` times. A
+//!   burst of events about one order (Stripe's retries, a redrive) no longer
+//!   sends the ones that lost the race to the DLQ; a holder that died frees
+//!   the work when its lease ends, well within the waits.
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -22,7 +28,7 @@ use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::error::{QueueError, Retryable};
-use crate::message::{OutboundMessage, ATTR_EVENT_ID};
+use crate::message::{OutboundMessage, ATTR_EVENT_ID, ATTR_WAITS};
 use crate::ports::Queue;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +65,8 @@ pub trait MessageHandler: Send + Sync {
     async fn handle(&self, record: &BatchRecord) -> Result<(), Self::Error>;
 }
 
-/// Delays the next delivery of a message (SQS `ChangeMessageVisibility`).
+/// Delays the next delivery of a message (SQS `ChangeMessageVisibility`), or
+/// puts a copy back on the queue, delivered after a delay (`DelaySeconds`).
 #[async_trait]
 pub trait Redelivery: Send + Sync {
     async fn redeliver_after(
@@ -67,7 +74,17 @@ pub trait Redelivery: Send + Sync {
         receipt_handle: &str,
         delay_secs: u32,
     ) -> Result<(), QueueError>;
+    async fn requeue_after(
+        &self,
+        message: &OutboundMessage,
+        delay_secs: u32,
+    ) -> Result<(), QueueError>;
 }
+
+/// Times a message may be put back to wait for work another worker holds.
+pub const MAX_WAITS: u32 = 10;
+/// SQS delays a sent message by at most 15 minutes.
+const MAX_SEND_DELAY_SECS: u32 = 900;
 
 /// How long retryable failures are retried: delays double from `base_delay_secs`
 /// up to `max_delay_secs`, for `max_deliveries` deliveries in all.
@@ -146,6 +163,8 @@ enum Outcome {
     Retried,
     /// Not started (too little time left) or the DLQ refused it: delivered again.
     Redeliver,
+    /// Put back on its queue to wait for work another worker held.
+    Waiting,
 }
 
 impl Outcome {
@@ -164,7 +183,7 @@ fn batch_metrics(flow: &str, outcomes: &[Outcome], now_ms: i64) -> String {
             ("MessagesProcessed", count(&[Outcome::Done]), "Count"),
             (
                 "MessagesRetried",
-                count(&[Outcome::Retried, Outcome::Redeliver]),
+                count(&[Outcome::Retried, Outcome::Redeliver, Outcome::Waiting]),
                 "Count",
             ),
             (
@@ -255,7 +274,8 @@ async fn run_record<H: MessageHandler>(
         match result {
             Ok(()) => Outcome::Done,
             Err(err) if err.is_retryable() => {
-                retry_later(record, &err.to_string(), ctx, settings).await
+                let contention = err.is_contention();
+                retry_later(record, &err.to_string(), contention, ctx, settings).await
             }
             Err(err) => dead_letter(record, &err.to_string(), ctx).await,
         }
@@ -277,13 +297,25 @@ fn about(secs: u64) -> String {
 async fn retry_later(
     record: &BatchRecord,
     reason: &str,
+    contention: bool,
     ctx: &BatchContext<'_>,
     settings: &BatchSettings,
 ) -> Outcome {
     let retry = &settings.retry;
+    let waits: u32 = record
+        .attribute(ATTR_WAITS)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(0);
+    if record.receive_count >= retry.max_deliveries && contention && waits < MAX_WAITS {
+        return wait_again(record, reason, waits + 1, ctx, settings).await;
+    }
     if record.receive_count >= retry.max_deliveries {
+        let waited = match waits {
+            0 => String::new(),
+            n => format!(" and {n} waits for another worker"),
+        };
         let reason = format!(
-            "still failing after {} deliveries over about {}: {reason}",
+            "still failing after {} deliveries over about {}{waited}: {reason}",
             record.receive_count,
             about(retry.budget_secs())
         );
@@ -300,10 +332,35 @@ async fn retry_later(
     Outcome::Retried
 }
 
-/// Puts the message on the DLQ with its reason; if even the DLQ refuses it,
-/// the message is redelivered instead of being lost.
-async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>) -> Outcome {
-    let message = OutboundMessage {
+/// Puts a copy of the message back on its queue, delivered after a delay that
+/// doubles with each wait, and lets this delivery go; if the queue refuses the
+/// copy, this delivery is redelivered instead.
+async fn wait_again(
+    record: &BatchRecord,
+    reason: &str,
+    waits: u32,
+    ctx: &BatchContext<'_>,
+    settings: &BatchSettings,
+) -> Outcome {
+    let delay = settings
+        .retry
+        .delay_after(waits)
+        .clamp(1, MAX_SEND_DELAY_SECS);
+    let message = outbound(record).waiting(waits);
+    match ctx.redelivery.requeue_after(&message, delay).await {
+        Ok(()) => {
+            tracing::warn!(error = %reason, waits, retry_in_secs = delay, "work held by another worker; message put back to wait");
+            Outcome::Waiting
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not put the message back to wait; redelivering");
+            Outcome::Redeliver
+        }
+    }
+}
+
+fn outbound(record: &BatchRecord) -> OutboundMessage {
+    OutboundMessage {
         body: record.body.clone(),
         attributes: record
             .attributes
@@ -311,7 +368,12 @@ async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>)
             .map(|(k, v)| (k.clone().into(), v.clone().into()))
             .collect(),
     }
-    .dead_letter(reason, ctx.clock.now_ms(), record.receive_count);
+}
+
+/// Puts the message on the DLQ with its reason; if even the DLQ refuses it,
+/// the message is redelivered instead of being lost.
+async fn dead_letter(record: &BatchRecord, reason: &str, ctx: &BatchContext<'_>) -> Outcome {
+    let message = outbound(record).dead_letter(reason, ctx.clock.now_ms(), record.receive_count);
     match ctx.dead_letters.send(&message).await {
         Ok(()) => {
             tracing::error!(reason = %reason, dlq = ctx.dead_letters.name(), "message dead-lettered");

@@ -4,6 +4,12 @@
 /// Whether trying the same work again later can succeed.
 pub trait Retryable {
     fn is_retryable(&self) -> bool;
+    /// The work is held by another worker (a lock or claim with a lease): the
+    /// message is waiting, not failing, so waiting does not spend its failure
+    /// budget (`batch`).
+    fn is_contention(&self) -> bool {
+        false
+    }
 }
 
 /// A failure of a storage port (idempotency store, event journal).

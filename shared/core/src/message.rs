@@ -56,8 +56,12 @@ pub struct OutboundMessage {
 impl OutboundMessage {
     /// The same message marked for the DLQ: why it failed, when, and after how many deliveries.
     pub fn dead_letter(mut self, reason: &str, failed_at_ms: i64, deliveries: u32) -> Self {
+        // A redriven message starts its waits afresh; the reason says how many it had.
         self.attributes.retain(|(k, _)| {
-            k != ATTR_FAILURE_REASON && k != ATTR_FAILED_AT_MS && k != ATTR_DELIVERIES
+            k != ATTR_FAILURE_REASON
+                && k != ATTR_FAILED_AT_MS
+                && k != ATTR_DELIVERIES
+                && k != ATTR_WAITS
         });
         // SQS allows 10 attributes; the failure's three come last and always fit.
         self.attributes.truncate(7);
@@ -76,6 +80,16 @@ impl OutboundMessage {
         self
     }
 
+    /// The same message put back on its queue for its `waits`th wait.
+    pub fn waiting(mut self, waits: u32) -> Self {
+        self.attributes.retain(|(k, _)| k != ATTR_WAITS);
+        // SQS allows 10 attributes; the count comes last and always fits.
+        self.attributes.truncate(9);
+        self.attributes
+            .push((ATTR_WAITS.into(), waits.to_string().into()));
+        self
+    }
+
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
@@ -91,6 +105,9 @@ pub const ATTR_SCHEMA_VERSION: &str = "schema_version";
 pub const ATTR_FAILURE_REASON: &str = "failure_reason";
 pub const ATTR_FAILED_AT_MS: &str = "failed_at_ms";
 pub const ATTR_DELIVERIES: &str = "deliveries";
+/// How many times a message has been put back on its queue to wait for work
+/// another worker held (`batch`).
+pub const ATTR_WAITS: &str = "waits";
 /// Reasons stay short: SQS caps a message's attributes.
 const MAX_REASON_CHARS: usize = 1000;
 

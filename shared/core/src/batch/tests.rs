@@ -12,6 +12,9 @@ impl Retryable for TestError {
     fn is_retryable(&self) -> bool {
         self.1
     }
+    fn is_contention(&self) -> bool {
+        self.0.ends_with("in another worker")
+    }
 }
 
 /// Fails by body; sleeps `work` per record; logs starts and ends per sequence key.
@@ -45,6 +48,7 @@ impl MessageHandler for Scripted {
         match record.body.as_str() {
             "ok" => Ok(()),
             "transient" => Err(TestError("throttled", true)),
+            "held" => Err(TestError("step x is in progress in another worker", true)),
             _ => Err(TestError("malformed event", false)),
         }
     }
@@ -141,6 +145,110 @@ async fn the_last_allowed_delivery_dead_letters_with_the_last_reason() {
         Some(last.to_string().as_str())
     );
     assert!(env.redelivery.delays().is_empty());
+}
+
+fn waited(mut r: BatchRecord, waits: u32) -> BatchRecord {
+    r.attributes.push((ATTR_WAITS.into(), waits.to_string()));
+    r
+}
+
+/// Found by the 10,000-event chaos run: of 1,654 messages dead-lettered, 1,251
+/// had only found their step held by another worker, and one was dead-lettered
+/// again after the redrive. Waiting spends no failure budget now.
+#[tokio::test]
+async fn work_held_by_another_worker_waits_on_the_queue_instead_of_the_dlq() {
+    let env = Env::new();
+    let settings = BatchSettings::default();
+    let last = settings.retry.max_deliveries;
+    let failed = process_batch(
+        &[
+            record("1", "held", last),
+            waited(record("2", "held", last), 3),
+        ],
+        &Scripted::default(),
+        &env.ctx(None),
+        &settings,
+    )
+    .await;
+    assert!(
+        failed.is_empty(),
+        "this delivery is done with; its copy waits"
+    );
+    assert!(env.dlq.messages().is_empty());
+    let requeued = env.redelivery.requeued();
+    assert_eq!(requeued.len(), 2);
+    let (first, delay) = &requeued[0];
+    assert_eq!((first.body.as_str(), *delay), ("held", 60));
+    assert_eq!(
+        first.attribute("event_id"),
+        Some("evt_1"),
+        "attributes kept"
+    );
+    assert_eq!(first.attribute(ATTR_WAITS), Some("1"));
+    let (fourth, delay) = &requeued[1];
+    assert_eq!((fourth.attribute(ATTR_WAITS), *delay), (Some("4"), 480));
+    assert_eq!(
+        fourth
+            .attributes
+            .iter()
+            .filter(|(k, _)| k == ATTR_WAITS)
+            .count(),
+        1
+    );
+    // before the last delivery, contention retries like any retryable failure
+    let failed = process_batch(
+        &[record("3", "held", 1)],
+        &Scripted::default(),
+        &env.ctx(None),
+        &settings,
+    )
+    .await;
+    assert_eq!(failed, vec!["3".to_string()]);
+    assert_eq!(env.redelivery.delays(), vec![("rh-3".to_string(), 60)]);
+}
+
+#[tokio::test]
+async fn waits_are_bounded_and_a_long_wait_is_dead_lettered_with_its_count() {
+    let env = Env::new();
+    let settings = BatchSettings::default();
+    let last = settings.retry.max_deliveries;
+    let held = waited(record("1", "held", last), MAX_WAITS - 1);
+    process_batch(&[held], &Scripted::default(), &env.ctx(None), &settings).await;
+    assert_eq!(
+        env.redelivery.requeued()[0].1,
+        900,
+        "SQS delays a send 15 minutes at most"
+    );
+    let spent = waited(record("2", "held", last), MAX_WAITS);
+    process_batch(&[spent], &Scripted::default(), &env.ctx(None), &settings).await;
+    let dead = env.dlq.messages();
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].attribute("failure_reason").unwrap();
+    assert!(
+        reason.contains(&format!("and {MAX_WAITS} waits for another worker")),
+        "{reason}"
+    );
+    assert_eq!(
+        dead[0].attribute(ATTR_WAITS),
+        None,
+        "a redriven message waits afresh"
+    );
+}
+
+#[tokio::test]
+async fn a_queue_that_refuses_the_waiting_copy_gets_the_delivery_back() {
+    let env = Env::new();
+    env.redelivery.refuse_requeue();
+    let settings = BatchSettings::default();
+    let failed = process_batch(
+        &[record("1", "held", settings.retry.max_deliveries)],
+        &Scripted::default(),
+        &env.ctx(None),
+        &settings,
+    )
+    .await;
+    assert_eq!(failed, vec!["1".to_string()]);
+    assert!(env.dlq.messages().is_empty() && env.redelivery.requeued().is_empty());
 }
 
 #[tokio::test]

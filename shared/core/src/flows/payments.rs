@@ -115,6 +115,10 @@ impl Retryable for PaymentsError {
             PaymentsError::OrderToCash(e) => e.is_retryable(),
         }
     }
+
+    fn is_contention(&self) -> bool {
+        matches!(self, PaymentsError::OrderToCash(e) if e.is_contention())
+    }
 }
 
 pub struct PaymentsHandler {

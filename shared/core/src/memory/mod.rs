@@ -68,6 +68,8 @@ impl Queue for MemoryQueue {
 #[derive(Default)]
 pub struct MemoryRedelivery {
     delays: Mutex<Vec<(String, u32)>>,
+    requeued: Mutex<Vec<(OutboundMessage, u32)>>,
+    refuse_requeue: AtomicBool,
 }
 
 impl MemoryRedelivery {
@@ -77,6 +79,16 @@ impl MemoryRedelivery {
 
     pub fn delays(&self) -> Vec<(String, u32)> {
         self.delays.lock().unwrap().clone()
+    }
+
+    /// Messages put back on the queue, each with its delay.
+    pub fn requeued(&self) -> Vec<(OutboundMessage, u32)> {
+        self.requeued.lock().unwrap().clone()
+    }
+
+    /// Makes the queue refuse copies, as SQS does when it is unavailable.
+    pub fn refuse_requeue(&self) {
+        self.refuse_requeue.store(true, Ordering::SeqCst);
     }
 }
 
@@ -91,6 +103,30 @@ impl crate::batch::Redelivery for MemoryRedelivery {
             .lock()
             .unwrap()
             .push((receipt_handle.to_string(), delay_secs));
+        Ok(())
+    }
+
+    async fn requeue_after(
+        &self,
+        message: &OutboundMessage,
+        delay_secs: u32,
+    ) -> Result<(), QueueError> {
+        if self.refuse_requeue.load(Ordering::SeqCst) {
+            return Err(QueueError {
+                queue: "memory".into(),
+                message: "unavailable".into(),
+            });
+        }
+        if delay_secs > 900 {
+            return Err(QueueError {
+                queue: "memory".into(),
+                message: format!("DelaySeconds {delay_secs} is over SQS's 900"),
+            });
+        }
+        self.requeued
+            .lock()
+            .unwrap()
+            .push((message.clone(), delay_secs));
         Ok(())
     }
 }

@@ -43,4 +43,8 @@ impl Retryable for O2cError {
             O2cError::Invalid(_) | O2cError::NeedsReview(_) => false,
         }
     }
+
+    fn is_contention(&self) -> bool {
+        matches!(self, O2cError::Busy(_))
+    }
 }

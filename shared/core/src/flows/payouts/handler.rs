@@ -75,6 +75,10 @@ impl Retryable for PayoutsError {
             PayoutsError::Continue(e) => e.is_retryable(),
         }
     }
+
+    fn is_contention(&self) -> bool {
+        matches!(self, PayoutsError::Payout(e) if e.is_contention())
+    }
 }
 
 pub struct PayoutsHandler {

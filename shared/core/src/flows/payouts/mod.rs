@@ -95,6 +95,10 @@ impl Retryable for PayoutError {
             PayoutError::NeedsReview(_) => false,
         }
     }
+
+    fn is_contention(&self) -> bool {
+        matches!(self, PayoutError::Busy(_))
+    }
 }
 
 impl From<LedgerError> for PayoutError {
