@@ -33,6 +33,13 @@ def paid_and_posted(s, ledger, sku, price) -> tuple[str, dict, str]:
     return order, pi, charge
 
 
+def posted_moves(ledger, key: str, what: str, timeout: float = 60) -> list:
+    """The moves named by `key` once they are all posted: Tally creates a move and then posts
+    it, two calls, so a read between them sees a draft (CI caught the test doing that)."""
+    return wait_until(lambda: (lambda ms: ms if ms and all(m["state"] == "posted" for m in ms) else None)(ledger.moves(key)),
+                      timeout, interval=1, what=what)
+
+
 def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_stack):
     s, p = tryton_stack, tryton_stack.magento
     ledger = Ledger(s)
@@ -43,14 +50,14 @@ def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_s
     wait_for_payment_state(p, order, "paid")
     # with the charge: the ledger outlives `make down`, the simulator's order ids do not
     key = f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}"
-    moves = wait_until(lambda: ledger.moves(key) or None, 60, interval=1, what="the payment's move in Tryton")
+    moves = posted_moves(ledger, key, "the payment's move posted in Tryton")
     assert len(moves) == 1 and moves[0]["state"] == "posted", moves
     assert moves[0]["lines"] == {"1150": Decimal("25.00"), "1200": Decimal("-25.00")}
     assert ledger.balance("1150") - before["1150"] == Decimal("25.00")
     assert ledger.balance("1200") - before["1200"] == Decimal("-25.00")
 
     refund = s.stripe.call("POST", "/v1/refunds", {"payment_intent": pi["id"], "amount": 1000}).json()
-    refunded = wait_until(lambda: ledger.moves(refund["id"]) or None, 60, interval=1, what="the refund's move")
+    refunded = posted_moves(ledger, refund["id"], "the refund's move posted")
     assert len(refunded) == 1 and refunded[0]["state"] == "posted", refunded
     assert refunded[0]["lines"] == {"4500": Decimal("10.00"), "1150": Decimal("-10.00")}
     assert ledger.balance("1150") - before["1150"] == Decimal("15.00"), "Stripe clearing holds what is left"
@@ -75,7 +82,7 @@ def test_a_yen_payment_is_booked_in_dollars_at_trytons_rate_with_the_yen_beside(
     assert pay(s, pi["id"]).status_code == 200
     wait_for_payment_state(p, order, "paid")
     key = f"tally-magento-tr-{order}-payment-{charge_of(s, pi)}"
-    moves = wait_until(lambda: ledger.moves(key) or None, 60, interval=1, what="the payment's move in Tryton")
+    moves = posted_moves(ledger, key, "the payment's move posted in Tryton")
     assert len(moves) == 1 and moves[0]["state"] == "posted", moves
     assert moves[0]["lines"] == {"1150": Decimal("10.00"), "1200": Decimal("-10.00")}
     yen = ledger.search_read("currency.currency", [["code", "=", "JPY"]], ["id"])[0]["id"]
@@ -112,8 +119,7 @@ def test_a_payout_is_a_balanced_posted_move_with_the_bank_and_the_fees(tryton_st
     made = requests.post(f"{s.stripe.base}/_sim/payouts", json={"currency": "usd"}, timeout=60)
     assert made.status_code == 200, made.text
     po = made.json()
-    moves = wait_until(lambda: ledger.moves(f"tally-payout-{po['id']}") or None, 120, interval=1,
-                       what="the payout's move")
+    moves = posted_moves(ledger, f"tally-payout-{po['id']}", "the payout's move posted", timeout=120)
     assert len(moves) == 1 and moves[0]["state"] == "posted", moves
     booked = moves[0]["lines"]
     assert sum(booked.values()) == 0, booked
