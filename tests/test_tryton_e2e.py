@@ -20,6 +20,15 @@ def charge_of(s, pi) -> str:
     return s.stripe.call("GET", f"/v1/payment_intents/{pi['id']}").json()["latest_charge"]
 
 
+def posted_moves(ledger, key: str, what: str, timeout: float = 60) -> list:
+    """The moves named by `key` once they are all posted: Tally creates a move and then posts
+    it, two calls, so a read between them sees a draft (CI caught the test doing that)."""
+    def posted():
+        moves = ledger.moves(key)
+        return moves if moves and all(m["state"] == "posted" for m in moves) else None
+    return wait_until(posted, timeout, interval=1, what=what)
+
+
 def paid_and_posted(s, ledger, sku, price) -> tuple[str, dict, str]:
     """A USD Magento order paid and its payment's move found in Tryton: (order id, PaymentIntent, charge)."""
     p = s.magento
@@ -28,16 +37,8 @@ def paid_and_posted(s, ledger, sku, price) -> tuple[str, dict, str]:
     assert pay(s, pi["id"]).status_code == 200
     wait_for_payment_state(p, order, "paid")
     charge = charge_of(s, pi)
-    wait_until(lambda: ledger.moves(f"tally-magento-tr-{order}-payment-{charge}") or None, 60, interval=1,
-               what="the payment's move in Tryton")
+    posted_moves(ledger, f"tally-magento-tr-{order}-payment-{charge}", "the payment's move posted in Tryton")
     return order, pi, charge
-
-
-def posted_moves(ledger, key: str, what: str, timeout: float = 60) -> list:
-    """The moves named by `key` once they are all posted: Tally creates a move and then posts
-    it, two calls, so a read between them sees a draft (CI caught the test doing that)."""
-    return wait_until(lambda: (lambda ms: ms if ms and all(m["state"] == "posted" for m in ms) else None)(ledger.moves(key)),
-                      timeout, interval=1, what=what)
 
 
 def test_a_paid_order_and_its_refund_are_posted_moves_in_trytons_ledger(tryton_stack):

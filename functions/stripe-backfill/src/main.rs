@@ -4,8 +4,8 @@
 //! Emits `BackfillRecovered` as an EMF metric: anything above zero means
 //! webhooks are being lost and is alarmed on. A run reads pages while the
 //! invocation has time for one; `BackfillTruncated` (alarmed) says it ran out
-//! before the window's end, and `tally backfill` resumes where it stopped. An invocation may override the
-//! window: `{"since_secs", "min_age_secs", "resume_after", "dry_run"}`; or
+//! before the window's end, and `tally backfill` resumes where it stopped.
+//! An invocation may override the window: `{"since_secs", "min_age_secs", "resume_after", "dry_run"}`; or
 //! replay journaled events instead: `{"replay": ["evt_...", ...]}` (`tally replay`).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
+use tally_core::batch::MAX_SEND_DELAY_SECS;
 use tally_core::error::QueueError;
 use tally_core::message::OutboundMessage;
 use tally_core::ports::Queue;
@@ -33,7 +34,7 @@ impl Queue for SqsQueue {
 }
 
 impl SqsQueue {
-    /// Sends `message`, delivered after `delay_secs` (SQS allows up to 900).
+    /// Sends `message`, delivered after `delay_secs` (at most SQS's 900).
     async fn send_after(
         &self,
         message: &OutboundMessage,
@@ -45,7 +46,8 @@ impl SqsQueue {
             .queue_url(&self.url)
             .message_body(&message.body);
         if delay_secs > 0 {
-            request = request.delay_seconds(i32::try_from(delay_secs.min(900)).unwrap_or(900));
+            let delay = delay_secs.min(MAX_SEND_DELAY_SECS);
+            request = request.delay_seconds(i32::try_from(delay).unwrap_or(i32::MAX));
         }
         for (key, value) in &message.attributes {
             let attribute = MessageAttributeValue::builder()

@@ -84,7 +84,7 @@ pub trait Redelivery: Send + Sync {
 /// Times a message may be put back to wait for work another worker holds.
 pub const MAX_WAITS: u32 = 10;
 /// SQS delays a sent message by at most 15 minutes.
-const MAX_SEND_DELAY_SECS: u32 = 900;
+pub const MAX_SEND_DELAY_SECS: u32 = 900;
 
 /// How long retryable failures are retried: delays double from `base_delay_secs`
 /// up to `max_delay_secs`, for `max_deliveries` deliveries in all.
@@ -306,10 +306,10 @@ async fn retry_later(
         .attribute(ATTR_WAITS)
         .and_then(|w| w.parse().ok())
         .unwrap_or(0);
-    if record.receive_count >= retry.max_deliveries && contention && waits < MAX_WAITS {
-        return wait_again(record, reason, waits + 1, ctx, settings).await;
-    }
     if record.receive_count >= retry.max_deliveries {
+        if contention && waits < MAX_WAITS {
+            return wait_again(record, reason, waits + 1, ctx, settings).await;
+        }
         let waited = match waits {
             0 => String::new(),
             n => format!(" and {n} waits for another worker"),

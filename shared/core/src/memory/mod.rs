@@ -117,10 +117,10 @@ impl crate::batch::Redelivery for MemoryRedelivery {
                 message: "unavailable".into(),
             });
         }
-        if delay_secs > 900 {
+        if delay_secs > crate::batch::MAX_SEND_DELAY_SECS {
             return Err(QueueError {
                 queue: "memory".into(),
-                message: format!("DelaySeconds {delay_secs} is over SQS's 900"),
+                message: format!("DelaySeconds {delay_secs} is over SQS's limit"),
             });
         }
         self.requeued
