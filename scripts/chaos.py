@@ -115,6 +115,20 @@ class CustomerPlan:
         return self.edited
 
 
+FORGED_ACCEPTED = "stripe (forged, ACCEPTED)"
+
+
+def forged_outcome(status: int) -> str:
+    """A forged delivery must get 400. A worker SIGKILLed before answering gives the sender a 5xx,
+    which is neither acceptance nor refusal (nothing is enqueued before the signature is verified);
+    a 2xx is acceptance and fails the run."""
+    if status == 400:
+        return "stripe (forged, refused)"
+    if 200 <= status < 300:
+        return FORGED_ACCEPTED
+    return f"stripe (forged, {status}" + (": its worker was killed)" if status >= 500 else ")")
+
+
 def plan(rng: random.Random, events: int, platforms: list[str], run: str) -> list:
     units, count, n = [], 0, 0
     while count < events:
@@ -272,7 +286,7 @@ class Chaos:
             # a forgery among them: it must be refused, and its answer is kept for the secrets check
             status, answer = post(url, body, sign(body, "whsec_forged_by_the_chaos_run", at))
             with self.lock:
-                self.deliveries["stripe (forged, refused)" if status == 400 else "stripe (forged, ACCEPTED)"] += 1
+                self.deliveries[forged_outcome(status)] += 1
                 self.error_bodies.append(json.dumps(answer))
         status, answer = post(url, body, sign(body, secret, at))
         with self.lock:
@@ -520,6 +534,8 @@ def main() -> int:
         chaos.stop.set()
     checks = Checks(s, chaos.stripe)
     result = checks.run(units, chaos.payouts, settle_timeout=args.unit_timeout)
+    result["forged_accepted"] = chaos.deliveries.get(FORGED_ACCEPTED, 0)
+    result["ok"] = result["ok"] and result["forged_accepted"] == 0
     result.update({"seed": args.seed, "events": events, "units": len(units), "fault_rate": args.fault_rate,
                    "kills": dict(chaos.kills), "deliveries": dict(chaos.deliveries), "backfill": chaos.backfilled,
                    "error_bodies": chaos.error_bodies,

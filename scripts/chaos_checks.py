@@ -202,6 +202,7 @@ class Checks:
         lines.append(f"deliveries {json.dumps(result['deliveries'])}")
         lines.append(f"dead-lettered under faults {result['dead_lettered_under_faults']['count']}; "
                      f"left in the DLQs after one redrive {result['dlq_after_redrive']['count']}")
+        lines.append(f"forged Stripe deliveries accepted {result.get('forged_accepted', 0)}")
         lines.append(f"unbalanced ERP postings {len(result['unbalanced_postings'])}; units taken up after the redrive "
                      f"{result.get('units_finished_after_redrive')}")
         lines.append(f"driven in {result['drive_seconds']}s ({result['events_per_second']} events/s), settled at "

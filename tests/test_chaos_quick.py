@@ -36,6 +36,7 @@ def test_the_quick_chaos_run_loses_nothing_and_does_nothing_twice(chaos_report):
     assert sum(r["kills"].values()) > 0, "workers were killed"
     assert (r["lost"], r["double_effects"], r["unbalanced_postings"]) == (0, 0, []), json.dumps(r["rows"], indent=1)
     assert r["dlq_after_redrive"]["count"] == 0, r["dlq_after_redrive"]
+    assert r["deliveries"].get("stripe (forged, refused)", 0) > 0 and r["forged_accepted"] == 0, r["deliveries"]
     assert r["exit"] == 0
 
 
